@@ -1,0 +1,5 @@
+//! LungDesk's application library: the command line today, the review UI as it arrives.
+//! Kept out of `main.rs` so that it can be tested.
+
+pub mod cli;
+pub mod inspect;

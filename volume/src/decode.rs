@@ -1,0 +1,404 @@
+//! Pixel decoding: one frame of one file into i16 Hounsfield units.
+//!
+//! Stored values are sign-extended or masked to Bits Stored according to Pixel Representation,
+//! then mapped through Rescale Slope/Intercept and rounded. Padding such as −3024 HU outside the
+//! reconstruction circle survives unchanged. Values outside the i16 range are clamped; CT never
+//! reaches them.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use dicom_core::value::Value;
+use dicom_dictionary_std::tags;
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::DefaultDicomObject;
+use dicom_pixeldata::PixelDecoder;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use crate::error::FileError;
+use crate::header::{HeaderOutcome, SliceHeader, header_from_object};
+use crate::jpeg_turbo::{self, GraySamples};
+
+#[cfg(target_endian = "big")]
+compile_error!("the pixel paths assume a little-endian host (x86-64, aarch64)");
+
+/// Transfer syntaxes whose dataset is stored natively once dicom-object has read it.
+const NATIVE: &[&str] = &[
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.1",
+    "1.2.840.10008.1.2.2",
+    "1.2.840.10008.1.2.1.99",
+];
+
+/// JPEG processes decoded by libjpeg-turbo: baseline, extended 12-bit, the retired
+/// progressive processes 6/8 and 10/12, lossless and lossless SV1.
+const LIBJPEG_TURBO: &[&str] = &[
+    "1.2.840.10008.1.2.4.50",
+    "1.2.840.10008.1.2.4.51",
+    "1.2.840.10008.1.2.4.53",
+    "1.2.840.10008.1.2.4.55",
+    "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70",
+];
+
+/// The human name of a transfer syntax, or "unknown".
+pub fn transfer_syntax_name(uid: &str) -> String {
+    TransferSyntaxRegistry
+        .get(uid)
+        .map_or_else(|| "unknown transfer syntax".to_owned(), |ts| ts.name().to_owned())
+}
+
+/// Opens `path` with its pixel data and decodes frame `frame` to HU.
+pub fn read_frame_hu(path: &Path, frame: u32) -> Result<(SliceHeader, Vec<i16>), FileError> {
+    let obj = open_full(path)?;
+    let header = match header_from_object(path, &obj, true)? {
+        HeaderOutcome::Image(header) => *header,
+        HeaderOutcome::NotImage { why, .. } => {
+            return Err(FileError::UnsupportedLayout { path: path.to_owned(), detail: why });
+        }
+    };
+    let mut out = vec![0i16; usize::from(header.rows) * usize::from(header.cols)];
+    decode_frame_into(&obj, &header, frame, &mut out)?;
+    Ok((header, out))
+}
+
+/// Opens `path` with its pixel data, checks it is `rows`×`cols`, and decodes its first frame
+/// into `out`. Returns the header (each slice has its own rescale).
+pub(crate) fn read_slice_into(
+    path: &Path,
+    rows: u16,
+    cols: u16,
+    out: &mut [i16],
+) -> Result<SliceHeader, FileError> {
+    let obj = open_full(path)?;
+    let header = match header_from_object(path, &obj, true)? {
+        HeaderOutcome::Image(header) => *header,
+        HeaderOutcome::NotImage { why, .. } => {
+            return Err(FileError::UnsupportedLayout { path: path.to_owned(), detail: why });
+        }
+    };
+    if header.rows != rows || header.cols != cols {
+        return Err(FileError::SizeMismatch {
+            path: path.to_owned(),
+            rows,
+            cols,
+            got_rows: header.rows,
+            got_cols: header.cols,
+        });
+    }
+    decode_frame_into(&obj, &header, 0, out)?;
+    Ok(header)
+}
+
+fn open_full(path: &Path) -> Result<DefaultDicomObject, FileError> {
+    dicom_object::open_file(path)
+        .map_err(|e| FileError::Open { path: path.to_owned(), source: Box::new(e) })
+}
+
+/// Decodes frame `frame` of `obj` into `out` (rows × cols HU values).
+pub(crate) fn decode_frame_into(
+    obj: &DefaultDicomObject,
+    h: &SliceHeader,
+    frame: u32,
+    out: &mut [i16],
+) -> Result<(), FileError> {
+    let path = h.path.as_path();
+    let ts = h.transfer_syntax_uid.as_str();
+    let layout_error = |detail: String| FileError::UnsupportedLayout { path: path.to_owned(), detail };
+    if h.samples_per_pixel != 1 {
+        return Err(layout_error(format!(
+            "{} samples per pixel ({}); CT images are monochrome",
+            h.samples_per_pixel, h.photometric
+        )));
+    }
+    if !matches!(h.bits_allocated, 8 | 16 | 32) {
+        return Err(layout_error(format!("Bits Allocated {} is not 8, 16 or 32", h.bits_allocated)));
+    }
+    if h.bits_stored == 0 || h.bits_stored > h.bits_allocated {
+        return Err(FileError::BadAttribute {
+            path: path.to_owned(),
+            what: "Bits Stored",
+            tag: "0028,0101",
+            detail: format!("{} with Bits Allocated {}", h.bits_stored, h.bits_allocated),
+        });
+    }
+    if frame >= h.number_of_frames {
+        return Err(FileError::FrameOutOfRange { path: path.to_owned(), frame, frames: h.number_of_frames });
+    }
+    let n = usize::from(h.rows) * usize::from(h.cols);
+    if out.len() != n {
+        return Err(layout_error(format!("output holds {} voxels, frame has {n}", out.len())));
+    }
+    let to_hu = HuMapping::new(h);
+    if NATIVE.contains(&ts) {
+        return decode_native(obj, h, frame, n, out, &to_hu);
+    }
+    if LIBJPEG_TURBO.contains(&ts) && h.number_of_frames == 1 {
+        let turbo = fragments(obj, h).and_then(|data| {
+            let decoded = jpeg_turbo::decode_gray(&data)
+                .map_err(|detail| FileError::Decode { path: path.to_owned(), uid: ts.to_owned(), detail })?;
+            if decoded.width * decoded.height != n {
+                return Err(layout_error(format!(
+                    "JPEG stream is {}×{}, header says {}×{}",
+                    decoded.width, decoded.height, h.cols, h.rows
+                )));
+            }
+            match decoded.samples {
+                GraySamples::U8(s) => to_hu.map(s.iter().map(|&v| i32::from(v)), out),
+                GraySamples::I16(s) => to_hu.map(s.iter().map(|&v| i32::from(v)), out),
+                GraySamples::U16(s) => to_hu.map(s.iter().map(|&v| i32::from(v)), out),
+            }
+            Ok(())
+        });
+        // libjpeg-turbo rejects a few non-conformant streams that jpeg-decoder accepts.
+        return match turbo {
+            Ok(()) => Ok(()),
+            Err(turbo_error) => decode_with_pixeldata(obj, h, frame, out, &to_hu).map_err(|_| turbo_error),
+        };
+    }
+    match TransferSyntaxRegistry.get(ts) {
+        None => Err(FileError::UnsupportedTransferSyntax {
+            path: path.to_owned(),
+            uid: ts.to_owned(),
+            name: transfer_syntax_name(ts),
+            why: "not a known DICOM transfer syntax".into(),
+        }),
+        Some(syntax) if syntax.is_unsupported_pixel_encapsulation() => {
+            Err(FileError::UnsupportedTransferSyntax {
+                path: path.to_owned(),
+                uid: ts.to_owned(),
+                name: syntax.name().to_owned(),
+                why: "no decoder for this pixel encoding is built into LungDesk".into(),
+            })
+        }
+        Some(_) => decode_with_pixeldata(obj, h, frame, out, &to_hu),
+    }
+}
+
+fn decode_native(
+    obj: &DefaultDicomObject,
+    h: &SliceHeader,
+    frame: u32,
+    n: usize,
+    out: &mut [i16],
+    to_hu: &HuMapping,
+) -> Result<(), FileError> {
+    let path = h.path.as_path();
+    let element = obj.element(tags::PIXEL_DATA).map_err(|_| FileError::MissingAttribute {
+        path: path.to_owned(),
+        what: "Pixel Data",
+        tag: "7FE0,0010",
+    })?;
+    let bytes = element.to_bytes().map_err(|e| FileError::Decode {
+        path: path.to_owned(),
+        uid: h.transfer_syntax_uid.clone(),
+        detail: e.to_string(),
+    })?;
+    let sample_bytes = usize::from(h.bits_allocated / 8);
+    let frame_bytes = n * sample_bytes;
+    let start = frame as usize * frame_bytes;
+    let Some(data) = bytes.get(start..start + frame_bytes) else {
+        return Err(FileError::Decode {
+            path: path.to_owned(),
+            uid: h.transfer_syntax_uid.clone(),
+            detail: format!(
+                "pixel data holds {} bytes, frame {frame} needs bytes {start}..{}",
+                bytes.len(),
+                start + frame_bytes
+            ),
+        });
+    };
+    map_le_bytes(data, h.bits_allocated, out, to_hu);
+    Ok(())
+}
+
+fn map_le_bytes(data: &[u8], bits_allocated: u16, out: &mut [i16], to_hu: &HuMapping) {
+    match bits_allocated {
+        8 => to_hu.map(data.iter().map(|&v| i32::from(v)), out),
+        16 => to_hu.map(data.chunks_exact(2).map(|b| i32::from(u16::from_le_bytes([b[0], b[1]]))), out),
+        _ => to_hu.map(
+            data.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i32),
+            out,
+        ),
+    }
+}
+
+/// The encapsulated bit stream of a single-frame image (all fragments joined).
+fn fragments<'a>(obj: &'a DefaultDicomObject, h: &SliceHeader) -> Result<Cow<'a, [u8]>, FileError> {
+    let path = h.path.as_path();
+    let element = obj.element(tags::PIXEL_DATA).map_err(|_| FileError::MissingAttribute {
+        path: path.to_owned(),
+        what: "Pixel Data",
+        tag: "7FE0,0010",
+    })?;
+    match element.value() {
+        Value::PixelSequence(seq) => match seq.fragments() {
+            [] => Err(FileError::Decode {
+                path: path.to_owned(),
+                uid: h.transfer_syntax_uid.clone(),
+                detail: "encapsulated pixel data has no fragments".into(),
+            }),
+            [one] => Ok(Cow::Borrowed(one.as_slice())),
+            many => Ok(Cow::Owned(many.concat())),
+        },
+        _ => Err(FileError::Decode {
+            path: path.to_owned(),
+            uid: h.transfer_syntax_uid.clone(),
+            detail: "transfer syntax is encapsulated but Pixel Data is not".into(),
+        }),
+    }
+}
+
+fn decode_with_pixeldata(
+    obj: &DefaultDicomObject,
+    h: &SliceHeader,
+    frame: u32,
+    out: &mut [i16],
+    to_hu: &HuMapping,
+) -> Result<(), FileError> {
+    let decoded = obj.decode_pixel_data_frame(frame).map_err(|e| FileError::Decode {
+        path: h.path.clone(),
+        uid: h.transfer_syntax_uid.clone(),
+        detail: e.to_string().lines().next().unwrap_or("decoder failed").to_owned(),
+    })?;
+    let data = decoded.data();
+    let bits = decoded.bits_allocated();
+    let needed = out.len() * usize::from(bits / 8);
+    let Some(data) = data.get(..needed) else {
+        return Err(FileError::Decode {
+            path: h.path.clone(),
+            uid: h.transfer_syntax_uid.clone(),
+            detail: format!("decoder returned {} bytes, the frame needs {needed}", data.len()),
+        });
+    };
+    map_le_bytes(data, bits, out, to_hu);
+    Ok(())
+}
+
+/// Stored value → HU: sign extension or masking to Bits Stored, then the modality rescale.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HuMapping {
+    signed: bool,
+    shift: u32,
+    mask: i64,
+    slope: f64,
+    intercept: f64,
+    integer_intercept: Option<i32>,
+}
+
+impl HuMapping {
+    pub(crate) fn new(h: &SliceHeader) -> Self {
+        let bits = u32::from(h.bits_stored.clamp(1, 32));
+        let integer_intercept = (h.rescale_slope == 1.0
+            && h.rescale_intercept.fract() == 0.0
+            && h.rescale_intercept.abs() < 65536.0)
+            .then_some(h.rescale_intercept as i32);
+        Self {
+            signed: h.pixel_representation == 1,
+            shift: 32 - bits,
+            mask: (1i64 << bits) - 1,
+            slope: h.rescale_slope,
+            intercept: h.rescale_intercept,
+            integer_intercept,
+        }
+    }
+
+    #[inline]
+    fn stored(&self, raw: i32) -> i64 {
+        if self.signed {
+            i64::from((raw << self.shift) >> self.shift)
+        } else {
+            i64::from(raw) & self.mask
+        }
+    }
+
+    #[inline]
+    pub(crate) fn hu(&self, raw: i32) -> i16 {
+        let stored = self.stored(raw);
+        let hu = match self.integer_intercept {
+            Some(intercept) => stored + i64::from(intercept),
+            None => (stored as f64 * self.slope + self.intercept).round() as i64,
+        };
+        hu.clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16
+    }
+
+    fn map(&self, values: impl Iterator<Item = i32>, out: &mut [i16]) {
+        for (o, v) in out.iter_mut().zip(values) {
+            *o = self.hu(v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(bits_stored: u16, signed: bool, slope: f64, intercept: f64) -> SliceHeader {
+        SliceHeader {
+            path: "x.dcm".into(),
+            study_uid: String::new(),
+            series_uid: "1".into(),
+            sop_instance_uid: String::new(),
+            sop_class_uid: String::new(),
+            modality: "CT".into(),
+            series_description: String::new(),
+            transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
+            instance_number: None,
+            rows: 1,
+            cols: 1,
+            number_of_frames: 1,
+            samples_per_pixel: 1,
+            photometric: "MONOCHROME2".into(),
+            bits_allocated: 16,
+            bits_stored,
+            pixel_representation: u16::from(signed),
+            rescale_slope: slope,
+            rescale_intercept: intercept,
+            pixel_padding_value: None,
+            position_mm: None,
+            orientation: None,
+            pixel_spacing_mm: None,
+            slice_thickness_mm: None,
+            gantry_tilt_deg: None,
+            acquisition_date: None,
+            study_date: None,
+            patient_age: None,
+            patient_sex: None,
+        }
+    }
+
+    #[test]
+    fn signed_16_bit_keeps_padding() {
+        let m = HuMapping::new(&header(16, true, 1.0, -1024.0));
+        // -2000 stored as u16 two's complement, as a lossless JPEG returns it.
+        assert_eq!(m.hu(i32::from(-2000i16 as u16)), -3024);
+        assert_eq!(m.hu(1024), 0);
+    }
+
+    #[test]
+    fn signed_12_bit_sign_extends() {
+        let m = HuMapping::new(&header(12, true, 1.0, 0.0));
+        assert_eq!(m.hu(0x0FFF), -1);
+        assert_eq!(m.hu(0x0800), -2048);
+        assert_eq!(m.hu(0x07FF), 2047);
+    }
+
+    #[test]
+    fn unsigned_12_bit_masks_high_bits() {
+        let m = HuMapping::new(&header(12, false, 1.0, -1024.0));
+        assert_eq!(m.hu(0xF000 | 1024), 0);
+    }
+
+    #[test]
+    fn fractional_slope_rounds() {
+        let m = HuMapping::new(&header(16, false, 0.5, -1024.5));
+        assert_eq!(m.hu(2049), 0);
+        assert_eq!(m.hu(4000), 976);
+    }
+
+    #[test]
+    fn clamps_to_i16() {
+        let m = HuMapping::new(&header(16, false, 10.0, 0.0));
+        assert_eq!(m.hu(65535), i16::MAX);
+    }
+}

@@ -1,0 +1,212 @@
+//! Per-file DICOM header facts that series assembly needs, read without pixel data.
+//!
+//! Only technical attributes are kept. Patient name, ID and birth date are never read into
+//! these structures, so nothing built from them (inspect output, exports, logs) can leak them.
+
+use std::path::{Path, PathBuf};
+
+use dicom_dictionary_std::tags;
+use dicom_object::{DefaultDicomObject, OpenFileOptions, mem::InMemElement};
+use glam::DVec3;
+use serde::Serialize;
+
+use crate::error::FileError;
+
+/// Where a file stands after its header was read.
+#[derive(Debug, Clone)]
+pub enum HeaderOutcome {
+    /// A single- or multi-frame image with the attributes below.
+    Image(Box<SliceHeader>),
+    /// A DICOM object that holds no image (structured report, SEG without a source, …).
+    NotImage { path: PathBuf, sop_class_uid: String, modality: String, why: String },
+}
+
+/// The technical header of one image file.
+#[derive(Debug, Clone, Serialize)]
+pub struct SliceHeader {
+    pub path: PathBuf,
+    pub study_uid: String,
+    pub series_uid: String,
+    pub sop_instance_uid: String,
+    pub sop_class_uid: String,
+    pub modality: String,
+    /// Series Description: free text from the scanner. Shown to the user by `inspect`, never
+    /// written to logs, exports or sync payloads.
+    #[serde(skip)]
+    pub series_description: String,
+    pub transfer_syntax_uid: String,
+    pub instance_number: Option<i32>,
+    pub rows: u16,
+    pub cols: u16,
+    pub number_of_frames: u32,
+    pub samples_per_pixel: u16,
+    pub photometric: String,
+    pub bits_allocated: u16,
+    pub bits_stored: u16,
+    pub pixel_representation: u16,
+    pub rescale_slope: f64,
+    pub rescale_intercept: f64,
+    /// Pixel Padding Value, in stored units (before rescale).
+    pub pixel_padding_value: Option<i32>,
+    /// Image Position (Patient): centre of the first voxel, LPS, mm.
+    pub position_mm: Option<[f64; 3]>,
+    /// Image Orientation (Patient): row direction then column direction cosines (LPS).
+    pub orientation: Option<[f64; 6]>,
+    /// Pixel Spacing: between rows, then between columns (mm).
+    pub pixel_spacing_mm: Option<[f64; 2]>,
+    pub slice_thickness_mm: Option<f64>,
+    pub gantry_tilt_deg: Option<f64>,
+    pub acquisition_date: Option<String>,
+    pub study_date: Option<String>,
+    pub patient_age: Option<String>,
+    pub patient_sex: Option<String>,
+}
+
+impl SliceHeader {
+    pub fn position(&self) -> Option<DVec3> {
+        self.position_mm.map(DVec3::from_array)
+    }
+    pub fn row_dir(&self) -> Option<DVec3> {
+        self.orientation.map(|o| DVec3::new(o[0], o[1], o[2]))
+    }
+    pub fn col_dir(&self) -> Option<DVec3> {
+        self.orientation.map(|o| DVec3::new(o[3], o[4], o[5]))
+    }
+}
+
+/// SOP classes that can never be a slice of a volume.
+const NON_IMAGE_SOP_PREFIXES: &[(&str, &str)] = &[
+    ("1.2.840.10008.5.1.4.1.1.88.", "structured report"),
+    ("1.2.840.10008.5.1.4.1.1.66.4", "segmentation object"),
+    ("1.2.840.10008.5.1.4.1.1.481.", "radiotherapy object"),
+    ("1.2.840.10008.5.1.4.1.1.11.", "presentation state"),
+    ("1.2.840.10008.5.1.4.1.1.104.", "encapsulated document"),
+    ("1.2.840.10008.5.1.4.1.1.66", "raw data / registration"),
+];
+
+/// Reads the header of `path`, stopping before the pixel data.
+pub fn read_header(path: &Path) -> Result<HeaderOutcome, FileError> {
+    let obj = OpenFileOptions::new()
+        .read_until(tags::PIXEL_DATA)
+        .open_file(path)
+        .map_err(|e| FileError::Open { path: path.to_owned(), source: Box::new(e) })?;
+    header_from_object(path, &obj, false)
+}
+
+/// Builds the header from an already opened object. `has_pixels_loaded` tells whether the object
+/// was read with its pixel data, in which case the presence check is exact.
+pub(crate) fn header_from_object(
+    path: &Path,
+    obj: &DefaultDicomObject,
+    has_pixels_loaded: bool,
+) -> Result<HeaderOutcome, FileError> {
+    let sop_class_uid = text(obj, tags::SOP_CLASS_UID).unwrap_or_default();
+    let modality = text(obj, tags::MODALITY).unwrap_or_default();
+    if let Some((_, kind)) =
+        NON_IMAGE_SOP_PREFIXES.iter().find(|(prefix, _)| sop_class_uid.starts_with(prefix))
+    {
+        return Ok(HeaderOutcome::NotImage {
+            path: path.to_owned(),
+            sop_class_uid,
+            modality,
+            why: format!("{kind}, not an image"),
+        });
+    }
+    let rows = obj.element_opt(tags::ROWS).ok().flatten().and_then(|e| e.to_int::<u16>().ok());
+    let cols = obj.element_opt(tags::COLUMNS).ok().flatten().and_then(|e| e.to_int::<u16>().ok());
+    let (Some(rows), Some(cols)) = (rows, cols) else {
+        return Ok(HeaderOutcome::NotImage {
+            path: path.to_owned(),
+            sop_class_uid,
+            modality,
+            why: "no Rows/Columns: not an image".into(),
+        });
+    };
+    if has_pixels_loaded && obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
+        return Ok(HeaderOutcome::NotImage {
+            path: path.to_owned(),
+            sop_class_uid,
+            modality,
+            why: "no Pixel Data element".into(),
+        });
+    }
+    let req_text = |tag, what, tag_name| {
+        text(obj, tag).filter(|s| !s.is_empty()).ok_or(FileError::MissingAttribute {
+            path: path.to_owned(),
+            what,
+            tag: tag_name,
+        })
+    };
+    let series_uid = req_text(tags::SERIES_INSTANCE_UID, "Series Instance UID", "0020,000E")?;
+    let bits_allocated = uint(obj, tags::BITS_ALLOCATED).unwrap_or(16);
+    let header = SliceHeader {
+        path: path.to_owned(),
+        study_uid: text(obj, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
+        series_uid,
+        sop_instance_uid: text(obj, tags::SOP_INSTANCE_UID).unwrap_or_default(),
+        sop_class_uid,
+        modality,
+        series_description: text(obj, tags::SERIES_DESCRIPTION).unwrap_or_default(),
+        transfer_syntax_uid: obj.meta().transfer_syntax().trim_end_matches('\0').to_owned(),
+        instance_number: obj
+            .element_opt(tags::INSTANCE_NUMBER)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<i32>().ok()),
+        rows,
+        cols,
+        number_of_frames: obj
+            .element_opt(tags::NUMBER_OF_FRAMES)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<u32>().ok())
+            .unwrap_or(1)
+            .max(1),
+        samples_per_pixel: uint(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1),
+        photometric: text(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default(),
+        bits_allocated,
+        bits_stored: uint(obj, tags::BITS_STORED).unwrap_or(bits_allocated),
+        pixel_representation: uint(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0),
+        rescale_slope: float(obj, tags::RESCALE_SLOPE).filter(|s| *s != 0.0).unwrap_or(1.0),
+        rescale_intercept: float(obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0),
+        pixel_padding_value: obj
+            .element_opt(tags::PIXEL_PADDING_VALUE)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<i32>().ok()),
+        position_mm: floats::<3>(obj, tags::IMAGE_POSITION_PATIENT),
+        orientation: floats::<6>(obj, tags::IMAGE_ORIENTATION_PATIENT),
+        pixel_spacing_mm: floats::<2>(obj, tags::PIXEL_SPACING),
+        slice_thickness_mm: float(obj, tags::SLICE_THICKNESS),
+        gantry_tilt_deg: float(obj, tags::GANTRY_DETECTOR_TILT),
+        acquisition_date: text(obj, tags::ACQUISITION_DATE),
+        study_date: text(obj, tags::STUDY_DATE),
+        patient_age: text(obj, tags::PATIENT_AGE),
+        patient_sex: text(obj, tags::PATIENT_SEX),
+    };
+    Ok(HeaderOutcome::Image(Box::new(header)))
+}
+
+fn element(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<&InMemElement> {
+    obj.element_opt(tag).ok().flatten()
+}
+
+pub(crate) fn text(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
+    element(obj, tag)
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_end_matches(['\0', ' ']).trim().to_owned())
+}
+
+pub(crate) fn uint(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<u16> {
+    element(obj, tag).and_then(|e| e.to_int::<u16>().ok())
+}
+
+pub(crate) fn float(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<f64> {
+    element(obj, tag).and_then(|e| e.to_float64().ok()).filter(|v| v.is_finite())
+}
+
+fn floats<const N: usize>(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<[f64; N]> {
+    let values = element(obj, tag)?.to_multi_float64().ok()?;
+    let array: [f64; N] = values.get(..N)?.try_into().ok()?;
+    array.iter().all(|v| v.is_finite()).then_some(array)
+}
