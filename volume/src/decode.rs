@@ -17,7 +17,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::error::FileError;
 use crate::header::{HeaderOutcome, SliceHeader, header_from_object};
-use crate::jpeg_turbo::{self, GraySamples};
+use crate::jpeg_turbo::{GrayDecoder, GrayHeader};
 
 #[cfg(target_endian = "big")]
 compile_error!("the pixel paths assume a little-endian host (x86-64, aarch64)");
@@ -134,22 +134,7 @@ pub(crate) fn decode_frame_into(
         return decode_native(obj, h, frame, n, out, &to_hu);
     }
     if LIBJPEG_TURBO.contains(&ts) && h.number_of_frames == 1 {
-        let turbo = fragments(obj, h).and_then(|data| {
-            let decoded = jpeg_turbo::decode_gray(&data)
-                .map_err(|detail| FileError::Decode { path: path.to_owned(), uid: ts.to_owned(), detail })?;
-            if decoded.width * decoded.height != n {
-                return Err(layout_error(format!(
-                    "JPEG stream is {}×{}, header says {}×{}",
-                    decoded.width, decoded.height, h.cols, h.rows
-                )));
-            }
-            match decoded.samples {
-                GraySamples::U8(s) => to_hu.map(s.iter().map(|&v| i32::from(v)), out),
-                GraySamples::I16(s) => to_hu.map(s.iter().map(|&v| i32::from(v)), out),
-                GraySamples::U16(s) => to_hu.map(s.iter().map(|&v| i32::from(v)), out),
-            }
-            Ok(())
-        });
+        let turbo = fragments(obj, h).and_then(|data| decode_turbo(&data, h, out, &to_hu));
         // libjpeg-turbo rejects a few non-conformant streams that jpeg-decoder accepts.
         return match turbo {
             Ok(()) => Ok(()),
@@ -173,6 +158,32 @@ pub(crate) fn decode_frame_into(
         }
         Some(_) => decode_with_pixeldata(obj, h, frame, out, &to_hu),
     }
+}
+
+/// Decodes a JPEG bit stream with libjpeg-turbo straight into `out`, then maps it to HU in place.
+fn decode_turbo(data: &[u8], h: &SliceHeader, out: &mut [i16], to_hu: &HuMapping) -> Result<(), FileError> {
+    let decode_error = |detail: String| FileError::Decode {
+        path: h.path.clone(),
+        uid: h.transfer_syntax_uid.clone(),
+        detail,
+    };
+    let decoder = GrayDecoder::new(data).map_err(decode_error)?;
+    let GrayHeader { width, height, precision } = decoder.header;
+    if width != usize::from(h.cols) || height != usize::from(h.rows) {
+        return Err(FileError::UnsupportedLayout {
+            path: h.path.clone(),
+            detail: format!("JPEG stream is {width}×{height}, header says {}×{}", h.cols, h.rows),
+        });
+    }
+    if precision <= 8 {
+        let mut bytes = vec![0u8; out.len()];
+        decoder.decode_u8(&mut bytes).map_err(decode_error)?;
+        to_hu.map(bytes.iter().map(|&v| i32::from(v)), out);
+    } else {
+        decoder.decode_u16(bytemuck::cast_slice_mut(out)).map_err(decode_error)?;
+        to_hu.map_in_place(out);
+    }
+    Ok(())
 }
 
 fn decode_native(
@@ -325,6 +336,32 @@ impl HuMapping {
     fn map(&self, values: impl Iterator<Item = i32>, out: &mut [i16]) {
         for (o, v) in out.iter_mut().zip(values) {
             *o = self.hu(v);
+        }
+    }
+
+    /// Maps samples already in `out` (bit patterns of up to 16 bits) to HU. The common CT case,
+    /// a signed sample and an integer intercept, runs as a tight loop the compiler vectorises.
+    fn map_in_place(&self, out: &mut [i16]) {
+        match (self.signed, self.integer_intercept) {
+            (true, Some(intercept)) => {
+                let shift = self.shift.saturating_sub(16);
+                for o in out {
+                    let stored = i32::from((*o << shift) >> shift);
+                    *o = (stored + intercept).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+                }
+            }
+            (false, Some(intercept)) => {
+                let mask = self.mask as i32;
+                for o in out {
+                    let stored = i32::from(*o as u16) & mask;
+                    *o = (stored + intercept).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+                }
+            }
+            _ => {
+                for o in out {
+                    *o = self.hu(i32::from(*o as u16));
+                }
+            }
         }
     }
 }

@@ -9,21 +9,13 @@ use std::ffi::CStr;
 
 use turbojpeg_sys as tj;
 
-/// Samples of one decoded grey-scale frame, in the JPEG's own precision.
-#[derive(Debug)]
-pub enum GraySamples {
-    U8(Vec<u8>),
-    /// 9–12-bit samples (libjpeg-turbo's 12-bit API uses `short`).
-    I16(Vec<i16>),
-    /// 13–16-bit lossless samples.
-    U16(Vec<u16>),
-}
-
-#[derive(Debug)]
-pub struct GrayFrame {
+/// Size and precision of a grey-scale JPEG frame.
+#[derive(Debug, Clone, Copy)]
+pub struct GrayHeader {
     pub width: usize,
     pub height: usize,
-    pub samples: GraySamples,
+    /// Bits per sample: 2–8 decode to bytes, 9–16 to 16-bit words.
+    pub precision: i32,
 }
 
 /// An owned libjpeg-turbo decompressor handle.
@@ -72,53 +64,92 @@ impl Drop for Handle {
     }
 }
 
-/// Decodes one grey-scale JPEG bit stream (any process libjpeg-turbo supports).
-pub fn decode_gray(data: &[u8]) -> Result<GrayFrame, String> {
-    let handle = Handle::new()?;
-    // SAFETY: data is a valid slice for the duration of the call.
-    let code = unsafe { tj::tj3DecompressHeader(handle.0, data.as_ptr(), data.len() as _) };
-    handle.check(code)?;
-    let width = usize::try_from(handle.get(tj::TJPARAM_TJPARAM_JPEGWIDTH)).unwrap_or(0);
-    let height = usize::try_from(handle.get(tj::TJPARAM_TJPARAM_JPEGHEIGHT)).unwrap_or(0);
-    let precision = handle.get(tj::TJPARAM_TJPARAM_PRECISION);
-    let colorspace = handle.get(tj::TJPARAM_TJPARAM_COLORSPACE);
-    if width == 0 || height == 0 {
-        return Err("JPEG header gives an empty image".into());
-    }
-    if colorspace != tj::TJCS_TJCS_GRAY as i32 {
-        return Err(format!("JPEG has colour space {colorspace}, expected one grey component"));
-    }
-    let n = width * height;
-    let gray = tj::TJPF_TJPF_GRAY as i32;
-    let samples = match precision {
-        2..=8 => {
-            let mut out = vec![0u8; n];
-            // SAFETY: out holds width*height one-byte samples (pitch 0 = tight rows, grey).
-            let code = unsafe {
-                tj::tj3Decompress8(handle.0, data.as_ptr(), data.len() as _, out.as_mut_ptr(), 0, gray)
-            };
-            handle.check(code)?;
-            GraySamples::U8(out)
-        }
-        9..=12 => {
-            let mut out = vec![0i16; n];
-            // SAFETY: out holds width*height 16-bit samples.
-            let code = unsafe {
-                tj::tj3Decompress12(handle.0, data.as_ptr(), data.len() as _, out.as_mut_ptr(), 0, gray)
-            };
-            handle.check(code)?;
-            GraySamples::I16(out)
-        }
-        13..=16 => {
-            let mut out = vec![0u16; n];
-            // SAFETY: out holds width*height 16-bit samples.
-            let code = unsafe {
-                tj::tj3Decompress16(handle.0, data.as_ptr(), data.len() as _, out.as_mut_ptr(), 0, gray)
-            };
-            handle.check(code)?;
-            GraySamples::U16(out)
-        }
-        other => return Err(format!("JPEG sample precision {other} is not supported")),
-    };
-    Ok(GrayFrame { width, height, samples })
+/// A libjpeg-turbo decompressor that has read one frame's header.
+pub struct GrayDecoder<'a> {
+    handle: std::rc::Rc<Handle>,
+    data: &'a [u8],
+    pub header: GrayHeader,
 }
+
+impl std::fmt::Debug for GrayDecoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrayDecoder").field("header", &self.header).finish_non_exhaustive()
+    }
+}
+
+impl<'a> GrayDecoder<'a> {
+    /// Reads the header of one grey-scale JPEG bit stream (any process libjpeg-turbo supports).
+    pub fn new(data: &'a [u8]) -> Result<Self, String> {
+        let handle = thread_handle()?;
+        // SAFETY: data is a valid slice for the duration of the call.
+        let code = unsafe { tj::tj3DecompressHeader(handle.0, data.as_ptr(), data.len() as _) };
+        handle.check(code)?;
+        let width = usize::try_from(handle.get(tj::TJPARAM_TJPARAM_JPEGWIDTH)).unwrap_or(0);
+        let height = usize::try_from(handle.get(tj::TJPARAM_TJPARAM_JPEGHEIGHT)).unwrap_or(0);
+        let precision = handle.get(tj::TJPARAM_TJPARAM_PRECISION);
+        let colorspace = handle.get(tj::TJPARAM_TJPARAM_COLORSPACE);
+        if width == 0 || height == 0 {
+            return Err("JPEG header gives an empty image".into());
+        }
+        if colorspace != tj::TJCS_TJCS_GRAY as i32 {
+            return Err(format!("JPEG has colour space {colorspace}, expected one grey component"));
+        }
+        if !(2..=16).contains(&precision) {
+            return Err(format!("JPEG sample precision {precision} is not supported"));
+        }
+        Ok(Self { handle, data, header: GrayHeader { width, height, precision } })
+    }
+
+    fn check_len(&self, len: usize) -> Result<(), String> {
+        let needed = self.header.width * self.header.height;
+        if len == needed { Ok(()) } else { Err(format!("output holds {len} samples, frame has {needed}")) }
+    }
+
+    /// Decodes a frame of precision 2–8 into bytes.
+    pub fn decode_u8(&self, out: &mut [u8]) -> Result<(), String> {
+        self.check_len(out.len())?;
+        if self.header.precision > 8 {
+            return Err("frame precision is over 8 bits".into());
+        }
+        // SAFETY: out holds width*height one-byte samples (pitch 0 = tight rows, grey).
+        let code = unsafe {
+            tj::tj3Decompress8(self.handle.0, self.data.as_ptr(), self.data.len() as _, out.as_mut_ptr(), 0, GRAY)
+        };
+        self.handle.check(code)
+    }
+
+    /// Decodes a frame of precision 9–16 into 16-bit words (the bit pattern of the samples).
+    pub fn decode_u16(&self, out: &mut [u16]) -> Result<(), String> {
+        self.check_len(out.len())?;
+        let (p, ptr) = (self.header.precision, out.as_mut_ptr());
+        // SAFETY: out holds width*height 16-bit samples; the 12-bit API writes `short`, which
+        // has the size and alignment of u16.
+        let code = unsafe {
+            match p {
+                9..=12 => tj::tj3Decompress12(self.handle.0, self.data.as_ptr(), self.data.len() as _, ptr.cast(), 0, GRAY),
+                13..=16 => tj::tj3Decompress16(self.handle.0, self.data.as_ptr(), self.data.len() as _, ptr, 0, GRAY),
+                _ => return Err("frame precision is 8 bits or less".into()),
+            }
+        };
+        self.handle.check(code)
+    }
+}
+
+thread_local! {
+    /// One decompressor per thread: creating one costs more than a small slice's decode.
+    static HANDLE: std::cell::RefCell<Option<std::rc::Rc<Handle>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn thread_handle() -> Result<std::rc::Rc<Handle>, String> {
+    HANDLE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if let Some(handle) = slot.as_ref() {
+            return Ok(handle.clone());
+        }
+        let handle = std::rc::Rc::new(Handle::new()?);
+        *slot = Some(handle.clone());
+        Ok(handle)
+    })
+}
+
+const GRAY: i32 = tj::TJPF_TJPF_GRAY as i32;

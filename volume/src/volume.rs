@@ -89,8 +89,9 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<Volume, Volum
     let [nx, ny, nz] = plan.geometry.dims;
     let slice_len = nx * ny;
     let total = slice_len.checked_mul(nz).ok_or(VolumeError::TooLarge { dims: plan.geometry.dims })?;
-    let mut voxels_hu: Vec<i16> = Vec::new();
-    voxels_hu.try_reserve_exact(total).map_err(|_| VolumeError::TooLarge { dims: plan.geometry.dims })?;
+    if total.checked_mul(2).is_none_or(|bytes| bytes > isize::MAX as usize) {
+        return Err(VolumeError::TooLarge { dims: plan.geometry.dims });
+    }
 
     // Padding: the series' own Pixel Padding Value in HU, else the CT convention.
     let padding_hu = plan
@@ -103,7 +104,9 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<Volume, Volum
             h.pixel_padding_value.map(|raw| HuMapping::new(h).hu(raw))
         })
         .unwrap_or(DEFAULT_PADDING_HU);
-    voxels_hu.resize(total, padding_hu);
+    // Zeroed allocation maps pages lazily, so the first touch of each slice happens on the
+    // worker that decodes it; every slice is then either decoded or filled with padding.
+    let mut voxels_hu: Vec<i16> = vec![0; total];
 
     progress.start(nz);
     let results: Vec<Result<(), FileError>> = voxels_hu
@@ -115,7 +118,10 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<Volume, Volum
             }
             let result = match slot {
                 Some(i) => read_slice_into(&series.slices[*i].path, plan.rows, plan.cols, out).map(|_| ()),
-                None => Ok(()),
+                None => {
+                    out.fill(padding_hu);
+                    Ok(())
+                }
             };
             if result.is_err() {
                 out.fill(padding_hu);

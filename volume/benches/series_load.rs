@@ -1,0 +1,53 @@
+//! Benchmark: DICOM folder → HU volume (scan + decode), median of several runs.
+//!
+//! `cargo bench -p lungdesk-volume --bench series_load -- DIR [DIR…]`
+//! Defaults to the RICORD series in ../shared/data. Prints one JSON line per folder so that
+//! `tools/bench_compare.py` can put it beside pydicom and SimpleITK.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use lungdesk_volume::{Progress, load_series, scan};
+
+fn main() {
+    let mut dirs: Vec<PathBuf> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).map(PathBuf::from).collect();
+    if dirs.is_empty() {
+        dirs.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ct/ricord-1a-covid")));
+    }
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
+    for dir in dirs {
+        if !dir.exists() {
+            eprintln!("skipping {}: not found (the shared data folder is missing)", dir.display());
+            continue;
+        }
+        let mut scan_s = Vec::new();
+        let mut load_s = Vec::new();
+        let mut total_s = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..runs {
+            let progress = Progress::new();
+            let t0 = Instant::now();
+            let report = scan(&dir, &progress).expect("scan");
+            let t1 = Instant::now();
+            let volume = load_series(report.pick(None).expect("series"), &progress).expect("load");
+            let t2 = Instant::now();
+            bytes = volume.voxels_hu.len() * 2;
+            std::hint::black_box(&volume);
+            scan_s.push((t1 - t0).as_secs_f64());
+            load_s.push((t2 - t1).as_secs_f64());
+            total_s.push((t2 - t0).as_secs_f64());
+        }
+        println!(
+            "{{\"tool\":\"lungdesk\",\"dir\":{:?},\"runs\":{runs},\"scan_s\":{:.4},\"decode_s\":{:.4},\"total_s\":{:.4},\"volume_bytes\":{bytes}}}",
+            dir.display().to_string(),
+            median(&mut scan_s),
+            median(&mut load_s),
+            median(&mut total_s)
+        );
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
