@@ -91,8 +91,7 @@ pub(crate) fn read_slice_into(
 }
 
 fn open_full(path: &Path) -> Result<DefaultDicomObject, FileError> {
-    dicom_object::open_file(path)
-        .map_err(|e| FileError::Open { path: path.to_owned(), source: Box::new(e) })
+    crate::open::open(path, false)
 }
 
 /// Decodes frame `frame` of `obj` into `out` (rows × cols HU values).
@@ -133,8 +132,8 @@ pub(crate) fn decode_frame_into(
     if NATIVE.contains(&ts) {
         return decode_native(obj, h, frame, n, out, &to_hu);
     }
-    if LIBJPEG_TURBO.contains(&ts) && h.number_of_frames == 1 {
-        let turbo = fragments(obj, h).and_then(|data| decode_turbo(&data, h, out, &to_hu));
+    if LIBJPEG_TURBO.contains(&ts) {
+        let turbo = frame_bit_stream(obj, h, frame).and_then(|data| decode_turbo(&data, h, out, &to_hu));
         // libjpeg-turbo rejects a few non-conformant streams that jpeg-decoder accepts.
         return match turbo {
             Ok(()) => Ok(()),
@@ -234,29 +233,59 @@ fn map_le_bytes(data: &[u8], bits_allocated: u16, out: &mut [i16], to_hu: &HuMap
     }
 }
 
-/// The encapsulated bit stream of a single-frame image (all fragments joined).
-fn fragments<'a>(obj: &'a DefaultDicomObject, h: &SliceHeader) -> Result<Cow<'a, [u8]>, FileError> {
+/// The encapsulated bit stream of frame `frame`, its fragments joined.
+///
+/// Frames are found from the Basic Offset Table when it has one entry per frame; else one
+/// fragment per frame when the counts agree; else a new frame starts at each fragment that
+/// begins with a JPEG Start Of Image marker.
+fn frame_bit_stream<'a>(obj: &'a DefaultDicomObject, h: &SliceHeader, frame: u32) -> Result<Cow<'a, [u8]>, FileError> {
     let path = h.path.as_path();
+    let decode_error = |detail: &str| FileError::Decode {
+        path: path.to_owned(),
+        uid: h.transfer_syntax_uid.clone(),
+        detail: detail.to_owned(),
+    };
     let element = obj.element(tags::PIXEL_DATA).map_err(|_| FileError::MissingAttribute {
         path: path.to_owned(),
         what: "Pixel Data",
         tag: "7FE0,0010",
     })?;
-    match element.value() {
-        Value::PixelSequence(seq) => match seq.fragments() {
-            [] => Err(FileError::Decode {
-                path: path.to_owned(),
-                uid: h.transfer_syntax_uid.clone(),
-                detail: "encapsulated pixel data has no fragments".into(),
-            }),
-            [one] => Ok(Cow::Borrowed(one.as_slice())),
-            many => Ok(Cow::Owned(many.concat())),
-        },
-        _ => Err(FileError::Decode {
-            path: path.to_owned(),
-            uid: h.transfer_syntax_uid.clone(),
-            detail: "transfer syntax is encapsulated but Pixel Data is not".into(),
-        }),
+    let Value::PixelSequence(seq) = element.value() else {
+        return Err(decode_error("transfer syntax is encapsulated but Pixel Data is not"));
+    };
+    let fragments = seq.fragments();
+    let offsets = seq.offset_table();
+    let frames = h.number_of_frames as usize;
+    let f = frame as usize;
+    let range = if frames == 1 {
+        0..fragments.len()
+    } else if offsets.len() == frames {
+        // Offsets count item headers (8 bytes) plus values, from the first fragment.
+        let mut starts = Vec::with_capacity(fragments.len());
+        let mut at = 0u64;
+        for fragment in fragments {
+            starts.push(at);
+            at += 8 + fragment.len() as u64;
+        }
+        let first = starts.iter().position(|&s| s == u64::from(offsets[f]));
+        let end = offsets.get(f + 1).and_then(|&next| starts.iter().position(|&s| s == u64::from(next)));
+        match first {
+            Some(first) => first..end.unwrap_or(fragments.len()),
+            None => return Err(decode_error("Basic Offset Table does not point at a fragment")),
+        }
+    } else if fragments.len() == frames {
+        f..f + 1
+    } else {
+        let starts: Vec<usize> = (0..fragments.len()).filter(|&i| fragments[i].starts_with(&[0xFF, 0xD8])).collect();
+        if starts.len() != frames {
+            return Err(decode_error("cannot tell where each frame's fragments start"));
+        }
+        starts[f]..starts.get(f + 1).copied().unwrap_or(fragments.len())
+    };
+    match &fragments[range] {
+        [] => Err(decode_error("encapsulated pixel data has no fragments for this frame")),
+        [one] => Ok(Cow::Borrowed(one.as_slice())),
+        many => Ok(Cow::Owned(many.concat())),
     }
 }
 

@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use dicom_core::VR;
 use dicom_dictionary_std::tags;
-use dicom_object::{DefaultDicomObject, OpenFileOptions, mem::InMemElement};
+use dicom_object::{DefaultDicomObject, mem::InMemElement};
 use glam::DVec3;
 use serde::Serialize;
 
@@ -86,10 +87,7 @@ const NON_IMAGE_SOP_PREFIXES: &[(&str, &str)] = &[
 
 /// Reads the header of `path`, stopping before the pixel data.
 pub fn read_header(path: &Path) -> Result<HeaderOutcome, FileError> {
-    let obj = OpenFileOptions::new()
-        .read_until(tags::PIXEL_DATA)
-        .open_file(path)
-        .map_err(|e| FileError::Open { path: path.to_owned(), source: Box::new(e) })?;
+    let obj = crate::open::open(path, true)?;
     header_from_object(path, &obj, false)
 }
 
@@ -112,8 +110,8 @@ pub(crate) fn header_from_object(
             why: format!("{kind}, not an image"),
         });
     }
-    let rows = obj.element_opt(tags::ROWS).ok().flatten().and_then(|e| e.to_int::<u16>().ok());
-    let cols = obj.element_opt(tags::COLUMNS).ok().flatten().and_then(|e| e.to_int::<u16>().ok());
+    let rows = uint(obj, tags::ROWS);
+    let cols = uint(obj, tags::COLUMNS);
     let (Some(rows), Some(cols)) = (rows, cols) else {
         return Ok(HeaderOutcome::NotImage {
             path: path.to_owned(),
@@ -130,14 +128,8 @@ pub(crate) fn header_from_object(
             why: "no Pixel Data element".into(),
         });
     }
-    let req_text = |tag, what, tag_name| {
-        text(obj, tag).filter(|s| !s.is_empty()).ok_or(FileError::MissingAttribute {
-            path: path.to_owned(),
-            what,
-            tag: tag_name,
-        })
-    };
-    let series_uid = req_text(tags::SERIES_INSTANCE_UID, "Series Instance UID", "0020,000E")?;
+    // Empty when missing: a single file still decodes; the scan sets such files aside.
+    let series_uid = text(obj, tags::SERIES_INSTANCE_UID).unwrap_or_default();
     let bits_allocated = uint(obj, tags::BITS_ALLOCATED).unwrap_or(16);
     let header = SliceHeader {
         path: path.to_owned(),
@@ -148,20 +140,10 @@ pub(crate) fn header_from_object(
         modality,
         series_description: text(obj, tags::SERIES_DESCRIPTION).unwrap_or_default(),
         transfer_syntax_uid: obj.meta().transfer_syntax().trim_end_matches('\0').to_owned(),
-        instance_number: obj
-            .element_opt(tags::INSTANCE_NUMBER)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_int::<i32>().ok()),
+        instance_number: float(obj, tags::INSTANCE_NUMBER).map(|v| v as i32),
         rows,
         cols,
-        number_of_frames: obj
-            .element_opt(tags::NUMBER_OF_FRAMES)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_int::<u32>().ok())
-            .unwrap_or(1)
-            .max(1),
+        number_of_frames: float(obj, tags::NUMBER_OF_FRAMES).map_or(1, |v| v as u32).max(1),
         samples_per_pixel: uint(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1),
         photometric: text(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default(),
         bits_allocated,
@@ -191,22 +173,42 @@ fn element(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<&InMemEleme
     obj.element_opt(tag).ok().flatten()
 }
 
+/// Text of an element. An element stored with VR UN (unknown) holds its raw bytes.
 pub(crate) fn text(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
-    element(obj, tag)
-        .and_then(|e| e.to_str().ok())
-        .map(|s| s.trim_end_matches(['\0', ' ']).trim().to_owned())
+    let e = element(obj, tag)?;
+    let raw = if e.vr() == VR::UN {
+        String::from_utf8_lossy(&e.to_bytes().ok()?).into_owned()
+    } else {
+        e.to_str().ok()?.into_owned()
+    };
+    Some(raw.trim_end_matches(['\0', ' ']).trim().to_owned())
 }
 
+/// An unsigned short (US). With VR UN, the two raw bytes are read little-endian.
 pub(crate) fn uint(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<u16> {
-    element(obj, tag).and_then(|e| e.to_int::<u16>().ok())
+    let e = element(obj, tag)?;
+    if e.vr() == VR::UN {
+        let b = e.to_bytes().ok()?;
+        return Some(u16::from_le_bytes([*b.first()?, *b.get(1)?]));
+    }
+    e.to_int::<u16>().ok()
 }
 
+/// A single number from a DS/IS/FD value. With VR UN, the bytes are read as a decimal string.
 pub(crate) fn float(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<f64> {
-    element(obj, tag).and_then(|e| e.to_float64().ok()).filter(|v| v.is_finite())
+    floats_dyn(obj, tag)?.first().copied()
+}
+
+fn floats_dyn(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<Vec<f64>> {
+    let e = element(obj, tag)?;
+    let values = if e.vr() == VR::UN {
+        text(obj, tag)?.split('\\').map(|v| v.trim().parse::<f64>()).collect::<Result<Vec<_>, _>>().ok()?
+    } else {
+        e.to_multi_float64().ok()?
+    };
+    values.iter().all(|v| v.is_finite()).then_some(values)
 }
 
 fn floats<const N: usize>(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<[f64; N]> {
-    let values = element(obj, tag)?.to_multi_float64().ok()?;
-    let array: [f64; N] = values.get(..N)?.try_into().ok()?;
-    array.iter().all(|v| v.is_finite()).then_some(array)
+    floats_dyn(obj, tag)?.get(..N)?.try_into().ok()
 }

@@ -11,6 +11,7 @@ pub mod geometry;
 pub mod header;
 mod jpeg_turbo;
 pub mod nifti_export;
+pub mod open;
 pub mod phantom;
 pub mod progress;
 pub mod scan;

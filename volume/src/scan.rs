@@ -117,6 +117,10 @@ pub fn scan(root: &Path, progress: &Progress) -> Result<ScanReport, VolumeError>
     let mut by_uid: BTreeMap<String, Vec<SliceHeader>> = BTreeMap::new();
     for outcome in outcomes {
         match outcome {
+            Ok(HeaderOutcome::Image(h)) if h.series_uid.is_empty() => skipped.push(Skipped {
+                path: h.path,
+                reason: "image without Series Instance UID (0020,000E): cannot be grouped into a series".into(),
+            }),
             Ok(HeaderOutcome::Image(h)) => by_uid.entry(h.series_uid.clone()).or_default().push(*h),
             Ok(HeaderOutcome::NotImage { path, why, modality, .. }) => {
                 let modality = if modality.is_empty() { String::new() } else { format!(" (modality {modality})") };
