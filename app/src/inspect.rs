@@ -160,9 +160,15 @@ pub fn render_text(report: &FolderReport) -> String {
             let o = [v.patient_from_voxel[0][3], v.patient_from_voxel[1][3], v.patient_from_voxel[2][3]];
             let _ = writeln!(out, "  first voxel   ({:.2}, {:.2}, {:.2}) mm LPS", o[0], o[1], o[2]);
             if let Some(hu) = &v.hu {
-                let inner = hu.min_hu_excluding_padding.map_or_else(String::new, |m| {
-                    format!("; {m} … {} without padding {} ({} voxels)", hu.max_hu, v.padding_hu.unwrap_or(0), hu.padding_voxels)
-                });
+                let inner = match hu.min_hu_excluding_padding {
+                    Some(m) if hu.padding_voxels > 0 => format!(
+                        "; {m} … {} outside padding ({} HU in {} voxels)",
+                        hu.max_hu,
+                        v.padding_hu.unwrap_or(0),
+                        hu.padding_voxels
+                    ),
+                    _ => String::new(),
+                };
                 let _ = writeln!(out, "  HU range      {} … {}{inner}", hu.min_hu, hu.max_hu);
             }
             if v.problem_messages.is_empty() {

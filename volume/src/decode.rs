@@ -225,7 +225,12 @@ fn decode_native(
 fn map_le_bytes(data: &[u8], bits_allocated: u16, out: &mut [i16], to_hu: &HuMapping) {
     match bits_allocated {
         8 => to_hu.map(data.iter().map(|&v| i32::from(v)), out),
-        16 => to_hu.map(data.chunks_exact(2).map(|b| i32::from(u16::from_le_bytes([b[0], b[1]]))), out),
+        16 => {
+            // Copy the little-endian words as they are, then map in place (vectorised).
+            let n_bytes = out.len() * 2;
+            bytemuck::cast_slice_mut::<i16, u8>(out).copy_from_slice(&data[..n_bytes]);
+            to_hu.map_in_place(out);
+        }
         _ => to_hu.map(
             data.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i32),
             out,
@@ -430,6 +435,7 @@ mod tests {
             study_date: None,
             patient_age: None,
             patient_sex: None,
+            lossy_image_compression: false,
         }
     }
 

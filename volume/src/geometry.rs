@@ -112,6 +112,10 @@ pub enum Problem {
     MissingPixelSpacing,
     /// One slice only: the slice spacing is Slice Thickness (or 1 mm).
     SingleSlice { spacing_mm: f64 },
+    /// Multi-frame files in the series were left out (they are not assembled yet).
+    MultiFrameExcluded { excluded: usize },
+    /// Some slices went through lossy compression: HU values are approximate.
+    LossyCompression { slices: usize, transfer_syntaxes: Vec<String> },
     /// A slice failed to decode; its place is filled with padding.
     SliceUnreadable { slice: usize, path: PathBuf, error: String },
 }
@@ -146,6 +150,14 @@ impl fmt::Display for Problem {
             }
             Self::MissingPixelSpacing => write!(f, "no Pixel Spacing: 1 mm assumed"),
             Self::SingleSlice { spacing_mm } => write!(f, "single slice: slice spacing {spacing_mm:.3} mm assumed"),
+            Self::MultiFrameExcluded { excluded } => {
+                write!(f, "{excluded} multi-frame file(s) left out: multi-frame images are not assembled into volumes yet")
+            }
+            Self::LossyCompression { slices, transfer_syntaxes } => write!(
+                f,
+                "{slices} slice(s) lossy-compressed ({}): HU values are approximate",
+                transfer_syntaxes.join(", ")
+            ),
             Self::SliceUnreadable { slice, path, error } => {
                 write!(f, "slice {slice} ({}) unreadable, filled with padding: {error}", path.display())
             }
@@ -170,6 +182,9 @@ pub fn plan(slices: &[SliceHeader]) -> Result<SlicePlan, String> {
     let single_frame: Vec<usize> = (0..slices.len()).filter(|&i| slices[i].number_of_frames == 1).collect();
     if single_frame.is_empty() {
         return Err("multi-frame (enhanced) images are not assembled into volumes yet".into());
+    }
+    if single_frame.len() < slices.len() {
+        problems.push(Problem::MultiFrameExcluded { excluded: slices.len() - single_frame.len() });
     }
     let (positioned, unpositioned): (Vec<usize>, Vec<usize>) = single_frame
         .into_iter()
@@ -211,21 +226,39 @@ pub fn plan(slices: &[SliceHeader]) -> Result<SlicePlan, String> {
         along(a).total_cmp(&along(b)).then_with(|| slices[a].sop_instance_uid.cmp(&slices[b].sop_instance_uid))
     });
 
-    // Drop duplicates.
+    // Drop duplicates: of the files at one position, keep a lossless one, then the lowest
+    // SOP Instance UID, so the choice does not depend on file names.
     let mut unique: Vec<usize> = Vec::with_capacity(members.len());
-    for i in members {
-        if let Some(&last) = unique.last()
-            && (along(i) - along(last)).abs() < DUPLICATE_TOLERANCE_MM
-        {
-            problems.push(Problem::DuplicatePosition {
-                position_mm: along(i),
-                kept: slices[last].path.clone(),
-                dropped: slices[i].path.clone(),
-                same_instance: slices[i].sop_instance_uid == slices[last].sop_instance_uid,
-            });
-            continue;
+    let mut run_start = 0;
+    while run_start < members.len() {
+        let mut run_end = run_start + 1;
+        while run_end < members.len() && (along(members[run_end]) - along(members[run_start])).abs() < DUPLICATE_TOLERANCE_MM {
+            run_end += 1;
         }
-        unique.push(i);
+        let run = &members[run_start..run_end];
+        let best = run
+            .iter()
+            .copied()
+            .min_by(|&a, &b| {
+                (slices[a].is_lossy(), &slices[a].sop_instance_uid).cmp(&(slices[b].is_lossy(), &slices[b].sop_instance_uid))
+            })
+            .unwrap_or(run[0]);
+        for &other in run.iter().filter(|&&i| i != best) {
+            problems.push(Problem::DuplicatePosition {
+                position_mm: along(other),
+                kept: slices[best].path.clone(),
+                dropped: slices[other].path.clone(),
+                same_instance: slices[other].sop_instance_uid == slices[best].sop_instance_uid,
+            });
+        }
+        unique.push(best);
+        run_start = run_end;
+    }
+    let lossy: Vec<usize> = unique.iter().copied().filter(|&i| slices[i].is_lossy()).collect();
+    if !lossy.is_empty() {
+        let syntaxes: std::collections::BTreeSet<String> =
+            lossy.iter().map(|&i| slices[i].transfer_syntax_uid.clone()).collect();
+        problems.push(Problem::LossyCompression { slices: lossy.len(), transfer_syntaxes: syntaxes.into_iter().collect() });
     }
 
     let (pixel_row_mm, pixel_col_mm) = match first.pixel_spacing_mm {

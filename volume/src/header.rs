@@ -61,9 +61,27 @@ pub struct SliceHeader {
     pub study_date: Option<String>,
     pub patient_age: Option<String>,
     pub patient_sex: Option<String>,
+    /// Lossy Image Compression (0028,2110) is "01".
+    pub lossy_image_compression: bool,
 }
 
+/// Transfer syntaxes whose pixel encoding loses information.
+pub const LOSSY_TRANSFER_SYNTAXES: &[&str] = &[
+    "1.2.840.10008.1.2.4.50",
+    "1.2.840.10008.1.2.4.51",
+    "1.2.840.10008.1.2.4.53",
+    "1.2.840.10008.1.2.4.55",
+    "1.2.840.10008.1.2.4.81",
+    "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.4.93",
+    "1.2.840.10008.1.2.4.203",
+];
+
 impl SliceHeader {
+    /// Pixels went through lossy compression, now or earlier in their life.
+    pub fn is_lossy(&self) -> bool {
+        self.lossy_image_compression || LOSSY_TRANSFER_SYNTAXES.contains(&self.transfer_syntax_uid.as_str())
+    }
     pub fn position(&self) -> Option<DVec3> {
         self.position_mm.map(DVec3::from_array)
     }
@@ -165,6 +183,7 @@ pub(crate) fn header_from_object(
         study_date: text(obj, tags::STUDY_DATE),
         patient_age: text(obj, tags::PATIENT_AGE),
         patient_sex: text(obj, tags::PATIENT_SEX),
+        lossy_image_compression: text(obj, tags::LOSSY_IMAGE_COMPRESSION).is_some_and(|v| v == "01"),
     };
     Ok(HeaderOutcome::Image(Box::new(header)))
 }

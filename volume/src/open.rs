@@ -28,7 +28,7 @@ pub fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject, FileEr
 }
 
 /// A "DICM" preamble marker, or a data set that starts with the file meta group.
-fn looks_like_dicom(path: &Path) -> bool {
+pub fn looks_like_dicom(path: &Path) -> bool {
     let mut head = [0u8; 132];
     let Ok(mut file) = std::fs::File::open(path) else { return false };
     if file.read_exact(&mut head).is_err() {

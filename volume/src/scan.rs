@@ -153,8 +153,11 @@ fn classify(path: &Path) -> Result<HeaderOutcome, Skipped> {
         Err(e) => {
             // Keep only the first line: dicom-rs errors carry backtraces in Debug, not Display.
             let reason = match &e {
+                crate::error::FileError::Open { .. } if !crate::open::looks_like_dicom(path) => {
+                    "not a DICOM file (no DICM marker, no file meta group)".to_owned()
+                }
                 crate::error::FileError::Open { source, .. } => {
-                    format!("not a readable DICOM file: {}", first_line(&source.to_string()))
+                    format!("unreadable DICOM file: {}", first_line(&source.to_string()))
                 }
                 other => first_line(&other.to_string()),
             };

@@ -1,0 +1,135 @@
+//! The `lungdesk` command line: `inspect` on every folder of the shared data, `export`, and
+//! the privacy of everything it writes.
+
+use std::path::Path;
+
+use clap::Parser as _;
+use lungdesk::cli::{Cli, run};
+use lungdesk_tests::real_data;
+use lungdesk_volume::phantom::{
+    FAKE_BIRTH_DATE, FAKE_FREE_TEXT, FAKE_PATIENT_ID, FAKE_PATIENT_NAME, PhantomSpec, write_phantom_series,
+};
+
+fn lungdesk(args: &[&str]) -> Result<String, String> {
+    let cli = Cli::try_parse_from(std::iter::once("lungdesk").chain(args.iter().copied())).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    run(cli, &mut out).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8(out).expect("utf-8"))
+}
+
+fn inspect_json(dir: &Path) -> serde_json::Value {
+    let text = lungdesk(&["inspect", "--json", &dir.to_string_lossy()]).expect("inspect");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+#[test]
+fn inspect_ricord_reports_its_geometry() {
+    let Some(dir) = real_data("ct/ricord-1a-covid") else { return };
+    let text = lungdesk(&["inspect", &dir.to_string_lossy()]).expect("inspect");
+    for expected in [
+        "1 series, 0 file(s) skipped",
+        "series 1.2.826.0.1.3680043.10.474.419639.403650391453800318566197197100",
+        "modality      CT (255 file(s))",
+        "dims          512 × 512 × 255",
+        "spacing       0.703 × 0.703 × 1.250 mm",
+        "axial (i→L j→P k→S)",
+        "1.2.840.10008.1.2.4.70 (JPEG Lossless, Non-Hierarchical, First-Order Prediction)",
+        "HU range      -3024 … 1857",
+        "problems      none",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let json = inspect_json(&dir);
+    let v = &json["series"][0]["volume"];
+    assert_eq!(v["dims"], serde_json::json!([512, 512, 255]));
+    assert_eq!(v["orientation_code"], "LPS");
+    assert_eq!(v["hu"]["min_hu"], -3024);
+}
+
+#[test]
+fn inspect_summarises_every_shared_folder() {
+    let Some(_) = real_data("ct") else { return };
+    // (folder, series, skipped, facts about the first series)
+    let cases: &[(&str, usize, usize, &[&str])] = &[
+        ("ct/lung-pet-ct-dx-a0002", 1, 0, &["dims          512 × 512 × 30", "× 8.000 mm", "problems      none"]),
+        ("dicom/lungmask-slices", 1, 0, &["dims          512 × 512 × 2", "0.625 × 0.625 × 1.000 mm"]),
+        ("dicom/seg-3slice", 1, 1, &["dims          512 × 512 × 3", "segmentation object, not an image (modality SEG)"]),
+        (
+            "dicom/transfer-syntaxes",
+            7,
+            4,
+            &["CT (16 file(s))", "duplicate slice at 4.70 mm", "structured report, not an image (modality SR)", "HU range      -3024 … 1378"],
+        ),
+        ("dicom/codec-edge-cases", 29, 7, &["radiotherapy object, not an image (modality RTDOSE)", "not a DICOM file"]),
+    ];
+    let mut uids = std::collections::BTreeSet::new();
+    for (rel, series, skipped, facts) in cases {
+        let dir = real_data(rel).expect("present");
+        let text = lungdesk(&["inspect", &dir.to_string_lossy()]).expect("inspect");
+        assert!(text.contains(&format!("{series} series, {skipped} file(s) skipped")), "{rel}:\n{text}");
+        for fact in *facts {
+            assert!(text.contains(fact), "{rel}: missing {fact:?} in:\n{text}");
+        }
+        let json = inspect_json(&dir);
+        assert_eq!(json["series"].as_array().map(Vec::len), Some(*series), "{rel}");
+        uids.extend(json["series"].as_array().into_iter().flatten().map(|s| s["series_uid"].to_string()));
+    }
+    // The whole tree at once finds the same series (a few UIDs recur across folders).
+    let all = inspect_json(&real_data("").expect("present"));
+    let all_uids: std::collections::BTreeSet<_> =
+        all["series"].as_array().into_iter().flatten().map(|s| s["series_uid"].to_string()).collect();
+    uids.insert(inspect_json(&real_data("ct/ricord-1a-covid").expect("present"))["series"][0]["series_uid"].to_string());
+    assert_eq!(all_uids, uids);
+}
+
+#[test]
+fn export_writes_nifti_and_rejects_other_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_phantom_series(&PhantomSpec { dims: [32, 32, 16], ..PhantomSpec::default() }, &dir.path().join("in")).expect("phantom");
+    let out = dir.path().join("ct.nii.gz");
+    let text = lungdesk(&["export", &dir.path().join("in").to_string_lossy(), "--out", &out.to_string_lossy()]).expect("export");
+    assert!(text.contains("32×32×16"), "{text}");
+    assert!(std::fs::metadata(&out).expect("written").len() > 348);
+    let e = lungdesk(&["export", &dir.path().join("in").to_string_lossy(), "--out", "ct.png"]).expect_err("bad name");
+    assert!(e.contains(".nii or .nii.gz"), "{e}");
+    let e = lungdesk(&["export", &dir.path().join("in").to_string_lossy(), "--series", "1.2.3", "--out", "x.nii"])
+        .expect_err("no such series");
+    assert!(e.contains("series 1.2.3 not found"), "{e}");
+}
+
+/// Files with a (made-up) patient name, ID, birth date and free text: none of them may reach
+/// inspect's text or JSON, an exported NIfTI, or an error message.
+#[test]
+fn identifying_fields_never_reach_any_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in");
+    let spec = PhantomSpec { dims: [32, 32, 12], with_identifying_fields: true, ..PhantomSpec::default() };
+    let files = write_phantom_series(&spec, &input).expect("phantom").files;
+    // Prove the fixture really contains them.
+    let raw = std::fs::read(&files[0]).expect("read");
+    let raw = String::from_utf8_lossy(&raw);
+    for secret in [FAKE_PATIENT_NAME, FAKE_PATIENT_ID, FAKE_BIRTH_DATE, FAKE_FREE_TEXT] {
+        assert!(raw.contains(secret), "fixture lacks {secret}");
+    }
+    // Damage one file so that error paths run too.
+    std::fs::write(&files[3], &std::fs::read(&files[3]).expect("read")[..1500]).expect("truncate");
+    let mut outputs = vec![
+        lungdesk(&["inspect", &input.to_string_lossy()]).expect("inspect"),
+        lungdesk(&["inspect", "--json", &input.to_string_lossy()]).expect("inspect json"),
+        lungdesk(&["inspect", "--headers-only", &input.to_string_lossy()]).expect("inspect headers"),
+    ];
+    let out = dir.path().join("ct.nii");
+    outputs.push(lungdesk(&["export", &input.to_string_lossy(), "--out", &out.to_string_lossy()]).expect("export"));
+    outputs.push(String::from_utf8_lossy(&std::fs::read(&out).expect("nifti")).into_owned());
+    outputs.push(lungdesk(&["export", &input.to_string_lossy(), "--series", "9.9", "--out", "x.nii"]).expect_err("error"));
+    for file in &files {
+        if let Err(e) = lungdesk_volume::decode::read_frame_hu(file, 0) {
+            outputs.push(e.to_string());
+        }
+    }
+    for (n, output) in outputs.iter().enumerate() {
+        for secret in [FAKE_PATIENT_NAME, "YAMADA", FAKE_PATIENT_ID, FAKE_BIRTH_DATE, "Suzuki", "Nagoya"] {
+            assert!(!output.contains(secret), "output {n} leaks {secret:?}:\n{output}");
+        }
+    }
+}
