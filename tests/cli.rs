@@ -11,7 +11,8 @@ use lungdesk_volume::phantom::{
 };
 
 fn lungdesk(args: &[&str]) -> Result<String, String> {
-    let cli = Cli::try_parse_from(std::iter::once("lungdesk").chain(args.iter().copied())).map_err(|e| e.to_string())?;
+    let cli =
+        Cli::try_parse_from(std::iter::once("lungdesk").chain(args.iter().copied())).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     run(cli, &mut out).map_err(|e| e.to_string())?;
     Ok(String::from_utf8(out).expect("utf-8"))
@@ -53,12 +54,22 @@ fn inspect_summarises_every_shared_folder() {
     let cases: &[(&str, usize, usize, &[&str])] = &[
         ("ct/lung-pet-ct-dx-a0002", 1, 0, &["dims          512 × 512 × 30", "× 8.000 mm", "problems      none"]),
         ("dicom/lungmask-slices", 1, 0, &["dims          512 × 512 × 2", "0.625 × 0.625 × 1.000 mm"]),
-        ("dicom/seg-3slice", 1, 1, &["dims          512 × 512 × 3", "segmentation object, not an image (modality SEG)"]),
+        (
+            "dicom/seg-3slice",
+            1,
+            1,
+            &["dims          512 × 512 × 3", "segmentation object, not an image (modality SEG)"],
+        ),
         (
             "dicom/transfer-syntaxes",
             7,
             4,
-            &["CT (16 file(s))", "duplicate slice at 4.70 mm", "structured report, not an image (modality SR)", "HU range      -3024 … 1378"],
+            &[
+                "CT (16 file(s))",
+                "duplicate slice at 4.70 mm",
+                "structured report, not an image (modality SR)",
+                "HU range      -3024 … 1378",
+            ],
         ),
         ("dicom/codec-edge-cases", 29, 7, &["radiotherapy object, not an image (modality RTDOSE)", "not a DICOM file"]),
     ];
@@ -78,16 +89,20 @@ fn inspect_summarises_every_shared_folder() {
     let all = inspect_json(&real_data("").expect("present"));
     let all_uids: std::collections::BTreeSet<_> =
         all["series"].as_array().into_iter().flatten().map(|s| s["series_uid"].to_string()).collect();
-    uids.insert(inspect_json(&real_data("ct/ricord-1a-covid").expect("present"))["series"][0]["series_uid"].to_string());
+    uids.insert(
+        inspect_json(&real_data("ct/ricord-1a-covid").expect("present"))["series"][0]["series_uid"].to_string(),
+    );
     assert_eq!(all_uids, uids);
 }
 
 #[test]
 fn export_writes_nifti_and_rejects_other_names() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write_phantom_series(&PhantomSpec { dims: [32, 32, 16], ..PhantomSpec::default() }, &dir.path().join("in")).expect("phantom");
+    write_phantom_series(&PhantomSpec { dims: [32, 32, 16], ..PhantomSpec::default() }, &dir.path().join("in"))
+        .expect("phantom");
     let out = dir.path().join("ct.nii.gz");
-    let text = lungdesk(&["export", &dir.path().join("in").to_string_lossy(), "--out", &out.to_string_lossy()]).expect("export");
+    let text = lungdesk(&["export", &dir.path().join("in").to_string_lossy(), "--out", &out.to_string_lossy()])
+        .expect("export");
     assert!(text.contains("32×32×16"), "{text}");
     assert!(std::fs::metadata(&out).expect("written").len() > 348);
     let e = lungdesk(&["export", &dir.path().join("in").to_string_lossy(), "--out", "ct.png"]).expect_err("bad name");
@@ -121,7 +136,8 @@ fn identifying_fields_never_reach_any_output() {
     let out = dir.path().join("ct.nii");
     outputs.push(lungdesk(&["export", &input.to_string_lossy(), "--out", &out.to_string_lossy()]).expect("export"));
     outputs.push(String::from_utf8_lossy(&std::fs::read(&out).expect("nifti")).into_owned());
-    outputs.push(lungdesk(&["export", &input.to_string_lossy(), "--series", "9.9", "--out", "x.nii"]).expect_err("error"));
+    outputs
+        .push(lungdesk(&["export", &input.to_string_lossy(), "--series", "9.9", "--out", "x.nii"]).expect_err("error"));
     for file in &files {
         if let Err(e) = lungdesk_volume::decode::read_frame_hu(file, 0) {
             outputs.push(e.to_string());

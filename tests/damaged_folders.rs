@@ -192,7 +192,8 @@ fn marker_lands_where_the_affine_says_in_every_orientation() {
         }
         let centre = sum / n;
         assert!((centre - marker_lps).length() < 2.0, "{orientation:?} tilt {tilt}: centre {centre} vs {marker_lps}");
-        let tilted = v.problems.iter().any(|p| matches!(p, Problem::GantryTilt { degrees } if (degrees - tilt).abs() < 0.1));
+        let tilted =
+            v.problems.iter().any(|p| matches!(p, Problem::GantryTilt { degrees } if (degrees - tilt).abs() < 0.1));
         assert_eq!(tilted, tilt > 0.0, "{orientation:?}: {:?}", v.problems);
         let plane = match orientation {
             SliceOrientation::Axial => "axial",

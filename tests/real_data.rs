@@ -40,8 +40,8 @@ fn ricord_covid_series_matches_pydicom() {
     let Some(dir) = real_data("ct/ricord-1a-covid") else { return };
     let volume = load_folder(&dir, None).expect("RICORD loads");
     assert_eq!(volume.geometry.dims, [512, 512, 255]);
-    assert_close(volume.geometry.spacing_mm[0], 0.703125, 1e-6, "column spacing");
-    assert_close(volume.geometry.spacing_mm[1], 0.703125, 1e-6, "row spacing");
+    assert_close(volume.geometry.spacing_mm[0], 0.703_125, 1e-6, "column spacing");
+    assert_close(volume.geometry.spacing_mm[1], 0.703_125, 1e-6, "row spacing");
     assert_close(volume.geometry.spacing_mm[2], 1.25, 1e-6, "slice spacing");
     // Axial, head-first supine: i → patient left, j → posterior, k → superior.
     assert_eq!(volume.geometry.orientation_code(), "LPS");
@@ -99,26 +99,40 @@ fn every_ct_transfer_syntax_decodes_to_the_uncompressed_hu() {
             Err(e) => panic!("{name} failed to decode: {e}"),
         };
         let (max_allowed, mean_allowed, why) = tolerance(&header.transfer_syntax_uid);
-        let diffs: Vec<i32> = hu.iter().zip(&reference_hu).map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs()).collect();
+        let diffs: Vec<i32> =
+            hu.iter().zip(&reference_hu).map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs()).collect();
         let max = diffs.iter().copied().max().unwrap_or(0);
         let mean = diffs.iter().map(|&d| f64::from(d)).sum::<f64>() / diffs.len() as f64;
         eprintln!("{} max |ΔHU| {max}, mean {mean:.3} ({why})", header.transfer_syntax_uid);
-        assert!(max <= max_allowed && mean <= mean_allowed, "{name}: max {max} mean {mean:.3} > {max_allowed}/{mean_allowed} ({why})");
+        assert!(
+            max <= max_allowed && mean <= mean_allowed,
+            "{name}: max {max} mean {mean:.3} > {max_allowed}/{mean_allowed} ({why})"
+        );
         checked.push(header.transfer_syntax_uid);
     }
     checked.sort();
     let expected = [
-        "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2",
-        "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.53", "1.2.840.10008.1.2.4.55",
-        "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",
-        "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.5",
+        "1.2.840.10008.1.2",
+        "1.2.840.10008.1.2.1",
+        "1.2.840.10008.1.2.1.99",
+        "1.2.840.10008.1.2.2",
+        "1.2.840.10008.1.2.4.50",
+        "1.2.840.10008.1.2.4.51",
+        "1.2.840.10008.1.2.4.53",
+        "1.2.840.10008.1.2.4.55",
+        "1.2.840.10008.1.2.4.57",
+        "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.80",
+        "1.2.840.10008.1.2.4.81",
+        "1.2.840.10008.1.2.4.90",
+        "1.2.840.10008.1.2.4.91",
+        "1.2.840.10008.1.2.5",
     ];
     assert_eq!(checked, expected);
 }
 
-const LOSSY: &[&str] = &[
-    "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.4.91",
-];
+const LOSSY: &[&str] =
+    &["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.4.91"];
 
 /// Every single file in the transfer-syntax and codec edge-case folders: decode to what
 /// pydicom decodes, or fail with a clear error. Never a panic.

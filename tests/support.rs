@@ -7,10 +7,8 @@ use sha2::{Digest, Sha256};
 
 /// `../shared/data` beside the checkout, or `LUNGDESK_SHARED_DATA`.
 pub fn shared_data() -> PathBuf {
-    std::env::var_os("LUNGDESK_SHARED_DATA").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")),
-        PathBuf::from,
-    )
+    std::env::var_os("LUNGDESK_SHARED_DATA")
+        .map_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")), PathBuf::from)
 }
 
 /// The real-data folder `rel`, or None with a loud note when the shared data is missing.
@@ -42,5 +40,9 @@ pub fn sha256_hu(values: &[i16]) -> String {
     for v in values {
         hasher.update(v.to_le_bytes());
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hasher.finalize().iter().fold(String::with_capacity(64), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
 }

@@ -92,7 +92,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             }
         }
         Command::Export { dir, series, out: path } => {
+            // Lower-cased so that .NII.GZ is accepted too.
             let name = path.to_string_lossy().to_ascii_lowercase();
+            #[allow(clippy::case_sensitive_file_extension_comparisons)] // `name` is lower-cased above
             if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
                 return Err(CliError::OutputName(path));
             }
@@ -110,7 +112,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 path.display(),
                 volume.series_uid,
                 decoded.as_secs_f64(),
-                (started.elapsed() - decoded).as_secs_f64()
+                started.elapsed().saturating_sub(decoded).as_secs_f64()
             )?;
             for p in &volume.problems {
                 writeln!(out, "problem: {p}")?;

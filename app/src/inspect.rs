@@ -67,8 +67,7 @@ pub fn inspect(root: &Path, headers_only: bool) -> Result<FolderReport, VolumeEr
     let progress = Progress::new();
     let report: ScanReport = scan(root, &progress)?;
     let series = report.series.iter().map(|s| series_report(s, headers_only)).collect();
-    let skipped =
-        report.skipped.into_iter().map(|s| SkippedReport { path: s.path, reason: s.reason }).collect();
+    let skipped = report.skipped.into_iter().map(|s| SkippedReport { path: s.path, reason: s.reason }).collect();
     Ok(FolderReport { root: report.root, series, skipped })
 }
 

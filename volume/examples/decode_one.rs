@@ -9,7 +9,17 @@ fn main() {
         Ok((h, hu)) => {
             let min = hu.iter().min().copied().unwrap_or_default();
             let max = hu.iter().max().copied().unwrap_or_default();
-            println!("{} {}×{} bits {}/{} signed {} slope {} intercept {}", h.transfer_syntax_uid, h.cols, h.rows, h.bits_stored, h.bits_allocated, h.pixel_representation, h.rescale_slope, h.rescale_intercept);
+            println!(
+                "{} {}×{} bits {}/{} signed {} slope {} intercept {}",
+                h.transfer_syntax_uid,
+                h.cols,
+                h.rows,
+                h.bits_stored,
+                h.bits_allocated,
+                h.pixel_representation,
+                h.rescale_slope,
+                h.rescale_intercept
+            );
             println!("HU {min} … {max}; first {:?}", &hu[..hu.len().min(8)]);
         }
         Err(e) => {

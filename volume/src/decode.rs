@@ -23,12 +23,7 @@ use crate::jpeg_turbo::{GrayDecoder, GrayHeader};
 compile_error!("the pixel paths assume a little-endian host (x86-64, aarch64)");
 
 /// Transfer syntaxes whose dataset is stored natively once dicom-object has read it.
-const NATIVE: &[&str] = &[
-    "1.2.840.10008.1.2",
-    "1.2.840.10008.1.2.1",
-    "1.2.840.10008.1.2.2",
-    "1.2.840.10008.1.2.1.99",
-];
+const NATIVE: &[&str] = &["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"];
 
 /// JPEG processes decoded by libjpeg-turbo: baseline, extended 12-bit, the retired
 /// progressive processes 6/8 and 10/12, lossless and lossless SV1.
@@ -43,15 +38,13 @@ const LIBJPEG_TURBO: &[&str] = &[
 
 /// The human name of a transfer syntax, or "unknown".
 pub fn transfer_syntax_name(uid: &str) -> String {
-    TransferSyntaxRegistry
-        .get(uid)
-        .map_or_else(|| "unknown transfer syntax".to_owned(), |ts| ts.name().to_owned())
+    TransferSyntaxRegistry.get(uid).map_or_else(|| "unknown transfer syntax".to_owned(), |ts| ts.name().to_owned())
 }
 
 /// Opens `path` with its pixel data and decodes frame `frame` to HU.
 pub fn read_frame_hu(path: &Path, frame: u32) -> Result<(SliceHeader, Vec<i16>), FileError> {
     let obj = open_full(path)?;
-    let header = match header_from_object(path, &obj, true)? {
+    let header = match header_from_object(path, &obj, true) {
         HeaderOutcome::Image(header) => *header,
         HeaderOutcome::NotImage { why, .. } => {
             return Err(FileError::UnsupportedLayout { path: path.to_owned(), detail: why });
@@ -64,14 +57,9 @@ pub fn read_frame_hu(path: &Path, frame: u32) -> Result<(SliceHeader, Vec<i16>),
 
 /// Opens `path` with its pixel data, checks it is `rows`×`cols`, and decodes its first frame
 /// into `out`. Returns the header (each slice has its own rescale).
-pub(crate) fn read_slice_into(
-    path: &Path,
-    rows: u16,
-    cols: u16,
-    out: &mut [i16],
-) -> Result<SliceHeader, FileError> {
+pub(crate) fn read_slice_into(path: &Path, rows: u16, cols: u16, out: &mut [i16]) -> Result<SliceHeader, FileError> {
     let obj = open_full(path)?;
-    let header = match header_from_object(path, &obj, true)? {
+    let header = match header_from_object(path, &obj, true) {
         HeaderOutcome::Image(header) => *header,
         HeaderOutcome::NotImage { why, .. } => {
             return Err(FileError::UnsupportedLayout { path: path.to_owned(), detail: why });
@@ -147,25 +135,20 @@ pub(crate) fn decode_frame_into(
             name: transfer_syntax_name(ts),
             why: "not a known DICOM transfer syntax".into(),
         }),
-        Some(syntax) if syntax.is_unsupported_pixel_encapsulation() => {
-            Err(FileError::UnsupportedTransferSyntax {
-                path: path.to_owned(),
-                uid: ts.to_owned(),
-                name: syntax.name().to_owned(),
-                why: "no decoder for this pixel encoding is built into LungDesk".into(),
-            })
-        }
+        Some(syntax) if syntax.is_unsupported_pixel_encapsulation() => Err(FileError::UnsupportedTransferSyntax {
+            path: path.to_owned(),
+            uid: ts.to_owned(),
+            name: syntax.name().to_owned(),
+            why: "no decoder for this pixel encoding is built into LungDesk".into(),
+        }),
         Some(_) => decode_with_pixeldata(obj, h, frame, out, &to_hu),
     }
 }
 
 /// Decodes a JPEG bit stream with libjpeg-turbo straight into `out`, then maps it to HU in place.
 fn decode_turbo(data: &[u8], h: &SliceHeader, out: &mut [i16], to_hu: &HuMapping) -> Result<(), FileError> {
-    let decode_error = |detail: String| FileError::Decode {
-        path: h.path.clone(),
-        uid: h.transfer_syntax_uid.clone(),
-        detail,
-    };
+    let decode_error =
+        |detail: String| FileError::Decode { path: h.path.clone(), uid: h.transfer_syntax_uid.clone(), detail };
     let decoder = GrayDecoder::new(data).map_err(decode_error)?;
     let GrayHeader { width, height, precision } = decoder.header;
     if width != usize::from(h.cols) || height != usize::from(h.rows) {
@@ -231,10 +214,7 @@ fn map_le_bytes(data: &[u8], bits_allocated: u16, out: &mut [i16], to_hu: &HuMap
             bytemuck::cast_slice_mut::<i16, u8>(out).copy_from_slice(&data[..n_bytes]);
             to_hu.map_in_place(out);
         }
-        _ => to_hu.map(
-            data.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i32),
-            out,
-        ),
+        _ => to_hu.map(data.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i32), out),
     }
 }
 
@@ -334,10 +314,10 @@ pub(crate) struct HuMapping {
 impl HuMapping {
     pub(crate) fn new(h: &SliceHeader) -> Self {
         let bits = u32::from(h.bits_stored.clamp(1, 32));
-        let integer_intercept = (h.rescale_slope == 1.0
-            && h.rescale_intercept.fract() == 0.0
-            && h.rescale_intercept.abs() < 65536.0)
-            .then_some(h.rescale_intercept as i32);
+        #[allow(clippy::float_cmp)] // exactly 1 and an integral intercept: the integer fast path
+        let integer_intercept =
+            (h.rescale_slope == 1.0 && h.rescale_intercept.fract() == 0.0 && h.rescale_intercept.abs() < 65536.0)
+                .then_some(h.rescale_intercept as i32);
         Self {
             signed: h.pixel_representation == 1,
             shift: 32 - bits,
@@ -350,11 +330,7 @@ impl HuMapping {
 
     #[inline]
     fn stored(&self, raw: i32) -> i64 {
-        if self.signed {
-            i64::from((raw << self.shift) >> self.shift)
-        } else {
-            i64::from(raw) & self.mask
-        }
+        if self.signed { i64::from((raw << self.shift) >> self.shift) } else { i64::from(raw) & self.mask }
     }
 
     #[inline]

@@ -64,9 +64,9 @@ impl VolumeGeometry {
         let max = normal.max_element();
         if max < 0.9 {
             "oblique"
-        } else if normal.z == max {
+        } else if normal.z >= max {
             "axial"
-        } else if normal.y == max {
+        } else if normal.y >= max {
             "coronal"
         } else {
             "sagittal"
@@ -134,10 +134,9 @@ impl fmt::Display for Problem {
                 if *same_instance { " (same SOP instance)" } else { "" },
                 dropped.display()
             ),
-            Self::NonUniformSpacing { min_mm, max_mm, used_mm } => write!(
-                f,
-                "non-uniform slice spacing {min_mm:.3}–{max_mm:.3} mm; volume uses {used_mm:.3} mm"
-            ),
+            Self::NonUniformSpacing { min_mm, max_mm, used_mm } => {
+                write!(f, "non-uniform slice spacing {min_mm:.3}–{max_mm:.3} mm; volume uses {used_mm:.3} mm")
+            }
             Self::MixedOrientation { excluded } => {
                 write!(f, "mixed orientations: {excluded} slice(s) with another orientation left out")
             }
@@ -151,7 +150,10 @@ impl fmt::Display for Problem {
             Self::MissingPixelSpacing => write!(f, "no Pixel Spacing: 1 mm assumed"),
             Self::SingleSlice { spacing_mm } => write!(f, "single slice: slice spacing {spacing_mm:.3} mm assumed"),
             Self::MultiFrameExcluded { excluded } => {
-                write!(f, "{excluded} multi-frame file(s) left out: multi-frame images are not assembled into volumes yet")
+                write!(
+                    f,
+                    "{excluded} multi-frame file(s) left out: multi-frame images are not assembled into volumes yet"
+                )
             }
             Self::LossyCompression { slices, transfer_syntaxes } => write!(
                 f,
@@ -165,6 +167,9 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Slices that can share a grid: (rows, columns) and orientation cosines × 1000.
+type GroupKey = ((u16, u16), [i64; 6]);
+
 /// How a series maps onto a regular grid: which file fills each slice.
 #[derive(Debug, Clone)]
 pub struct SlicePlan {
@@ -176,7 +181,8 @@ pub struct SlicePlan {
     pub cols: u16,
 }
 
-/// Orders `slices` and derives the grid. Fails only when no slice has a usable position.
+/// Orders `slices` and derives the grid (one linear recipe: filter, group, sort, dedupe, fit). Fails only when no slice has a usable position.
+#[allow(clippy::too_many_lines)]
 pub fn plan(slices: &[SliceHeader]) -> Result<SlicePlan, String> {
     let mut problems = Vec::new();
     let single_frame: Vec<usize> = (0..slices.len()).filter(|&i| slices[i].number_of_frames == 1).collect();
@@ -186,9 +192,8 @@ pub fn plan(slices: &[SliceHeader]) -> Result<SlicePlan, String> {
     if single_frame.len() < slices.len() {
         problems.push(Problem::MultiFrameExcluded { excluded: slices.len() - single_frame.len() });
     }
-    let (positioned, unpositioned): (Vec<usize>, Vec<usize>) = single_frame
-        .into_iter()
-        .partition(|&i| slices[i].position_mm.is_some() && slices[i].orientation.is_some());
+    let (positioned, unpositioned): (Vec<usize>, Vec<usize>) =
+        single_frame.into_iter().partition(|&i| slices[i].position_mm.is_some() && slices[i].orientation.is_some());
     if positioned.is_empty() {
         return Err("no slice has Image Position (Patient) and Image Orientation (Patient)".into());
     }
@@ -202,7 +207,7 @@ pub fn plan(slices: &[SliceHeader]) -> Result<SlicePlan, String> {
         let o = s.orientation.unwrap_or_default().map(|v| (v * 1000.0).round() as i64);
         ((s.rows, s.cols), o)
     };
-    let mut groups: BTreeMap<((u16, u16), [i64; 6]), Vec<usize>> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
     for &i in &positioned {
         groups.entry(key(i)).or_default().push(i);
     }
@@ -226,39 +231,13 @@ pub fn plan(slices: &[SliceHeader]) -> Result<SlicePlan, String> {
         along(a).total_cmp(&along(b)).then_with(|| slices[a].sop_instance_uid.cmp(&slices[b].sop_instance_uid))
     });
 
-    // Drop duplicates: of the files at one position, keep a lossless one, then the lowest
-    // SOP Instance UID, so the choice does not depend on file names.
-    let mut unique: Vec<usize> = Vec::with_capacity(members.len());
-    let mut run_start = 0;
-    while run_start < members.len() {
-        let mut run_end = run_start + 1;
-        while run_end < members.len() && (along(members[run_end]) - along(members[run_start])).abs() < DUPLICATE_TOLERANCE_MM {
-            run_end += 1;
-        }
-        let run = &members[run_start..run_end];
-        let best = run
-            .iter()
-            .copied()
-            .min_by(|&a, &b| {
-                (slices[a].is_lossy(), &slices[a].sop_instance_uid).cmp(&(slices[b].is_lossy(), &slices[b].sop_instance_uid))
-            })
-            .unwrap_or(run[0]);
-        for &other in run.iter().filter(|&&i| i != best) {
-            problems.push(Problem::DuplicatePosition {
-                position_mm: along(other),
-                kept: slices[best].path.clone(),
-                dropped: slices[other].path.clone(),
-                same_instance: slices[other].sop_instance_uid == slices[best].sop_instance_uid,
-            });
-        }
-        unique.push(best);
-        run_start = run_end;
-    }
+    let unique = drop_duplicates(slices, &members, &along, &mut problems);
     let lossy: Vec<usize> = unique.iter().copied().filter(|&i| slices[i].is_lossy()).collect();
     if !lossy.is_empty() {
         let syntaxes: std::collections::BTreeSet<String> =
             lossy.iter().map(|&i| slices[i].transfer_syntax_uid.clone()).collect();
-        problems.push(Problem::LossyCompression { slices: lossy.len(), transfer_syntaxes: syntaxes.into_iter().collect() });
+        problems
+            .push(Problem::LossyCompression { slices: lossy.len(), transfer_syntaxes: syntaxes.into_iter().collect() });
     }
 
     let (pixel_row_mm, pixel_col_mm) = match first.pixel_spacing_mm {
@@ -325,6 +304,46 @@ pub fn plan(slices: &[SliceHeader]) -> Result<SlicePlan, String> {
         patient_from_voxel,
     };
     Ok(SlicePlan { geometry, slots, problems, rows: first.rows, cols: first.cols })
+}
+
+/// Of the files at one position (sorted by `along`), keeps a lossless one, then the lowest
+/// SOP Instance UID, so the choice does not depend on file names; reports the others.
+fn drop_duplicates(
+    slices: &[SliceHeader],
+    members: &[usize],
+    along: &dyn Fn(usize) -> f64,
+    problems: &mut Vec<Problem>,
+) -> Vec<usize> {
+    let mut unique: Vec<usize> = Vec::with_capacity(members.len());
+    let mut run_start = 0;
+    while run_start < members.len() {
+        let mut run_end = run_start + 1;
+        while run_end < members.len()
+            && (along(members[run_end]) - along(members[run_start])).abs() < DUPLICATE_TOLERANCE_MM
+        {
+            run_end += 1;
+        }
+        let run = &members[run_start..run_end];
+        let best = run
+            .iter()
+            .copied()
+            .min_by(|&a, &b| {
+                (slices[a].is_lossy(), &slices[a].sop_instance_uid)
+                    .cmp(&(slices[b].is_lossy(), &slices[b].sop_instance_uid))
+            })
+            .unwrap_or(run[0]);
+        for &other in run.iter().filter(|&&i| i != best) {
+            problems.push(Problem::DuplicatePosition {
+                position_mm: along(other),
+                kept: slices[best].path.clone(),
+                dropped: slices[other].path.clone(),
+                same_instance: slices[other].sop_instance_uid == slices[best].sop_instance_uid,
+            });
+        }
+        unique.push(best);
+        run_start = run_end;
+    }
+    unique
 }
 
 fn median(values: &[f64]) -> f64 {

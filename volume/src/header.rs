@@ -106,45 +106,39 @@ const NON_IMAGE_SOP_PREFIXES: &[(&str, &str)] = &[
 /// Reads the header of `path`, stopping before the pixel data.
 pub fn read_header(path: &Path) -> Result<HeaderOutcome, FileError> {
     let obj = crate::open::open(path, true)?;
-    header_from_object(path, &obj, false)
+    Ok(header_from_object(path, &obj, false))
 }
 
 /// Builds the header from an already opened object. `has_pixels_loaded` tells whether the object
 /// was read with its pixel data, in which case the presence check is exact.
-pub(crate) fn header_from_object(
-    path: &Path,
-    obj: &DefaultDicomObject,
-    has_pixels_loaded: bool,
-) -> Result<HeaderOutcome, FileError> {
+pub(crate) fn header_from_object(path: &Path, obj: &DefaultDicomObject, has_pixels_loaded: bool) -> HeaderOutcome {
     let sop_class_uid = text(obj, tags::SOP_CLASS_UID).unwrap_or_default();
     let modality = text(obj, tags::MODALITY).unwrap_or_default();
-    if let Some((_, kind)) =
-        NON_IMAGE_SOP_PREFIXES.iter().find(|(prefix, _)| sop_class_uid.starts_with(prefix))
-    {
-        return Ok(HeaderOutcome::NotImage {
+    if let Some((_, kind)) = NON_IMAGE_SOP_PREFIXES.iter().find(|(prefix, _)| sop_class_uid.starts_with(prefix)) {
+        return HeaderOutcome::NotImage {
             path: path.to_owned(),
             sop_class_uid,
             modality,
             why: format!("{kind}, not an image"),
-        });
+        };
     }
     let rows = uint(obj, tags::ROWS);
     let cols = uint(obj, tags::COLUMNS);
     let (Some(rows), Some(cols)) = (rows, cols) else {
-        return Ok(HeaderOutcome::NotImage {
+        return HeaderOutcome::NotImage {
             path: path.to_owned(),
             sop_class_uid,
             modality,
             why: "no Rows/Columns: not an image".into(),
-        });
+        };
     };
     if has_pixels_loaded && obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
-        return Ok(HeaderOutcome::NotImage {
+        return HeaderOutcome::NotImage {
             path: path.to_owned(),
             sop_class_uid,
             modality,
             why: "no Pixel Data element".into(),
-        });
+        };
     }
     // Empty when missing: a single file still decodes; the scan sets such files aside.
     let series_uid = text(obj, tags::SERIES_INSTANCE_UID).unwrap_or_default();
@@ -185,7 +179,7 @@ pub(crate) fn header_from_object(
         patient_sex: text(obj, tags::PATIENT_SEX),
         lossy_image_compression: text(obj, tags::LOSSY_IMAGE_COMPRESSION).is_some_and(|v| v == "01"),
     };
-    Ok(HeaderOutcome::Image(Box::new(header)))
+    HeaderOutcome::Image(Box::new(header))
 }
 
 fn element(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<&InMemElement> {

@@ -126,7 +126,14 @@ impl<'a> GrayDecoder<'a> {
         // has the size and alignment of u16.
         let code = unsafe {
             match p {
-                9..=12 => tj::tj3Decompress12(self.handle.0, self.data.as_ptr(), self.data.len() as _, ptr.cast(), 0, GRAY),
+                9..=12 => tj::tj3Decompress12(
+                    self.handle.0,
+                    self.data.as_ptr(),
+                    self.data.len() as _,
+                    ptr.cast::<i16>(),
+                    0,
+                    GRAY,
+                ),
                 13..=16 => tj::tj3Decompress16(self.handle.0, self.data.as_ptr(), self.data.len() as _, ptr, 0, GRAY),
                 _ => return Err("frame precision is 8 bits or less".into()),
             }
@@ -152,4 +159,5 @@ fn thread_handle() -> Result<std::rc::Rc<Handle>, String> {
     })
 }
 
+#[allow(clippy::unnecessary_cast)] // bindgen gives the enum another integer type on some targets
 const GRAY: i32 = tj::TJPF_TJPF_GRAY as i32;

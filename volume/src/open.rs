@@ -17,12 +17,12 @@ use crate::error::FileError;
 
 /// Opens `path`; with `header_only`, stops before Pixel Data.
 pub fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject, FileError> {
-    let options = if header_only { OpenFileOptions::new().read_until(tags::PIXEL_DATA) } else { OpenFileOptions::new() };
+    let options =
+        if header_only { OpenFileOptions::new().read_until(tags::PIXEL_DATA) } else { OpenFileOptions::new() };
     match options.open_file(path) {
         Ok(obj) => Ok(obj),
-        Err(strict) if looks_like_dicom(path) => {
-            open_with_lenient_meta(path).map_err(|_| FileError::Open { path: path.to_owned(), source: Box::new(strict) })
-        }
+        Err(strict) if looks_like_dicom(path) => open_with_lenient_meta(path)
+            .map_err(|_| FileError::Open { path: path.to_owned(), source: Box::new(strict) }),
         Err(e) => Err(FileError::Open { path: path.to_owned(), source: Box::new(e) }),
     }
 }
@@ -56,7 +56,7 @@ fn read_meta(bytes: &[u8]) -> Option<LenientMeta> {
     let mut pos = if bytes.get(128..132) == Some(b"DICM") { 132 } else { 0 };
     let mut meta = LenientMeta::default();
     loop {
-        let head = bytes.get(pos..pos + 8)?;
+        let Some(head) = bytes.get(pos..pos + 8) else { break };
         let group = u16::from_le_bytes([head[0], head[1]]);
         if group != 0x0002 {
             break;

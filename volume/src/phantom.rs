@@ -62,11 +62,10 @@ impl PhantomClass {
     pub fn hu(self) -> i16 {
         match self {
             Self::Outside => -1000,
-            Self::Body => 40,
+            Self::Body | Self::Vessel => 40,
             Self::Lung => -850,
             Self::GroundGlass => -650,
             Self::Consolidation => 25,
-            Self::Vessel => 40,
             Self::Bone => 700,
         }
     }
@@ -185,17 +184,20 @@ impl Anatomy {
         let mut ggo = Vec::new();
         let mut consolidation = Vec::new();
         let mut vessels = Vec::new();
-        for side in 0..2 {
+        for (side, centre) in LUNG_CENTRES.iter().enumerate() {
             let lateral = if side == 0 { -1.0 } else { 1.0 };
             // Peripheral, rounded GGO: 3 per lung in the outer third.
             for _ in 0..3 {
                 let mut dir = rng.unit();
                 dir.x = dir.x.abs() * lateral;
                 dir.z *= 0.7;
-                ggo.push(Sphere { centre: lung_point(side, dir.normalize(), rng.uniform(0.72, 0.85)), radius: rng.uniform(9.0, 17.0) });
+                ggo.push(Sphere {
+                    centre: lung_point(side, dir.normalize(), rng.uniform(0.72, 0.85)),
+                    radius: rng.uniform(9.0, 17.0),
+                });
             }
             // Vessel tree from the hilum.
-            let hilum = LUNG_CENTRES[side] + DVec3::new(-lateral * 45.0, 0.0, 0.0);
+            let hilum = *centre + DVec3::new(-lateral * 45.0, 0.0, 0.0);
             let mut tips = vec![(hilum, DVec3::new(lateral, 0.0, 0.0), 4.5, 45.0)];
             for _generation in 0..3 {
                 let mut next = Vec::new();

@@ -60,14 +60,13 @@ impl ScanReport {
     /// The series `series_uid`, or the largest CT series when none is named.
     pub fn pick(&self, series_uid: Option<&str>) -> Result<&Series, VolumeError> {
         match series_uid {
-            Some(uid) => self.find(uid).ok_or_else(|| VolumeError::SeriesNotFound {
-                path: self.root.clone(),
-                series_uid: uid.to_owned(),
-            }),
-            None => self.ct_series().next().ok_or_else(|| VolumeError::NoImageSeries {
-                path: self.root.clone(),
-                skipped: self.skipped.len(),
-            }),
+            Some(uid) => self
+                .find(uid)
+                .ok_or_else(|| VolumeError::SeriesNotFound { path: self.root.clone(), series_uid: uid.to_owned() }),
+            None => self
+                .ct_series()
+                .next()
+                .ok_or_else(|| VolumeError::NoImageSeries { path: self.root.clone(), skipped: self.skipped.len() }),
         }
     }
 }

@@ -65,10 +65,7 @@ impl Volume {
                 }
                 acc
             })
-            .reduce(
-                || (i16::MAX, i16::MIN, i16::MAX, 0),
-                |a, b| (a.0.min(b.0), a.1.max(b.1), a.2.min(b.2), a.3 + b.3),
-            );
+            .reduce(|| (i16::MAX, i16::MIN, i16::MAX, 0), |a, b| (a.0.min(b.0), a.1.max(b.1), a.2.min(b.2), a.3 + b.3));
         HuStats {
             min_hu: min,
             max_hu: max,
@@ -116,12 +113,11 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<Volume, Volum
             if progress.is_cancelled() {
                 return Ok(());
             }
-            let result = match slot {
-                Some(i) => read_slice_into(&series.slices[*i].path, plan.rows, plan.cols, out).map(|_| ()),
-                None => {
-                    out.fill(padding_hu);
-                    Ok(())
-                }
+            let result = if let Some(i) = slot {
+                read_slice_into(&series.slices[*i].path, plan.rows, plan.cols, out).map(|_| ())
+            } else {
+                out.fill(padding_hu);
+                Ok(())
             };
             if result.is_err() {
                 out.fill(padding_hu);
@@ -153,9 +149,5 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<Volume, Volum
 
 /// The distinct transfer syntaxes of a series with their names.
 pub fn transfer_syntax_names(series: &Series) -> BTreeSet<(String, String)> {
-    series
-        .transfer_syntaxes
-        .iter()
-        .map(|uid| (uid.clone(), crate::decode::transfer_syntax_name(uid)))
-        .collect()
+    series.transfer_syntaxes.iter().map(|uid| (uid.clone(), crate::decode::transfer_syntax_name(uid))).collect()
 }
