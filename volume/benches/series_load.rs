@@ -38,13 +38,27 @@ fn main() {
             total_s.push((t2 - t0).as_secs_f64());
         }
         println!(
-            "{{\"tool\":\"lungdesk\",\"dir\":{:?},\"runs\":{runs},\"scan_s\":{:.4},\"decode_s\":{:.4},\"total_s\":{:.4},\"volume_bytes\":{bytes}}}",
+            "{{\"tool\":\"lungdesk\",\"dir\":{:?},\"runs\":{runs},\"scan_s\":{:.4},\"decode_s\":{:.4},\"total_s\":{:.4},\"volume_bytes\":{bytes},\"peak_rss_bytes\":{}}}",
             dir.display().to_string(),
             median(&mut scan_s),
             median(&mut load_s),
-            median(&mut total_s)
+            median(&mut total_s),
+            peak_rss_bytes()
         );
     }
+}
+
+/// The process's peak resident set (VmHWM), 0 where /proc is missing. With BENCH_RUNS=1 it
+/// is the peak of one load: the volume plus everything the loader held beside it.
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 fn median(v: &mut [f64]) -> f64 {
