@@ -18,6 +18,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use crate::error::FileError;
 use crate::header::{HeaderOutcome, SliceHeader, header_from_object};
 use crate::jpeg_turbo::{GrayDecoder, GrayHeader};
+use crate::lossless_jpeg;
 
 #[cfg(target_endian = "big")]
 compile_error!("the pixel paths assume a little-endian host (x86-64, aarch64)");
@@ -35,6 +36,9 @@ const LIBJPEG_TURBO: &[&str] = &[
     "1.2.840.10008.1.2.4.57",
     "1.2.840.10008.1.2.4.70",
 ];
+
+/// Lossless JPEG process 14 (any predictor, and selection value 1).
+const LOSSLESS_PROCESS_14: &[&str] = &["1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"];
 
 /// The human name of a transfer syntax, or "unknown".
 pub fn transfer_syntax_name(uid: &str) -> String {
@@ -156,6 +160,16 @@ fn decode_turbo(data: &[u8], h: &SliceHeader, out: &mut [i16], to_hu: &HuMapping
             path: h.path.clone(),
             detail: format!("JPEG stream is {width}×{height}, header says {}×{}", h.cols, h.rows),
         });
+    }
+    if LOSSLESS_PROCESS_14.contains(&h.transfer_syntax_uid.as_str()) {
+        // The fast path; anything it declines goes to libjpeg-turbo below.
+        if let Ok(header) = lossless_jpeg::decode(data, bytemuck::cast_slice_mut(out))
+            && header.width == width
+            && header.height == height
+        {
+            to_hu.map_in_place(out);
+            return Ok(());
+        }
     }
     if precision <= 8 {
         let mut bytes = vec![0u8; out.len()];

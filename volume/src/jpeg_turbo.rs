@@ -161,3 +161,66 @@ fn thread_handle() -> Result<std::rc::Rc<Handle>, String> {
 
 #[allow(clippy::unnecessary_cast)] // bindgen gives the enum another integer type on some targets
 const GRAY: i32 = tj::TJPF_TJPF_GRAY as i32;
+
+/// Where restart markers go when encoding a test stream.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Restart {
+    None,
+    Rows(i32),
+}
+
+/// Encodes grey samples as lossless JPEG with libjpeg-turbo: an independent encoder for the
+/// tests of the lossless decoder (predictor `psv` 1–7, point transform `pt`).
+#[cfg(test)]
+pub(crate) fn encode_lossless(
+    samples: &[u16],
+    width: usize,
+    precision: i32,
+    psv: i32,
+    pt: i32,
+    restart: Restart,
+) -> Result<Vec<u8>, String> {
+    // SAFETY: a compressor handle, destroyed by Handle's Drop.
+    let handle = Handle(unsafe { tj::tj3Init(tj::TJINIT_TJINIT_COMPRESS as i32) });
+    if handle.0.is_null() {
+        return Err("no compressor".into());
+    }
+    let set = |param: tj::TJPARAM, value: i32| {
+        // SAFETY: valid handle and parameter id.
+        handle
+            .check(unsafe { tj::tj3Set(handle.0, param as i32, value) })
+            .map_err(|e| format!("parameter {param}: {e}"))
+    };
+    set(tj::TJPARAM_TJPARAM_LOSSLESS, 1)?;
+    set(tj::TJPARAM_TJPARAM_PRECISION, precision)?;
+    set(tj::TJPARAM_TJPARAM_SUBSAMP, tj::TJSAMP_TJSAMP_GRAY)?;
+    set(tj::TJPARAM_TJPARAM_LOSSLESSPSV, psv)?;
+    set(tj::TJPARAM_TJPARAM_LOSSLESSPT, pt)?;
+    match restart {
+        Restart::None => {}
+        Restart::Rows(n) => set(tj::TJPARAM_TJPARAM_RESTARTROWS, n)?,
+    }
+    let height = samples.len() / width;
+    let mut buffer: *mut u8 = std::ptr::null_mut();
+    let mut size: tj::size_t = 0;
+    // SAFETY: samples holds width*height values; libjpeg-turbo allocates `buffer`.
+    let code = unsafe {
+        tj::tj3Compress16(
+            handle.0,
+            samples.as_ptr(),
+            width as i32,
+            0,
+            height as i32,
+            GRAY,
+            &raw mut buffer,
+            &raw mut size,
+        )
+    };
+    handle.check(code)?;
+    // SAFETY: buffer holds `size` bytes written by tj3Compress16; it is freed once, below.
+    let bytes = unsafe { std::slice::from_raw_parts(buffer, size as usize) }.to_vec();
+    // SAFETY: buffer was allocated by libjpeg-turbo.
+    unsafe { tj::tj3Free(buffer.cast()) };
+    Ok(bytes)
+}

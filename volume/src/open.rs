@@ -55,8 +55,7 @@ struct LenientMeta {
 fn read_meta(bytes: &[u8]) -> Option<LenientMeta> {
     let mut pos = if bytes.get(128..132) == Some(b"DICM") { 132 } else { 0 };
     let mut meta = LenientMeta::default();
-    loop {
-        let Some(head) = bytes.get(pos..pos + 8) else { break };
+    while let Some(head) = bytes.get(pos..pos + 8) {
         let group = u16::from_le_bytes([head[0], head[1]]);
         if group != 0x0002 {
             break;
