@@ -17,7 +17,10 @@ fn main() {
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
     for dir in dirs {
         if !dir.exists() {
-            eprintln!("skipping {}: not found (the shared data folder is missing)", dir.display());
+            eprintln!(
+                "skipping {}: folder not found (relative paths start in volume/; the shared data lives in ../shared/data)",
+                dir.display()
+            );
             continue;
         }
         let mut scan_s = Vec::new();

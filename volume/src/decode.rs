@@ -59,9 +59,56 @@ pub fn read_frame_hu(path: &Path, frame: u32) -> Result<(SliceHeader, Vec<i16>),
     Ok((header, out))
 }
 
+/// Decodes the first frame of the file `scanned` describes into `out`, which is
+/// `rows`×`cols`. Uncompressed little-endian slices whose Pixel Data ends the file are read
+/// straight into `out`; everything else is parsed in full.
+pub(crate) fn read_slice_into(scanned: &SliceHeader, rows: u16, cols: u16, out: &mut [i16]) -> Result<(), FileError> {
+    if scanned.rows == rows && scanned.cols == cols && read_native_tail(scanned, out) {
+        return Ok(());
+    }
+    read_parsed_slice_into(&scanned.path, rows, cols, out).map(|_| ())
+}
+
+/// Reads the pixel data of an uncompressed little-endian 16-bit slice straight from the end
+/// of the file, after checking that the element header (tag, VR, length) is exactly where
+/// it must be. Returns false, having read nothing useful, whenever that does not hold.
+fn read_native_tail(h: &SliceHeader, out: &mut [i16]) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let explicit = match h.transfer_syntax_uid.as_str() {
+        "1.2.840.10008.1.2.1" => true,
+        "1.2.840.10008.1.2" => false,
+        _ => return false,
+    };
+    if h.bits_allocated != 16 || h.samples_per_pixel != 1 || h.number_of_frames != 1 {
+        return false;
+    }
+    let value_len = out.len() * 2;
+    let header_len = if explicit { 12 } else { 8 };
+    let Ok(mut file) = std::fs::File::open(&h.path) else { return false };
+    let Ok(file_len) = file.metadata().map(|m| m.len() as usize) else { return false };
+    let Some(start) = file_len.checked_sub(value_len + header_len) else { return false };
+    let mut element = [0u8; 12];
+    if file.seek(SeekFrom::Start(start as u64)).is_err() || file.read_exact(&mut element[..header_len]).is_err() {
+        return false;
+    }
+    let length_ok = |at: usize| {
+        u32::from_le_bytes([element[at], element[at + 1], element[at + 2], element[at + 3]]) as usize == value_len
+    };
+    let tag_ok = element[..4] == [0xE0, 0x7F, 0x10, 0x00];
+    let vr_ok = !explicit || (matches!(&element[4..6], b"OW" | b"OB") && element[6..8] == [0, 0]);
+    if !(tag_ok && vr_ok && length_ok(header_len - 4)) {
+        return false;
+    }
+    if file.read_exact(bytemuck::cast_slice_mut(out)).is_err() {
+        return false;
+    }
+    HuMapping::new(h).map_in_place(out);
+    true
+}
+
 /// Opens `path` with its pixel data, checks it is `rows`×`cols`, and decodes its first frame
 /// into `out`. Returns the header (each slice has its own rescale).
-pub(crate) fn read_slice_into(path: &Path, rows: u16, cols: u16, out: &mut [i16]) -> Result<SliceHeader, FileError> {
+fn read_parsed_slice_into(path: &Path, rows: u16, cols: u16, out: &mut [i16]) -> Result<SliceHeader, FileError> {
     let obj = open_full(path)?;
     let header = match header_from_object(path, &obj, true) {
         HeaderOutcome::Image(header) => *header,

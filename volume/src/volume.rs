@@ -114,7 +114,7 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<Volume, Volum
                 return Ok(());
             }
             let result = if let Some(i) = slot {
-                read_slice_into(&series.slices[*i].path, plan.rows, plan.cols, out).map(|_| ())
+                read_slice_into(&series.slices[*i], plan.rows, plan.cols, out)
             } else {
                 out.fill(padding_hu);
                 Ok(())
