@@ -198,15 +198,16 @@ impl Anatomy {
             }
             // Vessel tree from the hilum.
             let hilum = *centre + DVec3::new(-lateral * 45.0, 0.0, 0.0);
-            let mut tips = vec![(hilum, DVec3::new(lateral, 0.0, 0.0), 4.5, 45.0)];
-            for _generation in 0..3 {
+            let mut tips = vec![(hilum, DVec3::new(lateral, 0.0, 0.0), 5.0, 40.0)];
+            for generation in 0..5 {
                 let mut next = Vec::new();
+                let children = if generation == 0 { 2 } else { 3 };
                 for (start, dir, radius, length) in tips {
-                    for _ in 0..2 {
-                        let d = (dir + rng.unit() * 0.8).normalize();
+                    for _ in 0..children {
+                        let d = (dir + rng.unit() * 0.9).normalize();
                         let end = start + d * length;
                         vessels.push(Segment { a: start, b: end, radius });
-                        next.push((end, d, radius * 0.6, length * 0.7));
+                        next.push((end, d, (radius * 0.7f64).max(0.8), length * 0.72));
                     }
                 }
                 tips = next;
@@ -216,6 +217,21 @@ impl Anatomy {
         let dir = DVec3::new(-0.5, 0.8, rng.uniform(-0.3, 0.1)).normalize();
         consolidation.push(Sphere { centre: lung_point(0, dir, 0.7), radius: 13.0 });
         Self { ggo, consolidation, vessels, marker }
+    }
+
+    /// The part of the anatomy that can touch the box `lo`..`hi` (LPS mm): rendering a slice
+    /// then tests a handful of vessels per voxel instead of all of them.
+    pub fn within(&self, lo: DVec3, hi: DVec3) -> Self {
+        let sphere_hits = |s: &&Sphere| (s.centre - s.radius).cmplt(hi).all() && (s.centre + s.radius).cmpgt(lo).all();
+        let segment_hits = |v: &&Segment| {
+            (v.a.min(v.b) - v.radius).cmplt(hi).all() && (v.a.max(v.b) + v.radius).cmpgt(lo).all()
+        };
+        Self {
+            ggo: self.ggo.iter().filter(sphere_hits).copied().collect(),
+            consolidation: self.consolidation.iter().filter(sphere_hits).copied().collect(),
+            vessels: self.vessels.iter().filter(segment_hits).copied().collect(),
+            marker: self.marker,
+        }
     }
 
     /// The synthetic reference class at patient point `p` (LPS mm).
@@ -319,6 +335,11 @@ pub fn render_slice_hu(spec: &PhantomSpec, anatomy: &Anatomy, geometry: &VolumeG
     let circle = spec.orientation == SliceOrientation::Axial;
     let (cx, cy) = ((nx as f64 - 1.0) / 2.0, (ny as f64 - 1.0) / 2.0);
     let r2 = (nx.min(ny) as f64 / 2.0).powi(2);
+    let corners = [(0.0, 0.0), (nx as f64 - 1.0, 0.0), (0.0, ny as f64 - 1.0), (nx as f64 - 1.0, ny as f64 - 1.0)]
+        .map(|(i, j)| geometry.patient_from_voxel_point(DVec3::new(i, j, k as f64)));
+    let lo = corners.iter().fold(DVec3::splat(f64::INFINITY), |a, c| a.min(*c)) - 1.0;
+    let hi = corners.iter().fold(DVec3::splat(f64::NEG_INFINITY), |a, c| a.max(*c)) + 1.0;
+    let anatomy = anatomy.within(lo, hi);
     let mut out = vec![0i16; nx * ny];
     for j in 0..ny {
         for i in 0..nx {
