@@ -351,3 +351,121 @@ fn median(values: &[f64]) -> f64 {
     sorted.sort_by(f64::total_cmp);
     sorted[sorted.len() / 2]
 }
+
+#[cfg(test)]
+#[allow(clippy::float_cmp)] // the inputs are exact binary fractions
+mod tests {
+    use super::*;
+
+    fn slice(n: usize, z: f64) -> SliceHeader {
+        SliceHeader {
+            path: format!("s{n}.dcm").into(),
+            study_uid: "1".into(),
+            series_uid: "2".into(),
+            sop_instance_uid: format!("3.{n}"),
+            sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+            modality: "CT".into(),
+            series_description: String::new(),
+            transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
+            instance_number: Some(n as i32),
+            rows: 4,
+            cols: 5,
+            number_of_frames: 1,
+            samples_per_pixel: 1,
+            photometric: "MONOCHROME2".into(),
+            bits_allocated: 16,
+            bits_stored: 16,
+            pixel_representation: 1,
+            rescale_slope: 1.0,
+            rescale_intercept: -1024.0,
+            pixel_padding_value: None,
+            position_mm: Some([-10.0, -20.0, z]),
+            orientation: Some([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
+            pixel_spacing_mm: Some([0.5, 0.8]),
+            slice_thickness_mm: Some(2.0),
+            gantry_tilt_deg: None,
+            acquisition_date: None,
+            study_date: None,
+            patient_age: None,
+            patient_sex: None,
+            lossy_image_compression: false,
+        }
+    }
+
+    fn stack(zs: &[f64]) -> Vec<SliceHeader> {
+        zs.iter().enumerate().map(|(n, &z)| slice(n, z)).collect()
+    }
+
+    #[test]
+    fn regular_stack_has_spacing_from_positions_and_lps_affine() {
+        // Listed out of order, with instance numbers that disagree with position.
+        let p = plan(&stack(&[4.0, 0.0, 2.0, 6.0])).expect("plan");
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        assert_eq!(p.geometry.dims, [5, 4, 4]);
+        assert_eq!(p.geometry.spacing_mm, [0.8, 0.5, 2.0]);
+        assert_eq!(p.slots, vec![Some(1), Some(2), Some(0), Some(3)]);
+        let corner = p.geometry.patient_from_voxel_point(DVec3::new(4.0, 3.0, 3.0));
+        assert_eq!(corner, DVec3::new(-10.0 + 4.0 * 0.8, -20.0 + 3.0 * 0.5, 6.0));
+        assert_eq!(p.geometry.orientation_code(), "LPS");
+    }
+
+    #[test]
+    fn non_uniform_spacing_is_reported() {
+        let p = plan(&stack(&[0.0, 2.0, 4.0, 7.0, 9.0])).expect("plan");
+        assert!(
+            matches!(p.problems.as_slice(), [Problem::NonUniformSpacing { min_mm, max_mm, .. }] if *min_mm == 2.0 && *max_mm == 3.0),
+            "{:?}",
+            p.problems
+        );
+    }
+
+    #[test]
+    fn two_missing_slices_are_two_padding_slots() {
+        let p = plan(&stack(&[0.0, 2.0, 8.0, 10.0])).expect("plan");
+        assert_eq!(p.slots, vec![Some(0), Some(1), None, None, Some(2), Some(3)]);
+        assert!(matches!(p.problems.as_slice(), [Problem::Gap { after_slice: 1, missing_slices: 2, .. }]));
+        assert_eq!(p.geometry.spacing_mm[2], 2.0);
+    }
+
+    #[test]
+    fn mixed_sizes_and_orientations_keep_the_largest_group() {
+        let mut slices = stack(&[0.0, 2.0, 4.0, 6.0, 8.0]);
+        slices[1].rows = 8;
+        slices[3].orientation = Some([1.0, 0.0, 0.0, 0.0, 0.0, -1.0]);
+        let p = plan(&slices).expect("plan");
+        assert!(p.problems.contains(&Problem::MixedSize { excluded: 1 }), "{:?}", p.problems);
+        assert!(p.problems.contains(&Problem::MixedOrientation { excluded: 1 }), "{:?}", p.problems);
+        assert_eq!(p.slots.iter().flatten().count(), 3);
+    }
+
+    #[test]
+    fn slices_without_position_are_left_out_or_refused() {
+        let mut slices = stack(&[0.0, 2.0, 4.0]);
+        slices[2].position_mm = None;
+        let p = plan(&slices).expect("plan");
+        assert!(p.problems.contains(&Problem::MissingPosition { excluded: 1 }));
+        for s in &mut slices {
+            s.position_mm = None;
+        }
+        assert!(plan(&slices).is_err());
+    }
+
+    #[test]
+    fn single_slice_uses_thickness_and_lossy_is_flagged() {
+        let mut slices = stack(&[5.0]);
+        slices[0].transfer_syntax_uid = "1.2.840.10008.1.2.4.50".into();
+        let p = plan(&slices).expect("plan");
+        assert_eq!(p.geometry.spacing_mm[2], 2.0);
+        assert!(p.problems.iter().any(|q| matches!(q, Problem::SingleSlice { .. })));
+        assert!(p.problems.iter().any(|q| matches!(q, Problem::LossyCompression { slices: 1, .. })));
+    }
+
+    #[test]
+    fn duplicates_prefer_the_lossless_copy() {
+        let mut slices = stack(&[0.0, 2.0, 2.0]);
+        slices[1].transfer_syntax_uid = "1.2.840.10008.1.2.4.91".into();
+        let p = plan(&slices).expect("plan");
+        assert_eq!(p.slots, vec![Some(0), Some(2)]);
+        assert!(matches!(&p.problems[..], [Problem::DuplicatePosition { same_instance: false, .. }]));
+    }
+}

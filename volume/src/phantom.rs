@@ -223,9 +223,8 @@ impl Anatomy {
     /// then tests a handful of vessels per voxel instead of all of them.
     pub fn within(&self, lo: DVec3, hi: DVec3) -> Self {
         let sphere_hits = |s: &&Sphere| (s.centre - s.radius).cmplt(hi).all() && (s.centre + s.radius).cmpgt(lo).all();
-        let segment_hits = |v: &&Segment| {
-            (v.a.min(v.b) - v.radius).cmplt(hi).all() && (v.a.max(v.b) + v.radius).cmpgt(lo).all()
-        };
+        let segment_hits =
+            |v: &&Segment| (v.a.min(v.b) - v.radius).cmplt(hi).all() && (v.a.max(v.b) + v.radius).cmpgt(lo).all();
         Self {
             ggo: self.ggo.iter().filter(sphere_hits).copied().collect(),
             consolidation: self.consolidation.iter().filter(sphere_hits).copied().collect(),
