@@ -221,6 +221,7 @@ impl Anatomy {
 
     /// The part of the anatomy that can touch the box `lo`..`hi` (LPS mm): rendering a slice
     /// then tests a handful of vessels per voxel instead of all of them.
+    #[must_use]
     pub fn within(&self, lo: DVec3, hi: DVec3) -> Self {
         let sphere_hits = |s: &&Sphere| (s.centre - s.radius).cmplt(hi).all() && (s.centre + s.radius).cmpgt(lo).all();
         let segment_hits =
