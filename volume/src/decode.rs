@@ -443,36 +443,11 @@ mod tests {
 
     fn header(bits_stored: u16, signed: bool, slope: f64, intercept: f64) -> SliceHeader {
         SliceHeader {
-            path: "x.dcm".into(),
-            study_uid: String::new(),
-            series_uid: "1".into(),
-            sop_instance_uid: String::new(),
-            sop_class_uid: String::new(),
-            modality: "CT".into(),
-            series_description: String::new(),
-            transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
-            instance_number: None,
-            rows: 1,
-            cols: 1,
-            number_of_frames: 1,
-            samples_per_pixel: 1,
-            photometric: "MONOCHROME2".into(),
-            bits_allocated: 16,
             bits_stored,
             pixel_representation: u16::from(signed),
             rescale_slope: slope,
             rescale_intercept: intercept,
-            pixel_padding_value: None,
-            position_mm: None,
-            orientation: None,
-            pixel_spacing_mm: None,
-            slice_thickness_mm: None,
-            gantry_tilt_deg: None,
-            acquisition_date: None,
-            study_date: None,
-            patient_age: None,
-            patient_sex: None,
-            lossy_image_compression: false,
+            ..SliceHeader::for_tests()
         }
     }
 

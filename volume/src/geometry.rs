@@ -360,35 +360,16 @@ mod tests {
     fn slice(n: usize, z: f64) -> SliceHeader {
         SliceHeader {
             path: format!("s{n}.dcm").into(),
-            study_uid: "1".into(),
-            series_uid: "2".into(),
             sop_instance_uid: format!("3.{n}"),
-            sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
-            modality: "CT".into(),
-            series_description: String::new(),
-            transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
             instance_number: Some(n as i32),
             rows: 4,
             cols: 5,
-            number_of_frames: 1,
-            samples_per_pixel: 1,
-            photometric: "MONOCHROME2".into(),
-            bits_allocated: 16,
-            bits_stored: 16,
-            pixel_representation: 1,
-            rescale_slope: 1.0,
             rescale_intercept: -1024.0,
-            pixel_padding_value: None,
             position_mm: Some([-10.0, -20.0, z]),
             orientation: Some([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
             pixel_spacing_mm: Some([0.5, 0.8]),
             slice_thickness_mm: Some(2.0),
-            gantry_tilt_deg: None,
-            acquisition_date: None,
-            study_date: None,
-            patient_age: None,
-            patient_sex: None,
-            lossy_image_compression: false,
+            ..SliceHeader::for_tests()
         }
     }
 

@@ -78,6 +78,43 @@ pub const LOSSY_TRANSFER_SYNTAXES: &[&str] = &[
 ];
 
 impl SliceHeader {
+    /// A 1×1 signed 16-bit CT slice with no geometry, for unit tests to adjust.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
+        Self {
+            path: "test.dcm".into(),
+            study_uid: "1".into(),
+            series_uid: "2".into(),
+            sop_instance_uid: "3".into(),
+            sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+            modality: "CT".into(),
+            series_description: String::new(),
+            transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
+            instance_number: None,
+            rows: 1,
+            cols: 1,
+            number_of_frames: 1,
+            samples_per_pixel: 1,
+            photometric: "MONOCHROME2".into(),
+            bits_allocated: 16,
+            bits_stored: 16,
+            pixel_representation: 1,
+            rescale_slope: 1.0,
+            rescale_intercept: 0.0,
+            pixel_padding_value: None,
+            position_mm: None,
+            orientation: None,
+            pixel_spacing_mm: None,
+            slice_thickness_mm: None,
+            gantry_tilt_deg: None,
+            acquisition_date: None,
+            study_date: None,
+            patient_age: None,
+            patient_sex: None,
+            lossy_image_compression: false,
+        }
+    }
+
     /// Pixels went through lossy compression, now or earlier in their life.
     pub fn is_lossy(&self) -> bool {
         self.lossy_image_compression || LOSSY_TRANSFER_SYNTAXES.contains(&self.transfer_syntax_uid.as_str())
