@@ -9,6 +9,8 @@ command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v nasm >/dev/null 2>&1 || need_apt+=(nasm)          # libjpeg-turbo's SIMD paths
+# A software Vulkan driver (lavapipe), so GPU tests and benchmarks run without a GPU.
+ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers libvulkan1)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
