@@ -39,6 +39,10 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Open the viewer window, optionally on a DICOM folder.
+    View {
+        dir: Option<PathBuf>,
+    },
     /// Write a SYNTHETIC chest CT phantom as a DICOM series (for tests and benchmarks).
     Phantom {
         /// Output folder (created).
@@ -78,6 +82,8 @@ pub enum CliError {
     Json(#[from] serde_json::Error),
     #[error("output {0} must end in .nii or .nii.gz")]
     OutputName(PathBuf),
+    #[error("cannot open the viewer window: {0}")]
+    Window(String),
 }
 
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
@@ -117,6 +123,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             for p in &volume.problems {
                 writeln!(out, "problem: {p}")?;
             }
+        }
+        Command::View { dir } => {
+            eframe::run_native(
+                "LungDesk",
+                crate::viewer::native_options(),
+                Box::new(move |cc| Ok(Box::new(crate::viewer::ViewerApp::new(cc, dir)))),
+            )
+            .map_err(|e| CliError::Window(e.to_string()))?;
         }
         Command::Phantom { out: dir, size, orientation, seed } => {
             let spec = PhantomSpec { dims: size, orientation, seed, ..PhantomSpec::default() };

@@ -1,0 +1,499 @@
+//! The viewer: three linked slice views of a CT volume, loading off the UI thread.
+//!
+//! State lives here as plain values (crosshair, per-view zoom and pan, window, overlay
+//! settings); GPU objects live in the renderer's callback resources, and each frame adds one
+//! paint callback per view carrying only that view's uniforms. The UI thread never touches
+//! the disk: folders are scanned and decoded on a named background thread.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, channel};
+
+use egui::{Color32, FontId, Key, Pos2, Rect, Sense, Stroke, Vec2};
+use glam::{DVec2, DVec3};
+use lungdesk_render::slice::{OverlayStyle, SliceRenderer, ViewUniforms, hu_at_patient};
+use lungdesk_render::view::{Plane, SlabMode, ViewMapping, ViewState, Window, patient_bounds, slice_step_mm};
+use lungdesk_volume::{Progress, ScanReport, Volume, load_series, scan};
+
+/// A folder being read on the background thread.
+struct LoadJob {
+    what: String,
+    progress: Arc<Progress>,
+    rx: Receiver<LoadMessage>,
+}
+
+enum LoadMessage {
+    /// Several CT series: the reader picks one.
+    Choose(ScanReport),
+    Loaded(Result<Volume, String>),
+}
+
+/// The viewer's state. `render_state` is None in tests without a GPU.
+pub struct Viewer {
+    render_state: Option<egui_wgpu::RenderState>,
+    pub volume: Option<Arc<Volume>>,
+    uploaded_revision: Option<u64>,
+    pub crosshair_mm: DVec3,
+    pub views: [ViewState; 3],
+    pub window: Window,
+    pub overlay: OverlayStyle,
+    pub overlay_on: bool,
+    pub slab: (SlabMode, f64),
+    pub maximised: Option<usize>,
+    pub error: Option<String>,
+    /// The view under the pointer and the patient point there.
+    pub hover: Option<(usize, DVec3)>,
+    choose: Option<ScanReport>,
+    loading: Option<LoadJob>,
+    mappings: [Option<ViewMapping>; 3],
+}
+
+impl std::fmt::Debug for Viewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Viewer")
+            .field("crosshair_mm", &self.crosshair_mm)
+            .field("window", &self.window)
+            .field("loaded", &self.volume.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Number of slice views.
+const VIEWS: usize = 3;
+
+impl Viewer {
+    /// A viewer drawing with `render_state` (eframe's wgpu state), or without GPU output.
+    pub fn new(render_state: Option<egui_wgpu::RenderState>) -> Self {
+        if let Some(rs) = &render_state {
+            let renderer = SliceRenderer::new(&rs.device, rs.target_format, VIEWS);
+            rs.renderer.write().callback_resources.insert(renderer);
+        }
+        Self {
+            render_state,
+            volume: None,
+            uploaded_revision: None,
+            crosshair_mm: DVec3::ZERO,
+            views: Plane::ALL.map(ViewState::new),
+            window: Window::LUNG,
+            overlay: OverlayStyle::default(),
+            overlay_on: true,
+            slab: (SlabMode::Thin, 10.0),
+            maximised: None,
+            error: None,
+            hover: None,
+            choose: None,
+            loading: None,
+            mappings: [None; 3],
+        }
+    }
+
+    /// Shows `volume` (already loaded), centring the crosshair.
+    pub fn set_volume(&mut self, volume: Volume) {
+        let (lo, hi) = patient_bounds(&volume.geometry);
+        self.crosshair_mm = (lo + hi) / 2.0;
+        self.views = Plane::ALL.map(ViewState::new);
+        self.volume = Some(Arc::new(volume));
+        self.uploaded_revision = None;
+        self.error = None;
+    }
+
+    /// Starts reading `folder` on a background thread.
+    pub fn open_folder(&mut self, folder: PathBuf) {
+        self.start_job(folder.display().to_string(), move |progress| {
+            let report = scan(&folder, progress).map_err(|e| e.to_string())?;
+            if report.ct_series().count() > 1 {
+                return Ok(LoadMessage::Choose(report));
+            }
+            let series = report.pick(None).map_err(|e| e.to_string())?;
+            Ok(LoadMessage::Loaded(load_series(series, progress).map_err(|e| e.to_string())))
+        });
+    }
+
+    fn open_series(&mut self, report: ScanReport, series_uid: String) {
+        self.start_job(format!("series {series_uid}"), move |progress| {
+            let series = report.pick(Some(&series_uid)).map_err(|e| e.to_string())?;
+            Ok(LoadMessage::Loaded(load_series(series, progress).map_err(|e| e.to_string())))
+        });
+    }
+
+    fn start_job(
+        &mut self,
+        what: String,
+        job: impl FnOnce(&Progress) -> Result<LoadMessage, String> + Send + 'static,
+    ) {
+        if let Some(old) = self.loading.take() {
+            old.progress.cancel();
+        }
+        let progress = Arc::new(Progress::new());
+        let (tx, rx) = channel();
+        let worker_progress = progress.clone();
+        let spawned = std::thread::Builder::new().name("lungdesk-load".into()).spawn(move || {
+            let message = job(&worker_progress).unwrap_or_else(|e| LoadMessage::Loaded(Err(e)));
+            let _ = tx.send(message);
+        });
+        match spawned {
+            Ok(_) => self.loading = Some(LoadJob { what, progress, rx }),
+            Err(e) => self.error = Some(format!("cannot start the loader thread: {e}")),
+        }
+    }
+
+    /// True while a folder is being read.
+    pub fn is_loading(&self) -> bool {
+        self.loading.is_some()
+    }
+
+    fn poll_job(&mut self, ctx: &egui::Context) {
+        let Some(job) = &self.loading else { return };
+        match job.rx.try_recv() {
+            Ok(LoadMessage::Loaded(Ok(volume))) => {
+                self.loading = None;
+                self.set_volume(volume);
+            }
+            Ok(LoadMessage::Loaded(Err(e))) => {
+                self.loading = None;
+                if e != "loading cancelled" {
+                    self.error = Some(e);
+                }
+            }
+            Ok(LoadMessage::Choose(report)) => {
+                self.loading = None;
+                self.choose = Some(report);
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => ctx.request_repaint(),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                self.loading = None;
+                self.error = Some("the loader stopped unexpectedly".into());
+            }
+        }
+    }
+
+    fn upload_if_needed(&mut self) {
+        let (Some(rs), Some(volume)) = (&self.render_state, &self.volume) else { return };
+        let revision = Arc::as_ptr(volume) as u64;
+        if self.uploaded_revision == Some(revision) {
+            return;
+        }
+        let mut renderer = rs.renderer.write();
+        if let Some(slices) = renderer.callback_resources.get_mut::<SliceRenderer>() {
+            match slices.upload_volume(&rs.device, &rs.queue, volume.geometry.dims, &volume.voxels_hu) {
+                Ok(()) => self.uploaded_revision = Some(revision),
+                Err(e) => {
+                    self.error = Some(e.to_string());
+                    self.uploaded_revision = Some(revision);
+                }
+            }
+        }
+    }
+
+    /// Moves the crosshair one slice along view `view`'s normal, `steps` times.
+    pub fn scroll(&mut self, view: usize, steps: f64) {
+        let Some(volume) = &self.volume else { return };
+        let plane = self.views[view].plane;
+        self.crosshair_mm += plane.normal() * slice_step_mm(&volume.geometry, plane) * steps;
+        let (lo, hi) = patient_bounds(&volume.geometry);
+        self.crosshair_mm = self.crosshair_mm.clamp(lo, hi);
+    }
+
+    /// The slice index (1-based) and count of view `view` at the crosshair.
+    pub fn slice_number(&self, view: usize) -> Option<(i64, i64)> {
+        let volume = self.volume.as_ref()?;
+        let g = &volume.geometry;
+        let plane = self.views[view].plane;
+        let axis = (0..3).max_by(|&a, &b| {
+            let da = g.patient_from_voxel.col(a).truncate().normalize_or_zero().dot(plane.normal()).abs();
+            let db = g.patient_from_voxel.col(b).truncate().normalize_or_zero().dot(plane.normal()).abs();
+            da.total_cmp(&db)
+        })?;
+        let v = g.voxel_from_patient().transform_point3(self.crosshair_mm);
+        Some((v[axis].round() as i64 + 1, g.dims[axis] as i64))
+    }
+
+    fn handle_keys(&mut self, ctx: &egui::Context) {
+        let focus = self.hover.map_or(0, |(v, _)| v);
+        ctx.input(|i| {
+            if i.key_pressed(Key::L) {
+                self.window = Window::LUNG;
+            }
+            if i.key_pressed(Key::M) {
+                self.window = Window::MEDIASTINUM;
+            }
+            if i.key_pressed(Key::B) {
+                self.window = Window::BONE;
+            }
+            if i.key_pressed(Key::O) {
+                self.overlay_on = !self.overlay_on;
+            }
+            if i.key_pressed(Key::F) {
+                self.maximised = if self.maximised.is_some() { None } else { Some(focus) };
+            }
+            if i.key_pressed(Key::S) {
+                self.slab.0 = match self.slab.0 {
+                    SlabMode::Thin => SlabMode::Mip,
+                    SlabMode::Mip => SlabMode::MinIp,
+                    SlabMode::MinIp => SlabMode::Thin,
+                };
+            }
+        });
+        let up = ctx.input(|i| i.key_pressed(Key::ArrowUp) || i.key_pressed(Key::PageUp));
+        let down = ctx.input(|i| i.key_pressed(Key::ArrowDown) || i.key_pressed(Key::PageDown));
+        if up {
+            self.scroll(focus, 1.0);
+        }
+        if down {
+            self.scroll(focus, -1.0);
+        }
+    }
+
+    /// Draws the whole viewer into `ui`.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.poll_job(&ctx);
+        self.upload_if_needed();
+        self.handle_keys(&ctx);
+        for file in ctx.input(|i| i.raw.dropped_files.clone()) {
+            if let Some(path) = file.path {
+                self.open_folder(path);
+            }
+        }
+        self.status_bar(ui);
+        if let Some(report) = self.choose.clone() {
+            self.series_picker(ui, &report);
+            return;
+        }
+        if self.volume.is_none() {
+            ui.centered_and_justified(|ui| {
+                ui.label("Open a DICOM folder: drop it here, or start with `lungdesk view FOLDER`.");
+            });
+            return;
+        }
+        let area = ui.available_rect_before_wrap();
+        let rects = layout(area, self.maximised);
+        for (view, rect) in rects.into_iter().enumerate() {
+            if let Some(rect) = rect {
+                self.view_ui(ui, view, rect);
+            }
+        }
+    }
+
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            if let Some(job) = &self.loading {
+                ui.label(format!("Reading {}", job.what));
+                ui.add(egui::ProgressBar::new(job.progress.fraction()).desired_width(240.0).show_percentage());
+                if ui.button("Cancel").clicked() {
+                    job.progress.cancel();
+                }
+            }
+            if let Some(e) = &self.error {
+                ui.colored_label(Color32::from_rgb(255, 120, 100), format!("Could not open: {e}"));
+            }
+            ui.label(format!(
+                "W {:.0} / L {:.0}   [L]ung [M]ediastinum [B]one  [O]verlay {}  [S]lab {:?}  [F] maximise  ↑↓ slice",
+                self.window.width_hu,
+                self.window.center_hu,
+                if self.overlay_on { "on" } else { "off" },
+                self.slab.0
+            ));
+        });
+    }
+
+    fn series_picker(&mut self, ui: &mut egui::Ui, report: &ScanReport) {
+        ui.heading("This folder holds several CT series; choose one");
+        let mut chosen = None;
+        for s in report.ct_series() {
+            let text = format!("{} — {} slice(s) — {}", s.description, s.slices.len(), s.series_uid);
+            if ui.button(text).clicked() {
+                chosen = Some(s.series_uid.clone());
+            }
+        }
+        if let Some(uid) = chosen {
+            self.choose = None;
+            self.open_series(report.clone(), uid);
+        }
+    }
+
+    fn view_ui(&mut self, ui: &mut egui::Ui, view: usize, rect: Rect) {
+        let Some(volume) = self.volume.clone() else { return };
+        let response = ui.allocate_rect(rect, Sense::click_and_drag());
+        let size = DVec2::new(f64::from(rect.width()), f64::from(rect.height()));
+        let state = self.views[view];
+        let mapping = ViewMapping::new(&volume.geometry, &state, size, self.crosshair_mm);
+        self.mappings[view] = Some(mapping);
+        let local = |p: Pos2| DVec2::new(f64::from(p.x - rect.min.x), f64::from(p.y - rect.min.y));
+
+        // Pointer: hover readout, click moves the crosshair, wheel scrolls, drags adjust.
+        if let Some(pos) = response.hover_pos() {
+            self.hover = Some((view, mapping.patient(local(pos))));
+            let (scroll, zoom) = ui.input(|i| (i.raw_scroll_delta.y, i.modifiers.command));
+            if scroll != 0.0 {
+                if zoom {
+                    self.views[view].zoom = (self.views[view].zoom * if scroll > 0.0 { 1.1 } else { 1.0 / 1.1 }).clamp(0.2, 20.0);
+                } else {
+                    self.scroll(view, f64::from(scroll.signum()));
+                }
+            }
+        }
+        if response.clicked()
+            && let Some(pos) = response.interact_pointer_pos()
+        {
+            self.crosshair_mm = mapping.patient(local(pos));
+        }
+        if response.double_clicked() {
+            self.maximised = if self.maximised.is_some() { None } else { Some(view) };
+        }
+        if response.dragged_by(egui::PointerButton::Secondary) {
+            let d = response.drag_delta();
+            self.window.width_hu = (self.window.width_hu + d.x * 4.0).clamp(1.0, 6000.0);
+            self.window.center_hu += d.y * 2.0;
+        }
+        if response.dragged_by(egui::PointerButton::Middle) {
+            let d = response.drag_delta();
+            self.views[view].pan_mm -= DVec2::new(f64::from(d.x), f64::from(d.y)) * mapping.mm_per_point;
+        }
+
+        // The image.
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 0.0, Color32::BLACK);
+        if self.render_state.is_some() {
+            let overlay = OverlayStyle {
+                visible_classes: if self.overlay_on { self.overlay.visible_classes } else { 0 },
+                ..self.overlay
+            };
+            let uniforms = ViewUniforms::new(
+                &volume.geometry,
+                state.plane,
+                &mapping,
+                [rect.width(), rect.height()],
+                self.window,
+                self.slab,
+                &overlay,
+                self.render_state
+                    .as_ref()
+                    .map_or(lungdesk_render::HuFormat::Sint16, |rs| lungdesk_render::HuFormat::for_features(rs.device.features())),
+            );
+            painter.add(egui_wgpu::Callback::new_paint_callback(rect, SliceCallback { slot: view, uniforms }));
+        }
+
+        // Crosshair, orientation letters, slice number, position and HU.
+        let c = mapping.view_point(self.crosshair_mm);
+        let c = Pos2::new(rect.min.x + c.x as f32, rect.min.y + c.y as f32);
+        let stroke = Stroke::new(1.0, Color32::from_rgba_unmultiplied(80, 220, 120, 160));
+        painter.line_segment([Pos2::new(rect.min.x, c.y), Pos2::new(rect.max.x, c.y)], stroke);
+        painter.line_segment([Pos2::new(c.x, rect.min.y), Pos2::new(c.x, rect.max.y)], stroke);
+        let [l, r, t, b] = state.plane.edge_letters();
+        let font = FontId::proportional(16.0);
+        let letter = Color32::from_rgb(255, 210, 80);
+        painter.text(Pos2::new(rect.min.x + 6.0, rect.center().y), egui::Align2::LEFT_CENTER, l, font.clone(), letter);
+        painter.text(Pos2::new(rect.max.x - 6.0, rect.center().y), egui::Align2::RIGHT_CENTER, r, font.clone(), letter);
+        painter.text(Pos2::new(rect.center().x, rect.min.y + 4.0), egui::Align2::CENTER_TOP, t, font.clone(), letter);
+        painter.text(Pos2::new(rect.center().x, rect.max.y - 4.0), egui::Align2::CENTER_BOTTOM, b, font, letter);
+        let (n, count) = self.slice_number(view).unwrap_or((0, 0));
+        let position = self.crosshair_mm.dot(state.plane.normal());
+        let mut info = format!("{} {n}/{count}  {position:.1} mm", state.plane.name());
+        if let Some((hv, p)) = self.hover
+            && hv == view
+            && let Some(hu) = hu_at_patient(&volume.geometry, &volume.voxels_hu, p)
+        {
+            info.push_str(&format!("\n({:.1}, {:.1}, {:.1}) mm  {hu} HU", p.x, p.y, p.z));
+        }
+        painter.text(
+            rect.min + Vec2::new(6.0, 22.0),
+            egui::Align2::LEFT_TOP,
+            info,
+            FontId::monospace(12.0),
+            Color32::from_gray(230),
+        );
+        painter.rect_stroke(rect, 0.0, Stroke::new(1.0, Color32::from_gray(60)), egui::StrokeKind::Inside);
+    }
+}
+
+/// Axial on the left half, coronal and sagittal stacked on the right; or one maximised view.
+fn layout(area: Rect, maximised: Option<usize>) -> [Option<Rect>; 3] {
+    if let Some(m) = maximised {
+        let mut rects = [None; 3];
+        rects[m] = Some(area);
+        return rects;
+    }
+    let half = area.width() / 2.0;
+    let left = Rect::from_min_size(area.min, Vec2::new(half, area.height()));
+    let top = Rect::from_min_size(Pos2::new(area.min.x + half, area.min.y), Vec2::new(half, area.height() / 2.0));
+    let bottom = Rect::from_min_size(
+        Pos2::new(area.min.x + half, area.min.y + area.height() / 2.0),
+        Vec2::new(half, area.height() / 2.0),
+    );
+    [Some(left), Some(top), Some(bottom)]
+}
+
+/// One view's paint callback: carries only its uniforms.
+struct SliceCallback {
+    slot: usize,
+    uniforms: ViewUniforms,
+}
+
+impl egui_wgpu::CallbackTrait for SliceCallback {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        _screen: &egui_wgpu::ScreenDescriptor,
+        _encoder: &mut wgpu::CommandEncoder,
+        resources: &mut egui_wgpu::CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        if let Some(renderer) = resources.get_mut::<SliceRenderer>() {
+            renderer.prepare(device, queue, self.slot, &self.uniforms);
+        }
+        Vec::new()
+    }
+
+    fn paint(
+        &self,
+        _info: egui::PaintCallbackInfo,
+        pass: &mut wgpu::RenderPass<'static>,
+        resources: &egui_wgpu::CallbackResources,
+    ) {
+        if let Some(renderer) = resources.get::<SliceRenderer>() {
+            renderer.paint(pass, self.slot);
+        }
+    }
+}
+
+/// The eframe application: the viewer filling the window.
+pub struct ViewerApp {
+    pub viewer: Viewer,
+}
+
+impl ViewerApp {
+    pub fn new(cc: &eframe::CreationContext<'_>, folder: Option<PathBuf>) -> Self {
+        let mut viewer = Viewer::new(cc.wgpu_render_state.clone());
+        if let Some(folder) = folder {
+            viewer.open_folder(folder);
+        }
+        Self { viewer }
+    }
+}
+
+impl eframe::App for ViewerApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        egui::CentralPanel::default().show_inside(ui, |ui| self.viewer.ui(ui));
+    }
+}
+
+/// Native options that ask the GPU for 16-bit normalised textures where it has them.
+pub fn native_options() -> eframe::NativeOptions {
+    let mut wgpu_options = egui_wgpu::WgpuConfiguration::default();
+    if let egui_wgpu::WgpuSetup::CreateNew(create) = &mut wgpu_options.wgpu_setup {
+        let base = create.device_descriptor.clone();
+        create.device_descriptor = Arc::new(move |adapter| {
+            let mut descriptor = base(adapter);
+            descriptor.required_features |= lungdesk_render::slice::wanted_features(adapter.features());
+            descriptor.required_limits.max_texture_dimension_3d = adapter.limits().max_texture_dimension_3d;
+            descriptor
+        });
+    }
+    eframe::NativeOptions {
+        renderer: eframe::Renderer::Wgpu,
+        wgpu_options,
+        viewport: egui::ViewportBuilder::default().with_inner_size([1600.0, 960.0]).with_title("LungDesk"),
+        ..Default::default()
+    }
+}
