@@ -40,9 +40,7 @@ pub enum Command {
         out: PathBuf,
     },
     /// Open the viewer window, optionally on a DICOM folder.
-    View {
-        dir: Option<PathBuf>,
-    },
+    View { dir: Option<PathBuf> },
     /// Write a SYNTHETIC chest CT phantom as a DICOM series (for tests and benchmarks).
     Phantom {
         /// Output folder (created).

@@ -116,11 +116,7 @@ impl Viewer {
         });
     }
 
-    fn start_job(
-        &mut self,
-        what: String,
-        job: impl FnOnce(&Progress) -> Result<LoadMessage, String> + Send + 'static,
-    ) {
+    fn start_job(&mut self, what: String, job: impl FnOnce(&Progress) -> Result<LoadMessage, String> + Send + 'static) {
         if let Some(old) = self.loading.take() {
             old.progress.cancel();
         }
@@ -251,9 +247,7 @@ impl Viewer {
         self.upload_if_needed();
         self.handle_keys(&ctx);
         for file in ctx.input(|i| i.raw.dropped_files.clone()) {
-            if let Some(path) = file.path {
-                self.open_folder(path);
-            }
+            self.open_folder(file.path().to_owned());
         }
         self.status_bar(ui);
         if let Some(report) = self.choose.clone() {
@@ -288,7 +282,7 @@ impl Viewer {
                 ui.colored_label(Color32::from_rgb(255, 120, 100), format!("Could not open: {e}"));
             }
             ui.label(format!(
-                "W {:.0} / L {:.0}   [L]ung [M]ediastinum [B]one  [O]verlay {}  [S]lab {:?}  [F] maximise  ↑↓ slice",
+                "W {:.0} / L {:.0}   [L]ung [M]ediastinum [B]one  [O]verlay {}  [S]lab {:?}  [F] maximise  Up/Down slice",
                 self.window.width_hu,
                 self.window.center_hu,
                 if self.overlay_on { "on" } else { "off" },
@@ -312,6 +306,7 @@ impl Viewer {
         }
     }
 
+    #[allow(clippy::too_many_lines)] // input, image and annotations of one view, in drawing order
     fn view_ui(&mut self, ui: &mut egui::Ui, view: usize, rect: Rect) {
         let Some(volume) = self.volume.clone() else { return };
         let response = ui.allocate_rect(rect, Sense::click_and_drag());
@@ -324,10 +319,23 @@ impl Viewer {
         // Pointer: hover readout, click moves the crosshair, wheel scrolls, drags adjust.
         if let Some(pos) = response.hover_pos() {
             self.hover = Some((view, mapping.patient(local(pos))));
-            let (scroll, zoom) = ui.input(|i| (i.raw_scroll_delta.y, i.modifiers.command));
+            // Discrete wheel events: one slice per notch, whatever the platform's scroll speed.
+            let (scroll, zoom) = ui.input(|i| {
+                let wheel: f32 = i
+                    .raw
+                    .events
+                    .iter()
+                    .filter_map(|e| match e {
+                        egui::Event::MouseWheel { delta, .. } => Some(delta.y.signum()),
+                        _ => None,
+                    })
+                    .sum();
+                (wheel, i.modifiers.command)
+            });
             if scroll != 0.0 {
                 if zoom {
-                    self.views[view].zoom = (self.views[view].zoom * if scroll > 0.0 { 1.1 } else { 1.0 / 1.1 }).clamp(0.2, 20.0);
+                    self.views[view].zoom =
+                        (self.views[view].zoom * if scroll > 0.0 { 1.1 } else { 1.0 / 1.1 }).clamp(0.2, 20.0);
                 } else {
                     self.scroll(view, f64::from(scroll.signum()));
                 }
@@ -367,9 +375,9 @@ impl Viewer {
                 self.window,
                 self.slab,
                 &overlay,
-                self.render_state
-                    .as_ref()
-                    .map_or(lungdesk_render::HuFormat::Sint16, |rs| lungdesk_render::HuFormat::for_features(rs.device.features())),
+                self.render_state.as_ref().map_or(lungdesk_render::HuFormat::Sint16, |rs| {
+                    lungdesk_render::HuFormat::for_features(rs.device.features())
+                }),
             );
             painter.add(egui_wgpu::Callback::new_paint_callback(rect, SliceCallback { slot: view, uniforms }));
         }
@@ -380,13 +388,25 @@ impl Viewer {
         let stroke = Stroke::new(1.0, Color32::from_rgba_unmultiplied(80, 220, 120, 160));
         painter.line_segment([Pos2::new(rect.min.x, c.y), Pos2::new(rect.max.x, c.y)], stroke);
         painter.line_segment([Pos2::new(c.x, rect.min.y), Pos2::new(c.x, rect.max.y)], stroke);
-        let [l, r, t, b] = state.plane.edge_letters();
+        let [left, right, top, bottom] = state.plane.edge_letters();
         let font = FontId::proportional(16.0);
         let letter = Color32::from_rgb(255, 210, 80);
-        painter.text(Pos2::new(rect.min.x + 6.0, rect.center().y), egui::Align2::LEFT_CENTER, l, font.clone(), letter);
-        painter.text(Pos2::new(rect.max.x - 6.0, rect.center().y), egui::Align2::RIGHT_CENTER, r, font.clone(), letter);
-        painter.text(Pos2::new(rect.center().x, rect.min.y + 4.0), egui::Align2::CENTER_TOP, t, font.clone(), letter);
-        painter.text(Pos2::new(rect.center().x, rect.max.y - 4.0), egui::Align2::CENTER_BOTTOM, b, font, letter);
+        painter.text(
+            Pos2::new(rect.min.x + 6.0, rect.center().y),
+            egui::Align2::LEFT_CENTER,
+            left,
+            font.clone(),
+            letter,
+        );
+        painter.text(
+            Pos2::new(rect.max.x - 6.0, rect.center().y),
+            egui::Align2::RIGHT_CENTER,
+            right,
+            font.clone(),
+            letter,
+        );
+        painter.text(Pos2::new(rect.center().x, rect.min.y + 4.0), egui::Align2::CENTER_TOP, top, font.clone(), letter);
+        painter.text(Pos2::new(rect.center().x, rect.max.y - 4.0), egui::Align2::CENTER_BOTTOM, bottom, font, letter);
         let (n, count) = self.slice_number(view).unwrap_or((0, 0));
         let position = self.crosshair_mm.dot(state.plane.normal());
         let mut info = format!("{} {n}/{count}  {position:.1} mm", state.plane.name());
@@ -394,7 +414,8 @@ impl Viewer {
             && hv == view
             && let Some(hu) = hu_at_patient(&volume.geometry, &volume.voxels_hu, p)
         {
-            info.push_str(&format!("\n({:.1}, {:.1}, {:.1}) mm  {hu} HU", p.x, p.y, p.z));
+            use std::fmt::Write as _;
+            let _ = write!(info, "\n({:.1}, {:.1}, {:.1}) mm  {hu} HU", p.x, p.y, p.z);
         }
         painter.text(
             rect.min + Vec2::new(6.0, 22.0),
@@ -458,6 +479,7 @@ impl egui_wgpu::CallbackTrait for SliceCallback {
 }
 
 /// The eframe application: the viewer filling the window.
+#[derive(Debug)]
 pub struct ViewerApp {
     pub viewer: Viewer,
 }
@@ -474,7 +496,7 @@ impl ViewerApp {
 
 impl eframe::App for ViewerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        egui::CentralPanel::default().show_inside(ui, |ui| self.viewer.ui(ui));
+        egui::CentralPanel::default().show(ui, |ui| self.viewer.ui(ui));
     }
 }
 
