@@ -2,5 +2,6 @@
 //! Kept out of `main.rs` so that it can be tested.
 
 pub mod cli;
+pub mod fonts;
 pub mod inspect;
 pub mod viewer;

@@ -2,8 +2,9 @@
 //!
 //! State lives here as plain values (crosshair, per-view zoom and pan, window, overlay
 //! settings); GPU objects live in the renderer's callback resources, and each frame adds one
-//! paint callback per view carrying only that view's uniforms. The UI thread never touches
-//! the disk: folders are scanned and decoded on a named background thread.
+//! paint callback per view carrying only that view's frame (what its slice image shows and
+//! where it sits). The UI thread never touches the disk and never copies the volume to the
+//! GPU: folders are scanned, decoded and uploaded on a named background thread.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::sync::mpsc::{Receiver, channel};
 
 use egui::{Color32, FontId, Key, Pos2, Rect, Sense, Stroke, Vec2};
 use glam::{DVec2, DVec3};
-use lungdesk_render::slice::{OverlayStyle, SliceRenderer, ViewUniforms, hu_at_patient};
+use lungdesk_render::slice::{GpuVolume, Look, OverlayStyle, SliceRenderer, ViewFrame, hu_at_patient};
 use lungdesk_render::view::{Plane, SlabMode, ViewMapping, ViewState, Window, patient_bounds, slice_step_mm};
 use lungdesk_volume::{Progress, ScanReport, Volume, load_series, scan};
 
@@ -20,18 +21,43 @@ struct LoadJob {
     what: String,
     progress: Arc<Progress>,
     rx: Receiver<LoadMessage>,
+    /// Set by the loader thread when its result is sent.
+    finished: Arc<std::sync::atomic::AtomicBool>,
 }
 
 enum LoadMessage {
     /// Several CT series: the reader picks one.
     Choose(ScanReport),
-    Loaded(Result<Volume, String>),
+    /// The volume, already on the GPU when the viewer has one.
+    Loaded(Result<Box<(Volume, Option<GpuVolume>)>, String>),
+}
+
+/// Loads one series and, given a device, uploads it (the loader thread's last step).
+fn load_and_upload(
+    series: &lungdesk_volume::Series,
+    progress: &Progress,
+    gpu: Option<&(wgpu::Device, wgpu::Queue)>,
+) -> Result<Box<(Volume, Option<GpuVolume>)>, String> {
+    let volume = load_series(series, progress).map_err(|e| e.to_string())?;
+    let uploaded = match gpu {
+        Some((device, queue)) => Some(
+            GpuVolume::upload(device, queue, volume.geometry.dims, &volume.voxels_hu)
+                .map_err(|e| format!("cannot show this volume on the GPU: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok(Box::new((volume, uploaded)))
 }
 
 /// The viewer's state. `render_state` is None in tests without a GPU.
 pub struct Viewer {
     render_state: Option<egui_wgpu::RenderState>,
     pub volume: Option<Arc<Volume>>,
+    /// Segmentation labels on the volume's grid (classes of `lungdesk_volume::labels`).
+    pub labels: Option<Arc<Vec<u8>>>,
+    labels_uploaded: bool,
+    /// A volume uploaded by the loader, handed to the renderer at the next frame.
+    pending_upload: Option<GpuVolume>,
     uploaded_revision: Option<u64>,
     pub crosshair_mm: DVec3,
     pub views: [ViewState; 3],
@@ -44,6 +70,13 @@ pub struct Viewer {
     /// The view under the pointer and the patient point there.
     pub hover: Option<(usize, DVec3)>,
     choose: Option<ScanReport>,
+    /// The egui context, once the first frame has run (the loader wakes the UI with it).
+    ctx: Option<egui::Context>,
+    /// A native folder dialog open on its own thread.
+    dialog: Option<Receiver<Result<Option<PathBuf>, String>>>,
+    /// A typed or pasted folder path: for keyboard users, and where the desktop has no folder
+    /// dialog (rfd then logs the failure and reports it as a cancel).
+    pub path_entry: String,
     loading: Option<LoadJob>,
     mappings: [Option<ViewMapping>; 3],
 }
@@ -61,6 +94,9 @@ impl std::fmt::Debug for Viewer {
 /// Number of slice views.
 const VIEWS: usize = 3;
 
+/// How often the progress bar repaints while a folder loads.
+pub const PROGRESS_TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
 impl Viewer {
     /// A viewer drawing with `render_state` (eframe's wgpu state), or without GPU output.
     pub fn new(render_state: Option<egui_wgpu::RenderState>) -> Self {
@@ -71,6 +107,9 @@ impl Viewer {
         Self {
             render_state,
             volume: None,
+            labels: None,
+            labels_uploaded: false,
+            pending_upload: None,
             uploaded_revision: None,
             crosshair_mm: DVec3::ZERO,
             views: Plane::ALL.map(ViewState::new),
@@ -82,6 +121,9 @@ impl Viewer {
             error: None,
             hover: None,
             choose: None,
+            ctx: None,
+            dialog: None,
+            path_entry: String::new(),
             loading: None,
             mappings: [None; 3],
         }
@@ -94,25 +136,46 @@ impl Viewer {
         self.views = Plane::ALL.map(ViewState::new);
         self.volume = Some(Arc::new(volume));
         self.uploaded_revision = None;
+        self.labels = None;
+        self.overlay.labels_present = false;
         self.error = None;
+    }
+
+    /// Shows `labels` (one class per voxel of the current volume) as the overlay.
+    pub fn set_labels(&mut self, labels: Vec<u8>) -> Result<(), String> {
+        let Some(volume) = &self.volume else { return Err("no volume is open".into()) };
+        let expected = volume.voxels_hu.len();
+        if labels.len() != expected {
+            return Err(format!("the labels hold {} voxels, the volume {expected}", labels.len()));
+        }
+        self.labels = Some(Arc::new(labels));
+        self.labels_uploaded = false;
+        self.overlay.labels_present = true;
+        Ok(())
+    }
+
+    fn gpu(&self) -> Option<(wgpu::Device, wgpu::Queue)> {
+        self.render_state.as_ref().map(|rs| (rs.device.clone(), rs.queue.clone()))
     }
 
     /// Starts reading `folder` on a background thread.
     pub fn open_folder(&mut self, folder: PathBuf) {
+        let gpu = self.gpu();
         self.start_job(folder.display().to_string(), move |progress| {
             let report = scan(&folder, progress).map_err(|e| e.to_string())?;
             if report.ct_series().count() > 1 {
                 return Ok(LoadMessage::Choose(report));
             }
             let series = report.pick(None).map_err(|e| e.to_string())?;
-            Ok(LoadMessage::Loaded(load_series(series, progress).map_err(|e| e.to_string())))
+            Ok(LoadMessage::Loaded(load_and_upload(series, progress, gpu.as_ref())))
         });
     }
 
     fn open_series(&mut self, report: ScanReport, series_uid: String) {
+        let gpu = self.gpu();
         self.start_job(format!("series {series_uid}"), move |progress| {
             let series = report.pick(Some(&series_uid)).map_err(|e| e.to_string())?;
-            Ok(LoadMessage::Loaded(load_series(series, progress).map_err(|e| e.to_string())))
+            Ok(LoadMessage::Loaded(load_and_upload(series, progress, gpu.as_ref())))
         });
     }
 
@@ -123,12 +186,20 @@ impl Viewer {
         let progress = Arc::new(Progress::new());
         let (tx, rx) = channel();
         let worker_progress = progress.clone();
+        let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let worker_finished = finished.clone();
+        let ctx = self.ctx.clone();
         let spawned = std::thread::Builder::new().name("lungdesk-load".into()).spawn(move || {
             let message = job(&worker_progress).unwrap_or_else(|e| LoadMessage::Loaded(Err(e)));
             let _ = tx.send(message);
+            worker_finished.store(true, std::sync::atomic::Ordering::Release);
+            // Show the result at once, not at the next progress tick.
+            if let Some(ctx) = ctx {
+                ctx.request_repaint();
+            }
         });
         match spawned {
-            Ok(_) => self.loading = Some(LoadJob { what, progress, rx }),
+            Ok(_) => self.loading = Some(LoadJob { what, progress, rx, finished }),
             Err(e) => self.error = Some(format!("cannot start the loader thread: {e}")),
         }
     }
@@ -138,12 +209,19 @@ impl Viewer {
         self.loading.is_some()
     }
 
+    /// True when the loader has finished and the next frame will show its result.
+    pub fn load_finished(&self) -> bool {
+        self.loading.as_ref().is_some_and(|job| job.finished.load(std::sync::atomic::Ordering::Acquire))
+    }
+
     fn poll_job(&mut self, ctx: &egui::Context) {
         let Some(job) = &self.loading else { return };
         match job.rx.try_recv() {
-            Ok(LoadMessage::Loaded(Ok(volume))) => {
+            Ok(LoadMessage::Loaded(Ok(loaded))) => {
+                let (volume, uploaded) = *loaded;
                 self.loading = None;
                 self.set_volume(volume);
+                self.pending_upload = uploaded;
             }
             Ok(LoadMessage::Loaded(Err(e))) => {
                 self.loading = None;
@@ -155,7 +233,9 @@ impl Viewer {
                 self.loading = None;
                 self.choose = Some(report);
             }
-            Err(std::sync::mpsc::TryRecvError::Empty) => ctx.request_repaint(),
+            // The progress bar updates at 4 Hz: on a software renderer, repainting flat out would
+            // take the CPU from the loader. The loader asks for a repaint when it is done.
+            Err(std::sync::mpsc::TryRecvError::Empty) => ctx.request_repaint_after(PROGRESS_TICK),
             Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                 self.loading = None;
                 self.error = Some("the loader stopped unexpectedly".into());
@@ -163,21 +243,33 @@ impl Viewer {
         }
     }
 
+    /// Hands the volume to the renderer: the loader's upload when there is one (no copy on
+    /// this thread), else an upload here (a volume set directly, as in tests); then the labels.
     fn upload_if_needed(&mut self) {
         let (Some(rs), Some(volume)) = (&self.render_state, &self.volume) else { return };
         let revision = Arc::as_ptr(volume) as u64;
-        if self.uploaded_revision == Some(revision) {
-            return;
-        }
         let mut renderer = rs.renderer.write();
-        if let Some(slices) = renderer.callback_resources.get_mut::<SliceRenderer>() {
-            match slices.upload_volume(&rs.device, &rs.queue, volume.geometry.dims, &volume.voxels_hu) {
-                Ok(()) => self.uploaded_revision = Some(revision),
+        let Some(slices) = renderer.callback_resources.get_mut::<SliceRenderer>() else { return };
+        if self.uploaded_revision != Some(revision) {
+            self.labels_uploaded = false;
+            self.uploaded_revision = Some(revision);
+            let uploaded = match self.pending_upload.take() {
+                Some(uploaded) => Ok(uploaded),
+                None => GpuVolume::upload(&rs.device, &rs.queue, volume.geometry.dims, &volume.voxels_hu),
+            };
+            match uploaded {
+                Ok(uploaded) => slices.set_volume(uploaded),
                 Err(e) => {
-                    self.error = Some(e.to_string());
-                    self.uploaded_revision = Some(revision);
+                    self.error = Some(format!("cannot show this volume on the GPU: {e}"));
+                    return;
                 }
             }
+        }
+        if !self.labels_uploaded
+            && let Some(labels) = &self.labels
+        {
+            slices.update_labels(&rs.queue, [0, 0, 0], volume.geometry.dims.map(|d| d as u32), labels);
+            self.labels_uploaded = true;
         }
     }
 
@@ -206,7 +298,11 @@ impl Viewer {
 
     fn handle_keys(&mut self, ctx: &egui::Context) {
         let focus = self.hover.map_or(0, |(v, _)| v);
-        ctx.input(|i| {
+        if ctx.memory(|m| m.focused().is_some()) {
+            return; // typing in a text field
+        }
+        let mut open_dialog = false;
+        ctx.input_mut(|i| {
             if i.key_pressed(Key::L) {
                 self.window = Window::LUNG;
             }
@@ -216,8 +312,13 @@ impl Viewer {
             if i.key_pressed(Key::B) {
                 self.window = Window::BONE;
             }
-            if i.key_pressed(Key::O) {
+            if i.consume_key(egui::Modifiers::COMMAND, Key::O) {
+                open_dialog = true;
+            } else if i.key_pressed(Key::O) {
                 self.overlay_on = !self.overlay_on;
+            }
+            if i.key_pressed(Key::U) {
+                self.overlay.outline = !self.overlay.outline;
             }
             if i.key_pressed(Key::F) {
                 self.maximised = if self.maximised.is_some() { None } else { Some(focus) };
@@ -230,6 +331,9 @@ impl Viewer {
                 };
             }
         });
+        if open_dialog {
+            self.ask_for_folder();
+        }
         let up = ctx.input(|i| i.key_pressed(Key::ArrowUp) || i.key_pressed(Key::PageUp));
         let down = ctx.input(|i| i.key_pressed(Key::ArrowDown) || i.key_pressed(Key::PageDown));
         if up {
@@ -243,12 +347,15 @@ impl Viewer {
     /// Draws the whole viewer into `ui`.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        self.ctx.get_or_insert_with(|| ctx.clone());
         self.poll_job(&ctx);
         self.upload_if_needed();
         self.handle_keys(&ctx);
         for file in ctx.input(|i| i.raw.dropped_files.clone()) {
             self.open_folder(file.path().to_owned());
         }
+        self.poll_dialog(&ctx);
+        self.toolbar(ui);
         self.status_bar(ui);
         if let Some(report) = self.choose.clone() {
             self.series_picker(ui, &report);
@@ -256,17 +363,125 @@ impl Viewer {
         }
         if self.volume.is_none() {
             ui.centered_and_justified(|ui| {
-                ui.label("Open a DICOM folder: drop it here, or start with `lungdesk view FOLDER`.");
+                ui.label(
+                    "Open a DICOM folder: Ctrl+O, drop it here, or start with `lungdesk view FOLDER`.\n\
+                     DICOM フォルダを開く: Ctrl+O、ここへドロップ、または `lungdesk view FOLDER`。",
+                );
             });
             return;
         }
-        let area = ui.available_rect_before_wrap();
+        let area = ui.available_rect_before_wrap().intersect(ui.clip_rect().shrink(1.0));
         let rects = layout(area, self.maximised);
         for (view, rect) in rects.into_iter().enumerate() {
             if let Some(rect) = rect {
                 self.view_ui(ui, view, rect);
             }
         }
+    }
+
+    /// Opens the system's folder dialog on a named thread (it blocks until the reader picks).
+    pub fn ask_for_folder(&mut self) {
+        if self.dialog.is_some() {
+            return;
+        }
+        let (tx, rx) = channel();
+        let spawned = std::thread::Builder::new().name("lungdesk-dialog".into()).spawn(move || {
+            let picked =
+                std::panic::catch_unwind(|| rfd::FileDialog::new().set_title("Open a DICOM folder").pick_folder())
+                    .map_err(|_| "the system folder dialog failed".to_owned());
+            let _ = tx.send(picked);
+        });
+        match spawned {
+            Ok(_) => self.dialog = Some(rx),
+            Err(e) => self.error = Some(format!("cannot open the folder dialog: {e}; type the folder's path instead")),
+        }
+    }
+
+    fn poll_dialog(&mut self, ctx: &egui::Context) {
+        let Some(rx) = &self.dialog else { return };
+        match rx.try_recv() {
+            Ok(Ok(Some(folder))) => {
+                self.dialog = None;
+                self.open_folder(folder);
+            }
+            Ok(Ok(None)) => self.dialog = None,
+            Ok(Err(e)) => {
+                self.dialog = None;
+                self.error = Some(format!("{e}; type the folder's path instead"));
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                self.dialog = None;
+                self.error = Some("the folder dialog stopped unexpectedly; type the folder's path instead".into());
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                ctx.request_repaint_after(std::time::Duration::from_millis(100));
+            }
+        }
+    }
+
+    fn toolbar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            if ui.button("Open folder… (Ctrl+O)").clicked() {
+                self.ask_for_folder();
+            }
+            let response = ui.add(
+                egui::TextEdit::singleline(&mut self.path_entry)
+                    .desired_width(220.0)
+                    .hint_text("or type a folder path, Enter"),
+            );
+            if response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) && !self.path_entry.trim().is_empty() {
+                let folder = PathBuf::from(self.path_entry.trim());
+                self.open_folder(folder);
+            }
+            ui.separator();
+            for (name, key, preset) in
+                [("Lung", "L", Window::LUNG), ("Mediastinum", "M", Window::MEDIASTINUM), ("Bone", "B", Window::BONE)]
+            {
+                if ui.selectable_label(self.window == preset, format!("{name} ({key})")).clicked() {
+                    self.window = preset;
+                }
+            }
+            ui.label(format!("W {:.0} / L {:.0}", self.window.width_hu, self.window.center_hu));
+            ui.separator();
+            egui::ComboBox::new("slab", "slab")
+                .selected_text(match self.slab.0 {
+                    SlabMode::Thin => "Thin (S)",
+                    SlabMode::Mip => "MIP (S)",
+                    SlabMode::MinIp => "MinIP (S)",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.slab.0, SlabMode::Thin, "Thin");
+                    ui.selectable_value(&mut self.slab.0, SlabMode::Mip, "MIP");
+                    ui.selectable_value(&mut self.slab.0, SlabMode::MinIp, "MinIP");
+                });
+            if self.slab.0 != SlabMode::Thin {
+                ui.add(
+                    egui::Slider::new(&mut self.slab.1, 1.0..=40.0).suffix(" mm").fixed_decimals(0).text("thickness"),
+                );
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            ui.checkbox(&mut self.overlay_on, "Overlay (O)");
+            let enabled = self.overlay_on;
+            for (class, name) in [(1u8, "lung"), (2, "GGO"), (3, "consolidation")] {
+                let mut on = self.overlay.visible_classes & (1 << class) != 0;
+                let [r, g, b, _] = self.overlay.colors[usize::from(class)].map(|c| (c * 255.0) as u8);
+                let text = egui::RichText::new(name).color(Color32::from_rgb(r, g, b));
+                if ui.add_enabled(enabled, egui::Checkbox::new(&mut on, text)).changed() {
+                    self.overlay.visible_classes ^= 1 << class;
+                }
+            }
+            ui.add_enabled(
+                enabled,
+                egui::Slider::new(&mut self.overlay.opacity, 0.0..=1.0).text("opacity").fixed_decimals(2),
+            );
+            ui.add_enabled(enabled, egui::Checkbox::new(&mut self.overlay.outline, "outline (U)"));
+            if !self.overlay.labels_present && self.volume.is_some() {
+                ui.weak("no segmentation yet");
+            }
+            ui.separator();
+            ui.weak("F maximise · Up/Down or wheel: slice · Ctrl+wheel zoom · middle-drag pan · right-drag W/L");
+        });
     }
 
     fn status_bar(&mut self, ui: &mut egui::Ui) {
@@ -278,16 +493,12 @@ impl Viewer {
                     job.progress.cancel();
                 }
             }
+            if self.dialog.is_some() {
+                ui.label("Choosing a folder…");
+            }
             if let Some(e) = &self.error {
                 ui.colored_label(Color32::from_rgb(255, 120, 100), format!("Could not open: {e}"));
             }
-            ui.label(format!(
-                "W {:.0} / L {:.0}   [L]ung [M]ediastinum [B]one  [O]verlay {}  [S]lab {:?}  [F] maximise  Up/Down slice",
-                self.window.width_hu,
-                self.window.center_hu,
-                if self.overlay_on { "on" } else { "off" },
-                self.slab.0
-            ));
         });
     }
 
@@ -367,19 +578,25 @@ impl Viewer {
                 visible_classes: if self.overlay_on { self.overlay.visible_classes } else { 0 },
                 ..self.overlay
             };
-            let uniforms = ViewUniforms::new(
+            let (format, max_side) =
+                self.render_state.as_ref().map_or((lungdesk_render::HuFormat::Sint16, 2048), |rs| {
+                    (
+                        lungdesk_render::HuFormat::for_features(rs.device.features()),
+                        rs.device.limits().max_texture_dimension_2d,
+                    )
+                });
+            let look = Look { window: self.window, slab: self.slab, overlay };
+            let frame = ViewFrame::new(
                 &volume.geometry,
                 state.plane,
                 &mapping,
                 [rect.width(), rect.height()],
-                self.window,
-                self.slab,
-                &overlay,
-                self.render_state.as_ref().map_or(lungdesk_render::HuFormat::Sint16, |rs| {
-                    lungdesk_render::HuFormat::for_features(rs.device.features())
-                }),
+                self.crosshair_mm,
+                &look,
+                format,
+                max_side.min(4096),
             );
-            painter.add(egui_wgpu::Callback::new_paint_callback(rect, SliceCallback { slot: view, uniforms }));
+            painter.add(egui_wgpu::Callback::new_paint_callback(rect, SliceCallback { slot: view, frame }));
         }
 
         // Crosshair, orientation letters, slice number, position and HU.
@@ -391,22 +608,15 @@ impl Viewer {
         let [left, right, top, bottom] = state.plane.edge_letters();
         let font = FontId::proportional(16.0);
         let letter = Color32::from_rgb(255, 210, 80);
-        painter.text(
-            Pos2::new(rect.min.x + 6.0, rect.center().y),
-            egui::Align2::LEFT_CENTER,
-            left,
-            font.clone(),
-            letter,
-        );
-        painter.text(
-            Pos2::new(rect.max.x - 6.0, rect.center().y),
-            egui::Align2::RIGHT_CENTER,
-            right,
-            font.clone(),
-            letter,
-        );
-        painter.text(Pos2::new(rect.center().x, rect.min.y + 4.0), egui::Align2::CENTER_TOP, top, font.clone(), letter);
-        painter.text(Pos2::new(rect.center().x, rect.max.y - 4.0), egui::Align2::CENTER_BOTTOM, bottom, font, letter);
+        let (mid_x, mid_y) = (rect.center().x, rect.center().y);
+        for (pos, align, text) in [
+            (Pos2::new(rect.min.x + 4.0, mid_y), egui::Align2::LEFT_CENTER, left),
+            (Pos2::new(rect.max.x - 4.0, mid_y), egui::Align2::RIGHT_CENTER, right),
+            (Pos2::new(mid_x, rect.min.y + 4.0), egui::Align2::CENTER_TOP, top),
+            (Pos2::new(mid_x, rect.max.y - 4.0), egui::Align2::CENTER_BOTTOM, bottom),
+        ] {
+            text_with_backdrop(&painter, pos, align, text.to_string(), font.clone(), letter);
+        }
         let (n, count) = self.slice_number(view).unwrap_or((0, 0));
         let position = self.crosshair_mm.dot(state.plane.normal());
         let mut info = format!("{} {n}/{count}  {position:.1} mm", state.plane.name());
@@ -417,15 +627,31 @@ impl Viewer {
             use std::fmt::Write as _;
             let _ = write!(info, "\n({:.1}, {:.1}, {:.1}) mm  {hu} HU", p.x, p.y, p.z);
         }
-        painter.text(
-            rect.min + Vec2::new(6.0, 22.0),
+        text_with_backdrop(
+            &painter,
+            rect.min + Vec2::new(4.0, 24.0),
             egui::Align2::LEFT_TOP,
             info,
             FontId::monospace(12.0),
-            Color32::from_gray(230),
+            Color32::from_gray(235),
         );
         painter.rect_stroke(rect, 0.0, Stroke::new(1.0, Color32::from_gray(60)), egui::StrokeKind::Inside);
     }
+}
+
+/// Text on a translucent dark box, readable over bright bone or soft tissue.
+fn text_with_backdrop(
+    painter: &egui::Painter,
+    pos: Pos2,
+    align: egui::Align2,
+    text: String,
+    font: FontId,
+    color: Color32,
+) {
+    let galley = painter.layout_no_wrap(text, font, color);
+    let rect = align.anchor_size(pos, galley.size());
+    painter.rect_filled(rect.expand(2.0), 3.0, Color32::from_black_alpha(150));
+    painter.galley(rect.min, galley, color);
 }
 
 /// Axial on the left half, coronal and sagittal stacked on the right; or one maximised view.
@@ -445,10 +671,10 @@ fn layout(area: Rect, maximised: Option<usize>) -> [Option<Rect>; 3] {
     [Some(left), Some(top), Some(bottom)]
 }
 
-/// One view's paint callback: carries only its uniforms.
+/// One view's paint callback: carries only its frame.
 struct SliceCallback {
     slot: usize,
-    uniforms: ViewUniforms,
+    frame: ViewFrame,
 }
 
 impl egui_wgpu::CallbackTrait for SliceCallback {
@@ -457,11 +683,11 @@ impl egui_wgpu::CallbackTrait for SliceCallback {
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         _screen: &egui_wgpu::ScreenDescriptor,
-        _encoder: &mut wgpu::CommandEncoder,
+        encoder: &mut wgpu::CommandEncoder,
         resources: &mut egui_wgpu::CallbackResources,
     ) -> Vec<wgpu::CommandBuffer> {
         if let Some(renderer) = resources.get_mut::<SliceRenderer>() {
-            renderer.prepare(device, queue, self.slot, &self.uniforms);
+            renderer.prepare(device, queue, encoder, self.slot, &self.frame);
         }
         Vec::new()
     }
@@ -486,6 +712,7 @@ pub struct ViewerApp {
 
 impl ViewerApp {
     pub fn new(cc: &eframe::CreationContext<'_>, folder: Option<PathBuf>) -> Self {
+        crate::fonts::install(&cc.egui_ctx);
         let mut viewer = Viewer::new(cc.wgpu_render_state.clone());
         if let Some(folder) = folder {
             viewer.open_folder(folder);
@@ -500,10 +727,11 @@ impl eframe::App for ViewerApp {
     }
 }
 
-/// Native options that ask the GPU for 16-bit normalised textures where it has them.
-pub fn native_options() -> eframe::NativeOptions {
-    let mut wgpu_options = egui_wgpu::WgpuConfiguration::default();
-    if let egui_wgpu::WgpuSetup::CreateNew(create) = &mut wgpu_options.wgpu_setup {
+/// `setup` changed to ask the GPU for what the slice views use where it has it: 16-bit
+/// normalised textures (exact, filterable HU) and the adapter's full 3D texture size (egui-wgpu
+/// asks for no features and default limits).
+pub fn with_lungdesk_features(mut setup: egui_wgpu::WgpuSetup) -> egui_wgpu::WgpuSetup {
+    if let egui_wgpu::WgpuSetup::CreateNew(create) = &mut setup {
         let base = create.device_descriptor.clone();
         create.device_descriptor = Arc::new(move |adapter| {
             let mut descriptor = base(adapter);
@@ -512,6 +740,13 @@ pub fn native_options() -> eframe::NativeOptions {
             descriptor
         });
     }
+    setup
+}
+
+/// Native options: the wgpu renderer with [`with_lungdesk_features`].
+pub fn native_options() -> eframe::NativeOptions {
+    let mut wgpu_options = egui_wgpu::WgpuConfiguration::default();
+    wgpu_options.wgpu_setup = with_lungdesk_features(wgpu_options.wgpu_setup);
     eframe::NativeOptions {
         renderer: eframe::Renderer::Wgpu,
         wgpu_options,

@@ -3,6 +3,7 @@
 
 use egui::{Event, Key, Modifiers, MouseWheelSource, MouseWheelUnit, PointerButton, Pos2, TouchPhase, Vec2};
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
 use lungdesk::viewer::Viewer;
 use lungdesk_render::view::Window;
 use lungdesk_volume::load_folder;
@@ -83,4 +84,50 @@ fn preset_keys_change_the_window() {
     h.key_press(Key::O);
     h.run();
     assert!(!h.state().overlay_on, "O toggles the overlay");
+}
+
+/// The start screen's Japanese line renders with the bundled font; egui_kittest panics on a
+/// missing glyph. Without the bundled font the same screen does panic, so the check is live.
+#[test]
+fn japanese_text_renders_with_no_missing_glyphs() {
+    let build = |with_font: bool| {
+        let mut builder = Harness::builder().with_size(SIZE);
+        if with_font {
+            builder = builder.with_context_setup(lungdesk::fonts::install);
+        }
+        let mut harness = builder.build_ui_state(|ui, viewer: &mut Viewer| viewer.ui(ui), Viewer::new(None));
+        harness.run();
+        harness.get_by_label_contains("DICOM フォルダを開く");
+    };
+    build(true);
+    let without = std::panic::catch_unwind(|| build(false));
+    assert!(without.is_err(), "egui's own fonts have no kana: the check should have failed without the bundled font");
+}
+
+/// A folder path typed into the toolbar (the keyboard way, and the fallback where the desktop
+/// has no folder dialog) is read on the loader thread while frames keep running.
+#[test]
+fn typing_a_folder_path_opens_it_off_the_ui_thread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_phantom_series(&PhantomSpec { dims: [48, 48, 30], ..PhantomSpec::default() }, dir.path()).expect("phantom");
+    let mut h = Harness::builder()
+        .with_size(SIZE)
+        .with_context_setup(lungdesk::fonts::install)
+        .build_ui_state(|ui, viewer: &mut Viewer| viewer.ui(ui), Viewer::new(None));
+    h.run();
+    h.get_by_role(egui::accesskit::Role::TextInput).click();
+    h.run();
+    h.get_by_role(egui::accesskit::Role::TextInput).type_text(&dir.path().display().to_string());
+    h.run();
+    h.key_press(Key::Enter);
+    h.step();
+    assert!(h.state().is_loading() || h.state().volume.is_some(), "Enter starts loading the typed folder");
+    let start = std::time::Instant::now();
+    while h.state().volume.is_none() {
+        assert!(start.elapsed().as_secs() < 60, "loading the phantom took over a minute");
+        assert!(h.state().error.is_none(), "{:?}", h.state().error);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        h.step();
+    }
+    assert_eq!(h.state().volume.as_ref().map(|v| v.geometry.dims), Some([48, 48, 30]));
 }

@@ -1,7 +1,7 @@
 //! A headless GPU device and an offscreen target: for tests, benchmarks and exports, and for
 //! checking what the views show without a window.
 
-use crate::slice::{SliceRenderer, ViewUniforms, wanted_features};
+use crate::slice::{SliceRenderer, ViewFrame, wanted_features};
 
 /// Why no headless GPU device could be made.
 #[derive(Debug, thiserror::Error)]
@@ -46,12 +46,12 @@ impl Headless {
 /// The colour format of offscreen targets.
 pub const TARGET_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 
-/// One view to draw: its slot in the renderer, its rectangle in pixels, its uniforms.
+/// One view to draw: its slot in the renderer, its rectangle in pixels, its frame.
 #[derive(Debug, Clone, Copy)]
 pub struct ViewDraw {
     pub slot: usize,
     pub rect: [f32; 4],
-    pub uniforms: ViewUniforms,
+    pub frame: ViewFrame,
 }
 
 /// An offscreen colour target of a fixed size.
@@ -78,26 +78,16 @@ impl Target {
         Self { texture, view, size }
     }
 
-    /// Draws `views` (uniforms written first, then one pass) and waits for the GPU.
-    pub fn draw(&self, gpu: &Headless, renderer: &mut SliceRenderer, views: &[ViewDraw]) {
-        for v in views {
-            renderer.prepare(&gpu.device, &gpu.queue, v.slot, &v.uniforms);
-        }
+    /// Draws `views` (slice images that changed first, then one pass of blits) and waits for
+    /// the GPU. Returns how many slice images were redrawn.
+    pub fn draw(&self, gpu: &Headless, renderer: &mut SliceRenderer, views: &[ViewDraw]) -> usize {
         let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let mut redrawn = 0;
+        for v in views {
+            redrawn += usize::from(renderer.prepare(&gpu.device, &gpu.queue, &mut encoder, v.slot, &v.frame));
+        }
         {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("lungdesk offscreen"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &self.view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                ..Default::default()
-            });
+            let mut pass = crate::slice::cleared_pass(&mut encoder, "lungdesk offscreen", &self.view);
             for v in views {
                 let [x, y, w, h] = v.rect;
                 pass.set_viewport(x, y, w, h, 0.0, 1.0);
@@ -106,6 +96,7 @@ impl Target {
         }
         gpu.queue.submit([encoder.finish()]);
         let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
+        redrawn
     }
 
     /// The target's pixels, RGBA, rows top to bottom.

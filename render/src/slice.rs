@@ -155,143 +155,31 @@ pub enum RenderError {
     WrongLength { got: usize, expected: usize },
 }
 
-struct VolumeTextures {
+/// A HU volume and its label volume on the GPU. Made by [`GpuVolume::upload`], which may run
+/// on any thread (a loader thread, so the UI thread never copies 100+ MiB), then handed to a
+/// [`SliceRenderer`] with [`SliceRenderer::set_volume`].
+pub struct GpuVolume {
     hu: wgpu::Texture,
     labels: wgpu::Texture,
     dims: [u32; 3],
+    format: HuFormat,
 }
 
-struct ViewSlot {
-    uniforms: wgpu::Buffer,
-    bind_group: Option<wgpu::BindGroup>,
-}
-
-/// The slice pipeline and the GPU copies of one volume.
-pub struct SliceRenderer {
-    pipeline: wgpu::RenderPipeline,
-    layout: wgpu::BindGroupLayout,
-    sampler: wgpu::Sampler,
-    pub format: HuFormat,
-    volume: Option<VolumeTextures>,
-    views: Vec<ViewSlot>,
-    /// Bumped on every upload, so callers can tell a stale view apart.
-    pub volume_revision: u64,
-}
-
-impl std::fmt::Debug for SliceRenderer {
+impl std::fmt::Debug for GpuVolume {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SliceRenderer")
-            .field("format", &self.format)
-            .field("dims", &self.volume.as_ref().map(|v| v.dims))
-            .field("views", &self.views.len())
-            .finish_non_exhaustive()
+        f.debug_struct("GpuVolume").field("dims", &self.dims).field("format", &self.format).finish_non_exhaustive()
     }
 }
 
-impl SliceRenderer {
-    /// Creates the pipeline for drawing into `target` textures, with `views` view slots.
-    pub fn new(device: &wgpu::Device, target: wgpu::TextureFormat, views: usize) -> Self {
-        let format = HuFormat::for_features(device.features());
-        let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("lungdesk slice"),
-            source: wgpu::ShaderSource::Wgsl(shader_source(format).into()),
-        });
-        let texture_entry = |binding, sample_type| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::FRAGMENT,
-            ty: wgpu::BindingType::Texture {
-                sample_type,
-                view_dimension: wgpu::TextureViewDimension::D3,
-                multisampled: false,
-            },
-            count: None,
-        };
-        let mut entries = vec![
-            wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: NonZeroU64::new(std::mem::size_of::<ViewUniforms>() as u64),
-                },
-                count: None,
-            },
-            texture_entry(
-                1,
-                match format {
-                    HuFormat::Snorm16 => wgpu::TextureSampleType::Float { filterable: true },
-                    HuFormat::Sint16 => wgpu::TextureSampleType::Sint,
-                },
-            ),
-            texture_entry(2, wgpu::TextureSampleType::Uint),
-        ];
-        if format == HuFormat::Snorm16 {
-            entries.push(wgpu::BindGroupLayoutEntry {
-                binding: 3,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                count: None,
-            });
-        }
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("lungdesk slice"),
-            entries: &entries,
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("lungdesk slice"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("lungdesk slice"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &shader,
-                entry_point: Some("vs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                buffers: &[],
-            },
-            fragment: Some(wgpu::FragmentState {
-                module: &shader,
-                entry_point: Some("fs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                targets: &[Some(target.into())],
-            }),
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            multiview_mask: None,
-            cache: None,
-        });
-        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
-            label: Some("lungdesk hu"),
-            mag_filter: wgpu::FilterMode::Linear,
-            min_filter: wgpu::FilterMode::Linear,
-            ..Default::default()
-        });
-        let views = (0..views)
-            .map(|_| ViewSlot {
-                uniforms: device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("lungdesk view"),
-                    size: std::mem::size_of::<ViewUniforms>() as u64,
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                }),
-                bind_group: None,
-            })
-            .collect();
-        Self { pipeline, layout, sampler, format, volume: None, views, volume_revision: 0 }
-    }
-
+impl GpuVolume {
     /// Uploads a HU volume (x fastest) and an empty label volume of the same size.
-    pub fn upload_volume(
-        &mut self,
+    pub fn upload(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         dims: [usize; 3],
         voxels_hu: &[i16],
-    ) -> Result<(), RenderError> {
+    ) -> Result<Self, RenderError> {
+        let format = HuFormat::for_features(device.features());
         let expected = dims.iter().product::<usize>();
         if voxels_hu.len() != expected {
             return Err(RenderError::WrongLength { got: voxels_hu.len(), expected });
@@ -314,7 +202,7 @@ impl SliceRenderer {
                 view_formats: &[],
             })
         };
-        let hu = texture("lungdesk hu", self.format.texture_format());
+        let hu = texture("lungdesk hu", format.texture_format());
         let labels = texture("lungdesk labels", wgpu::TextureFormat::R8Uint);
         let write = |texture: &wgpu::Texture, bytes: &[u8], bytes_per_voxel: u32| {
             queue.write_texture(
@@ -336,17 +224,322 @@ impl SliceRenderer {
         // Both formats hold the i16 bit pattern: Snorm16 reads it as value / 32767.
         write(&hu, bytemuck::cast_slice(voxels_hu), 2);
         write(&labels, &vec![0u8; expected], 1);
-        self.volume = Some(VolumeTextures { hu, labels, dims: [size.width, size.height, size.depth_or_array_layers] });
+        queue.submit([]);
+        Ok(Self { hu, labels, dims: [size.width, size.height, size.depth_or_array_layers], format })
+    }
+
+    pub fn dims(&self) -> [u32; 3] {
+        self.dims
+    }
+}
+
+/// Per-view values of the blit pass, laid out as `blit.wgsl`'s `Blit` struct.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub struct BlitUniforms {
+    pub view_from_cache: [[f32; 4]; 4],
+    pub viewport: [f32; 4],
+}
+
+/// Everything one view needs for one frame: what its cached slice image shows (`content`,
+/// rendered into a `cache_size` texture only when it changes) and how that image sits in the
+/// view (`blit`: zoom and pan cost no 3D sampling).
+#[derive(Debug, Clone, Copy)]
+pub struct ViewFrame {
+    pub content: ViewUniforms,
+    pub cache_size: [u32; 2],
+    pub blit: BlitUniforms,
+}
+
+impl ViewFrame {
+    /// The frame of a view whose screen mapping is `mapping` (a viewport of `size` points),
+    /// showing `plane` through `crosshair_mm`. The cache covers the whole plane of the volume
+    /// at its finest voxel spacing, at most `max_cache_side` pixels per side.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        geometry: &VolumeGeometry,
+        plane: Plane,
+        mapping: &ViewMapping,
+        size: [f32; 2],
+        crosshair_mm: DVec3,
+        look: &Look,
+        format: HuFormat,
+        max_cache_side: u32,
+    ) -> Self {
+        let (right, down) = plane.screen_axes();
+        let (lo, hi) = crate::view::patient_bounds(geometry);
+        let extent = hi - lo;
+        let pixel_mm = geometry.spacing_mm.iter().copied().fold(f64::INFINITY, f64::min).max(0.05);
+        let pixels_for = |mm: f64| ((mm / pixel_mm).round() as u32 + 1).clamp(1, max_cache_side.max(1));
+        let cache_size = [pixels_for(extent.dot(right.abs())), pixels_for(extent.dot(down.abs()))];
+        let cache_points = glam::DVec2::new(f64::from(cache_size[0]), f64::from(cache_size[1]));
+        let cache_mapping = ViewMapping::new(geometry, &crate::view::ViewState::new(plane), cache_points, crosshair_mm);
+        let content = ViewUniforms::new(
+            geometry,
+            plane,
+            &cache_mapping,
+            [cache_size[0] as f32, cache_size[1] as f32],
+            look.window,
+            look.slab,
+            &look.overlay,
+            format,
+        );
+        let uv_from_cache = glam::DMat4::from_scale(DVec3::new(1.0 / cache_points.x, 1.0 / cache_points.y, 1.0));
+        let cache_from_view = uv_from_cache * cache_mapping.patient_from_view.inverse() * mapping.patient_from_view;
+        let blit = BlitUniforms {
+            view_from_cache: cache_from_view.inverse().as_mat4().to_cols_array_2d(),
+            viewport: [size[0], size[1], 0.0, 0.0],
+        };
+        Self { content, cache_size, blit }
+    }
+}
+
+/// How slices look: window, slab and overlay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Look {
+    pub window: Window,
+    pub slab: (SlabMode, f64),
+    pub overlay: OverlayStyle,
+}
+
+struct ViewSlot {
+    uniforms: wgpu::Buffer,
+    bind_group: Option<wgpu::BindGroup>,
+    blit_uniforms: wgpu::Buffer,
+    cache: Option<Cache>,
+}
+
+/// A view's slice image and what it was drawn from.
+struct Cache {
+    view: wgpu::TextureView,
+    size: [u32; 2],
+    blit_bind_group: wgpu::BindGroup,
+    drawn: Option<(ViewUniforms, u64, u64)>,
+}
+
+/// The slice and blit pipelines and the GPU copy of one volume.
+pub struct SliceRenderer {
+    /// Indexed by `2 * slab + overlay` (see the shader's pipeline constants).
+    slice_pipelines: [wgpu::RenderPipeline; 4],
+    slice_layout: wgpu::BindGroupLayout,
+    blit_pipeline: wgpu::RenderPipeline,
+    blit_layout: wgpu::BindGroupLayout,
+    sampler: wgpu::Sampler,
+    pub format: HuFormat,
+    volume: Option<GpuVolume>,
+    views: Vec<ViewSlot>,
+    /// Bumped on every new volume, so callers can tell a stale view apart.
+    pub volume_revision: u64,
+    labels_revision: u64,
+    /// Slice images drawn since the renderer was made (each one a 3D-sampling pass).
+    pub slice_passes: u64,
+}
+
+impl std::fmt::Debug for SliceRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SliceRenderer")
+            .field("format", &self.format)
+            .field("volume", &self.volume)
+            .field("views", &self.views.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The format of the cached slice images.
+const CACHE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+const BLIT_SHADER: &str = include_str!("blit.wgsl");
+
+fn uniform_entry(size: usize) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: NonZeroU64::new(size as u64),
+        },
+        count: None,
+    }
+}
+
+fn full_screen_pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    shader: &wgpu::ShaderModule,
+    constants: &[(&str, f64)],
+    layout: &wgpu::BindGroupLayout,
+    target: wgpu::TextureFormat,
+) -> wgpu::RenderPipeline {
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(label),
+        layout: Some(&pipeline_layout),
+        vertex: wgpu::VertexState {
+            module: shader,
+            entry_point: Some("vs_main"),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            buffers: &[],
+        },
+        fragment: Some(wgpu::FragmentState {
+            module: shader,
+            entry_point: Some("fs_main"),
+            compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+            targets: &[Some(target.into())],
+        }),
+        primitive: wgpu::PrimitiveState::default(),
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        multiview_mask: None,
+        cache: None,
+    })
+}
+
+/// A render pass into `view`, cleared to black first.
+pub(crate) fn cleared_pass<'e>(
+    encoder: &'e mut wgpu::CommandEncoder,
+    label: &str,
+    view: &wgpu::TextureView,
+) -> wgpu::RenderPass<'e> {
+    encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+        label: Some(label),
+        color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+            view,
+            depth_slice: None,
+            resolve_target: None,
+            ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::BLACK), store: wgpu::StoreOp::Store },
+        })],
+        ..Default::default()
+    })
+}
+
+impl SliceRenderer {
+    /// Creates the pipelines for drawing into `target` textures, with `views` view slots.
+    pub fn new(device: &wgpu::Device, target: wgpu::TextureFormat, views: usize) -> Self {
+        let format = HuFormat::for_features(device.features());
+        let texture_entry = |binding, sample_type, view_dimension| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Texture { sample_type, view_dimension, multisampled: false },
+            count: None,
+        };
+        let sampler_entry = |binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+            count: None,
+        };
+        let d3 = wgpu::TextureViewDimension::D3;
+        let mut entries = vec![
+            uniform_entry(std::mem::size_of::<ViewUniforms>()),
+            texture_entry(
+                1,
+                match format {
+                    HuFormat::Snorm16 => wgpu::TextureSampleType::Float { filterable: true },
+                    HuFormat::Sint16 => wgpu::TextureSampleType::Sint,
+                },
+                d3,
+            ),
+            texture_entry(2, wgpu::TextureSampleType::Uint, d3),
+        ];
+        if format == HuFormat::Snorm16 {
+            entries.push(sampler_entry(3));
+        }
+        let slice_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("lungdesk slice"),
+            entries: &entries,
+        });
+        let module = |label, source: String| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            })
+        };
+        let slice_shader = module("lungdesk slice", shader_source(format));
+        let slice_pipelines = [(false, false), (false, true), (true, false), (true, true)].map(|(slab, overlay)| {
+            let constants = [("SLAB", f64::from(u8::from(slab))), ("OVERLAY", f64::from(u8::from(overlay)))];
+            full_screen_pipeline(device, "lungdesk slice", &slice_shader, &constants, &slice_layout, CACHE_FORMAT)
+        });
+        let blit_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("lungdesk blit"),
+            entries: &[
+                uniform_entry(std::mem::size_of::<BlitUniforms>()),
+                texture_entry(1, wgpu::TextureSampleType::Float { filterable: true }, wgpu::TextureViewDimension::D2),
+                sampler_entry(2),
+            ],
+        });
+        let blit_shader = module("lungdesk blit", BLIT_SHADER.to_owned());
+        let blit_pipeline = full_screen_pipeline(device, "lungdesk blit", &blit_shader, &[], &blit_layout, target);
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("lungdesk linear"),
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        let buffer = |label, size| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let views = (0..views)
+            .map(|_| ViewSlot {
+                uniforms: buffer("lungdesk view", std::mem::size_of::<ViewUniforms>() as u64),
+                bind_group: None,
+                blit_uniforms: buffer("lungdesk blit", std::mem::size_of::<BlitUniforms>() as u64),
+                cache: None,
+            })
+            .collect();
+        Self {
+            slice_pipelines,
+            slice_layout,
+            blit_pipeline,
+            blit_layout,
+            sampler,
+            format,
+            volume: None,
+            views,
+            volume_revision: 0,
+            labels_revision: 0,
+            slice_passes: 0,
+        }
+    }
+
+    /// Uploads a volume and shows it: [`GpuVolume::upload`] then [`Self::set_volume`].
+    pub fn upload_volume(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        dims: [usize; 3],
+        voxels_hu: &[i16],
+    ) -> Result<(), RenderError> {
+        let volume = GpuVolume::upload(device, queue, dims, voxels_hu)?;
+        self.set_volume(volume);
+        Ok(())
+    }
+
+    /// Shows `volume` from the next frame on. Its format must be this renderer's (both come
+    /// from the same device's features).
+    pub fn set_volume(&mut self, volume: GpuVolume) {
+        debug_assert_eq!(volume.format, self.format);
+        self.volume = Some(volume);
         self.volume_revision += 1;
         for slot in &mut self.views {
             slot.bind_group = None;
+            if let Some(cache) = &mut slot.cache {
+                cache.drawn = None;
+            }
         }
-        Ok(())
     }
 
     /// Replaces the labels in the box at `origin` of `size` (x fastest), e.g. after an edit or
     /// when the AI's segmentation arrives.
-    pub fn update_labels(&self, queue: &wgpu::Queue, origin: [u32; 3], size: [u32; 3], labels: &[u8]) {
+    pub fn update_labels(&mut self, queue: &wgpu::Queue, origin: [u32; 3], size: [u32; 3], labels: &[u8]) {
         let Some(volume) = &self.volume else { return };
         if labels.len() != size.iter().map(|&s| s as usize).product::<usize>() {
             return;
@@ -362,17 +555,26 @@ impl SliceRenderer {
             wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(size[0]), rows_per_image: Some(size[1]) },
             wgpu::Extent3d { width: size[0], height: size[1], depth_or_array_layers: size[2] },
         );
+        self.labels_revision += 1;
     }
 
     pub fn has_volume(&self) -> bool {
         self.volume.is_some()
     }
 
-    /// Writes view `view`'s uniforms (call for every view before any `paint`).
-    pub fn prepare(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, view: usize, uniforms: &ViewUniforms) {
-        let Some(volume) = &self.volume else { return };
-        let Some(slot) = self.views.get_mut(view) else { return };
-        queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(uniforms));
+    /// Prepares view `view` for [`Self::paint`]: writes its blit uniforms and, when what the
+    /// view shows changed since its last slice image, records a slice pass into `encoder`.
+    /// Returns whether a slice pass was recorded.
+    pub fn prepare(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        view: usize,
+        frame: &ViewFrame,
+    ) -> bool {
+        let Some(volume) = &self.volume else { return false };
+        let Some(slot) = self.views.get_mut(view) else { return false };
         if slot.bind_group.is_none() {
             let hu_view = volume.hu.create_view(&wgpu::TextureViewDescriptor::default());
             let label_view = volume.labels.create_view(&wgpu::TextureViewDescriptor::default());
@@ -386,19 +588,70 @@ impl SliceRenderer {
                     .push(wgpu::BindGroupEntry { binding: 3, resource: wgpu::BindingResource::Sampler(&self.sampler) });
             }
             slot.bind_group = Some(device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("lungdesk view"),
-                layout: &self.layout,
+                label: Some("lungdesk slice"),
+                layout: &self.slice_layout,
                 entries: &entries,
             }));
         }
+        if slot.cache.as_ref().is_none_or(|c| c.size != frame.cache_size) {
+            let texture = device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("lungdesk slice image"),
+                size: wgpu::Extent3d {
+                    width: frame.cache_size[0],
+                    height: frame.cache_size[1],
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: CACHE_FORMAT,
+                usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            });
+            let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+            let blit_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("lungdesk blit"),
+                layout: &self.blit_layout,
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: slot.blit_uniforms.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&view) },
+                    wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::Sampler(&self.sampler) },
+                ],
+            });
+            slot.cache = Some(Cache { view, size: frame.cache_size, blit_bind_group, drawn: None });
+        }
+        queue.write_buffer(&slot.blit_uniforms, 0, bytemuck::bytes_of(&frame.blit));
+        let (Some(cache), Some(bind_group)) = (&mut slot.cache, &slot.bind_group) else { return false };
+        let key = (frame.content, self.volume_revision, self.labels_revision);
+        if cache.drawn.is_some_and(|drawn| {
+            bytemuck::bytes_of(&drawn.0) == bytemuck::bytes_of(&key.0) && (drawn.1, drawn.2) == (key.1, key.2)
+        }) {
+            return false;
+        }
+        queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(&frame.content));
+        {
+            let mut pass = cleared_pass(encoder, "lungdesk slice", &cache.view);
+            let slab = frame.content.window[2] != 0.0 && frame.content.slab_step[3] > 0.0;
+            let overlay =
+                frame.content.overlay[3] > 0.5 && frame.content.overlay[2] != 0.0 && frame.content.overlay[0] > 0.0;
+            pass.set_pipeline(&self.slice_pipelines[2 * usize::from(slab) + usize::from(overlay)]);
+            pass.set_bind_group(0, bind_group, &[]);
+            pass.draw(0..3, 0..1);
+        }
+        cache.drawn = Some(key);
+        self.slice_passes += 1;
+        true
     }
 
-    /// Draws view `view` into the pass's current viewport.
+    /// Draws view `view` from its slice image into the pass's current viewport.
     pub fn paint(&self, pass: &mut wgpu::RenderPass<'_>, view: usize) {
-        let Some(bind_group) = self.views.get(view).and_then(|s| s.bind_group.as_ref()) else { return };
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, bind_group, &[]);
-        pass.draw(0..3, 0..1);
+        let Some(cache) = self.views.get(view).and_then(|s| s.cache.as_ref()) else { return };
+        if cache.drawn.is_none() {
+            return;
+        }
+        pass.set_pipeline(&self.blit_pipeline);
+        pass.set_bind_group(0, &cache.blit_bind_group, &[]);
+        pass.draw(0..6, 0..1);
     }
 }
 
@@ -430,8 +683,18 @@ mod tests {
     }
 
     #[test]
+    fn blit_shader_validates_with_naga() {
+        let module =
+            naga::front::wgsl::parse_str(BLIT_SHADER).unwrap_or_else(|e| panic!("{}", e.emit_to_string(BLIT_SHADER)));
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+            .validate(&module)
+            .expect("blit shader");
+    }
+
+    #[test]
     fn uniforms_match_the_shader_layout() {
         // 4×4 matrix + 5 vec4 + 8 colours, each 16 bytes.
         assert_eq!(std::mem::size_of::<ViewUniforms>(), 64 + 5 * 16 + 8 * 16);
+        assert_eq!(std::mem::size_of::<BlitUniforms>(), 64 + 16);
     }
 }

@@ -20,6 +20,12 @@ struct View {
     colors: array<vec4<f32>, 8>,
 };
 
+// Pipeline constants: each combination is its own pipeline, so a thin slice without labels
+// (the common case) runs no slab loop and no label lookups. Software rasterisers execute
+// both sides of a branch, so leaving the work out matters there.
+override SLAB: bool = true;
+override OVERLAY: bool = true;
+
 @group(0) @binding(0) var<uniform> view: View;
 HU_DECL
 @group(0) @binding(2) var labels: texture_3d<u32>;
@@ -64,14 +70,16 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
         return vec4<f32>(0.0, 0.0, 0.0, 1.0);
     }
     var hu = hu_at(voxel);
-    let samples = i32(view.slab_step.w);
-    let mode = i32(view.window.z);
-    for (var i = 1; i <= samples; i = i + 1) {
-        for (var side = -1; side <= 1; side = side + 2) {
-            let v = voxel + view.slab_step.xyz * f32(i * side);
-            if (inside(v)) {
-                let s = hu_at(v);
-                if (mode == 1) { hu = max(hu, s); } else { hu = min(hu, s); }
+    if (SLAB) {
+        let samples = i32(view.slab_step.w);
+        let mode = i32(view.window.z);
+        for (var i = 1; i <= samples; i = i + 1) {
+            for (var side = -1; side <= 1; side = side + 2) {
+                let v = voxel + view.slab_step.xyz * f32(i * side);
+                if (inside(v)) {
+                    let s = hu_at(v);
+                    if (mode == 1) { hu = max(hu, s); } else { hu = min(hu, s); }
+                }
             }
         }
     }
@@ -79,10 +87,10 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
     let grey = clamp((hu - low) / max(view.window.y, 1.0), 0.0, 1.0);
     var color = vec3<f32>(grey);
 
-    var label = 0u;
-    if (view.overlay.w > 0.5) {
-        label = label_at(voxel);
+    if (!OVERLAY) {
+        return vec4<f32>(color, 1.0);
     }
+    let label = label_at(voxel);
     if (label != 0u) {
         var draw = true;
         if (view.overlay.y > 0.5) {

@@ -5,7 +5,7 @@
 
 use glam::{DVec2, DVec3};
 use lungdesk_render::offscreen::{Headless, TARGET_FORMAT, Target, ViewDraw};
-use lungdesk_render::slice::{OverlayStyle, SliceRenderer, ViewUniforms};
+use lungdesk_render::slice::{Look, OverlayStyle, SliceRenderer, ViewFrame};
 use lungdesk_render::view::{Plane, SlabMode, ViewMapping, ViewState, Window};
 use lungdesk_volume::phantom::{PhantomSpec, SliceOrientation, write_phantom_series};
 use lungdesk_volume::{Volume, load_folder};
@@ -58,17 +58,10 @@ fn draw_three(
     for (slot, plane) in Plane::ALL.into_iter().enumerate() {
         let mapping =
             ViewMapping::new(&volume.geometry, &ViewState::new(plane), DVec2::splat(f64::from(VIEW)), crosshair);
-        let uniforms = ViewUniforms::new(
-            &volume.geometry,
-            plane,
-            &mapping,
-            [VIEW, VIEW],
-            Window::LUNG,
-            (SlabMode::Thin, 0.0),
-            overlay,
-            renderer.format,
-        );
-        draws.push(ViewDraw { slot, rect: [slot as f32 * VIEW, 0.0, VIEW, VIEW], uniforms });
+        let look = Look { window: Window::LUNG, slab: (SlabMode::Thin, 0.0), overlay: *overlay };
+        let frame =
+            ViewFrame::new(&volume.geometry, plane, &mapping, [VIEW, VIEW], crosshair, &look, renderer.format, 2048);
+        draws.push(ViewDraw { slot, rect: [slot as f32 * VIEW, 0.0, VIEW, VIEW], frame });
         mappings.push(mapping);
     }
     target.draw(gpu, renderer, &draws);
@@ -125,4 +118,58 @@ fn overlay_colours_labelled_voxels_and_hides_hidden_classes() {
     let (pixels, _) = draw_three(&gpu, &mut renderer, &volume, MARKER_LPS, &hidden);
     let [r, g, b, _] = pixel(&pixels, 0, at);
     assert_eq!([r, g, b], [255, 255, 255], "class 2 hidden: plain grey expected");
+}
+
+/// Slice images are redrawn only when what they show changes: scrolling the axial view
+/// redraws the axial image alone, zoom and pan redraw none, a new window redraws all three.
+#[test]
+fn only_changed_slice_images_are_redrawn() {
+    let Some(gpu) = gpu() else { return };
+    let volume = phantom(SliceOrientation::Axial);
+    let mut renderer = uploaded(&gpu, &volume);
+    let target = Target::new(&gpu.device, [3 * VIEW as u32, VIEW as u32]);
+    let draw = |renderer: &mut SliceRenderer, crosshair: DVec3, zoom: f64, window: Window| {
+        let draws: Vec<ViewDraw> = Plane::ALL
+            .into_iter()
+            .enumerate()
+            .map(|(slot, plane)| {
+                let state = ViewState { zoom, ..ViewState::new(plane) };
+                let mapping = ViewMapping::new(&volume.geometry, &state, DVec2::splat(f64::from(VIEW)), crosshair);
+                let look = Look { window, slab: (SlabMode::Thin, 0.0), overlay: OverlayStyle::default() };
+                let frame = ViewFrame::new(
+                    &volume.geometry,
+                    plane,
+                    &mapping,
+                    [VIEW, VIEW],
+                    crosshair,
+                    &look,
+                    renderer.format,
+                    2048,
+                );
+                ViewDraw { slot, rect: [slot as f32 * VIEW, 0.0, VIEW, VIEW], frame }
+            })
+            .collect();
+        target.draw(&gpu, renderer, &draws)
+    };
+    assert_eq!(draw(&mut renderer, MARKER_LPS, 1.0, Window::LUNG), 3, "first frame draws every view");
+    assert_eq!(draw(&mut renderer, MARKER_LPS, 1.0, Window::LUNG), 0, "nothing changed");
+    assert_eq!(draw(&mut renderer, MARKER_LPS + DVec3::Z * 5.0, 1.0, Window::LUNG), 1, "axial scroll");
+    assert_eq!(draw(&mut renderer, MARKER_LPS + DVec3::Z * 5.0, 2.5, Window::LUNG), 0, "zoom");
+    assert_eq!(draw(&mut renderer, MARKER_LPS + DVec3::Z * 5.0, 2.5, Window::BONE), 3, "window");
+    // Zoomed in 2.5×, the marker is still where the mapping says.
+    let crosshair = MARKER_LPS;
+    draw(&mut renderer, crosshair, 2.5, Window::LUNG);
+    let pixels = target.read(&gpu).expect("readback");
+    let mut checked = 0;
+    for (view, plane) in Plane::ALL.into_iter().enumerate() {
+        let state = ViewState { zoom: 2.5, ..ViewState::new(plane) };
+        let mapping = ViewMapping::new(&volume.geometry, &state, DVec2::splat(f64::from(VIEW)), crosshair);
+        let at = mapping.view_point(MARKER_LPS);
+        if at.min_element() >= 0.0 && at.max_element() < f64::from(VIEW) {
+            let grey = pixel(&pixels, view, at);
+            assert!(grey[0] == 255, "view {view} zoomed: marker missing at {at}: {grey:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "the marker should be in view in at least two planes, was in {checked}");
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod geometry;
 pub mod header;
 mod jpeg_turbo;
+pub mod labels;
 pub mod lossless_jpeg;
 pub mod nifti_export;
 pub mod open;

@@ -325,6 +325,29 @@ pub fn phantom_geometry(spec: &PhantomSpec) -> VolumeGeometry {
     }
 }
 
+/// The phantom's synthetic label volume on `geometry`'s grid, in the classes of
+/// [`crate::labels`]: lung (vessels inside it count as lung), ground glass, consolidation.
+/// These are the shapes the phantom was drawn from, not anyone's reading of an image.
+pub fn label_volume(anatomy: &Anatomy, geometry: &VolumeGeometry) -> Vec<u8> {
+    use crate::labels;
+    let [nx, ny, nz] = geometry.dims;
+    let mut out = vec![labels::BACKGROUND; nx * ny * nz];
+    out.par_chunks_mut(nx * ny).enumerate().for_each(|(k, slice)| {
+        for j in 0..ny {
+            for i in 0..nx {
+                let p = geometry.patient_from_voxel_point(DVec3::new(i as f64, j as f64, k as f64));
+                slice[j * nx + i] = match anatomy.class_at(p) {
+                    PhantomClass::Lung | PhantomClass::Vessel => labels::LUNG,
+                    PhantomClass::GroundGlass => labels::GROUND_GLASS,
+                    PhantomClass::Consolidation => labels::CONSOLIDATION,
+                    PhantomClass::Outside | PhantomClass::Body | PhantomClass::Bone => labels::BACKGROUND,
+                };
+            }
+        }
+    });
+    out
+}
+
 /// Stored values: HU + 1024 as signed 16-bit, rescale intercept −1024 (as scanners write).
 const RESCALE_INTERCEPT: i16 = -1024;
 const PADDING_HU: i16 = -3024;

@@ -1,0 +1,133 @@
+//! Snapshot tests of the real slice views, drawn by egui_kittest through egui-wgpu on the
+//! software adapter (lavapipe: Debian's `mesa-vulkan-drivers`, `WGPU_BACKEND=vulkan`), with
+//! assertions on state beside the pixels. Without an adapter they skip, unless
+//! `LUNGDESK_REQUIRE_ADAPTER` is set (as `.ci/run` does). The RICORD test needs
+//! `../shared/data` and says so when it is missing (fatal with `LUNGDESK_REQUIRE_DATA`).
+//!
+//! Update the images after an intended change: `UPDATE_SNAPSHOTS=1 WGPU_BACKEND=vulkan cargo
+//! test -p lungdesk --test snapshots`, then look at them before committing.
+
+use std::path::PathBuf;
+
+use egui::{Key, Vec2};
+use egui_kittest::Harness;
+use egui_kittest::wgpu::WgpuTestRenderer;
+use lungdesk::viewer::{Viewer, with_lungdesk_features};
+use lungdesk_render::view::{SlabMode, Window};
+use lungdesk_volume::phantom::{PhantomSpec, label_volume, write_phantom_series};
+use lungdesk_volume::{Volume, labels, load_folder};
+
+const SIZE: Vec2 = Vec2::new(960.0, 600.0);
+
+fn render_state() -> Option<egui_wgpu::RenderState> {
+    let setup = with_lungdesk_features(egui_kittest::wgpu::default_wgpu_setup());
+    let created = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        egui_kittest::wgpu::create_render_state(setup, egui_wgpu::RendererOptions::PREDICTABLE)
+    }));
+    if let Ok(rs) = created {
+        return Some(rs);
+    }
+    assert!(
+        std::env::var_os("LUNGDESK_REQUIRE_ADAPTER").is_none(),
+        "no GPU adapter (install mesa-vulkan-drivers and set WGPU_BACKEND=vulkan)"
+    );
+    eprintln!("SKIPPED: no GPU adapter");
+    None
+}
+
+fn harness(volume: Volume, labels: Option<Vec<u8>>) -> Option<Harness<'static, Viewer>> {
+    let rs = render_state()?;
+    let mut viewer = Viewer::new(Some(rs.clone()));
+    viewer.set_volume(volume);
+    if let Some(labels) = labels {
+        viewer.set_labels(labels).expect("labels fit the volume");
+    }
+    let mut harness = Harness::builder()
+        .with_size(SIZE)
+        .renderer(WgpuTestRenderer::from_render_state(rs))
+        .with_context_setup(lungdesk::fonts::install)
+        .build_ui_state(|ui, viewer: &mut Viewer| viewer.ui(ui), viewer);
+    harness.run();
+    Some(harness)
+}
+
+/// Mean absolute difference of two images' RGB inside the axial view (left half).
+fn axial_difference(first: &image::RgbaImage, second: &image::RgbaImage) -> f64 {
+    let (width, height) = first.dimensions();
+    let mut sum = 0u64;
+    let mut count = 0u64;
+    for y in height / 5..height * 4 / 5 {
+        for x in width / 20..width / 2 - width / 20 {
+            let (p, q) = (first.get_pixel(x, y), second.get_pixel(x, y));
+            sum += (0..3).map(|c| u64::from(p[c].abs_diff(q[c]))).sum::<u64>();
+            count += 3;
+        }
+    }
+    sum as f64 / count as f64
+}
+
+#[test]
+fn phantom_three_views_with_the_overlay_on_and_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = PhantomSpec { dims: [128, 128, 80], ..PhantomSpec::default() };
+    let written = write_phantom_series(&spec, dir.path()).expect("phantom");
+    let volume = load_folder(dir.path(), None).expect("load");
+    let labels = label_volume(&written.anatomy, &volume.geometry);
+    assert!(labels.contains(&labels::GROUND_GLASS) && labels.contains(&labels::CONSOLIDATION));
+    let Some(mut h) = harness(volume, Some(labels)) else { return };
+    assert!(h.state().overlay_on && h.state().overlay.labels_present);
+    let on = h.render().expect("render");
+    h.snapshot("phantom_three_views_overlay_on");
+    h.key_press(Key::O);
+    h.run();
+    assert!(!h.state().overlay_on, "O turns the overlay off");
+    let off = h.render().expect("render");
+    h.snapshot("phantom_three_views_overlay_off");
+    let d = axial_difference(&on, &off);
+    assert!(d > 2.0, "the overlay should change the axial image visibly (mean |Δ| {d:.2})");
+}
+
+fn ricord() -> Option<PathBuf> {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ct/ricord-1a-covid"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(std::env::var_os("LUNGDESK_REQUIRE_DATA").is_none(), "missing real data: {}", dir.display());
+    eprintln!("SKIPPED: real data missing at {} (see ../shared/data/README.md)", dir.display());
+    None
+}
+
+/// A test overlay for RICORD, which has no segmentation of its own: voxels of −750..−300 HU
+/// labelled ground glass, below that (air and lung) lung. A crude threshold, not a reading.
+fn threshold_labels(volume: &Volume) -> Vec<u8> {
+    volume
+        .voxels_hu
+        .iter()
+        .map(|&hu| match hu {
+            -1000..-750 => labels::LUNG,
+            -750..-300 => labels::GROUND_GLASS,
+            _ => labels::BACKGROUND,
+        })
+        .collect()
+}
+
+#[test]
+fn ricord_mip_slab_at_lung_window_with_the_overlay_on_and_off() {
+    let Some(dir) = ricord() else { return };
+    let volume = load_folder(&dir, None).expect("RICORD loads");
+    let labels = threshold_labels(&volume);
+    let Some(mut h) = harness(volume, Some(labels)) else { return };
+    h.state_mut().slab = (SlabMode::Mip, 10.0);
+    h.run();
+    assert_eq!(h.state().window, Window::LUNG);
+    assert_eq!(h.state().slab.0, SlabMode::Mip);
+    let on = h.render().expect("render");
+    h.snapshot("ricord_mip10_lung_overlay_on");
+    h.key_press(Key::O);
+    h.run();
+    assert!(!h.state().overlay_on);
+    let off = h.render().expect("render");
+    h.snapshot("ricord_mip10_lung_overlay_off");
+    let d = axial_difference(&on, &off);
+    assert!(d > 2.0, "the overlay should change the axial image visibly (mean |Δ| {d:.2})");
+}
