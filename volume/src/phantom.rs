@@ -219,6 +219,23 @@ impl Anatomy {
         Self { ggo, consolidation, vessels, marker }
     }
 
+    /// The same anatomy with no ground glass and no consolidation: a "negative" phantom.
+    #[must_use]
+    pub fn without_lesions(&self) -> Self {
+        Self { ggo: Vec::new(), consolidation: Vec::new(), ..self.clone() }
+    }
+
+    /// Only the lesions of the left lung (patient left, +x) kept: a unilateral phantom.
+    #[must_use]
+    pub fn left_lesions_only(&self) -> Self {
+        let left = |s: &&Sphere| s.centre.x > 0.0;
+        Self {
+            ggo: self.ggo.iter().filter(left).copied().collect(),
+            consolidation: self.consolidation.iter().filter(left).copied().collect(),
+            ..self.clone()
+        }
+    }
+
     /// The part of the anatomy that can touch the box `lo`..`hi` (LPS mm): rendering a slice
     /// then tests a handful of vessels per voxel instead of all of them.
     #[must_use]
@@ -323,6 +340,15 @@ pub fn phantom_geometry(spec: &PhantomSpec) -> VolumeGeometry {
             DVec4::new(origin.x, origin.y, origin.z, 1.0),
         ),
     }
+}
+
+/// The phantom as an in-memory HU volume (x fastest), without writing DICOM: for tests and
+/// benchmarks of code that takes a volume.
+pub fn phantom_volume_hu(spec: &PhantomSpec, anatomy: &Anatomy) -> (VolumeGeometry, Vec<i16>) {
+    let geometry = phantom_geometry(spec);
+    let slices: Vec<Vec<i16>> =
+        (0..spec.dims[2]).into_par_iter().map(|k| render_slice_hu(spec, anatomy, &geometry, k)).collect();
+    (geometry, slices.concat())
 }
 
 /// The phantom's synthetic label volume on `geometry`'s grid, in the classes of

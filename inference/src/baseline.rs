@@ -1,0 +1,224 @@
+//! The HU baseline: lungs, ground glass and consolidation from Hounsfield units alone.
+//!
+//! 1. Air-like voxels (< −400 HU) that reach the border of their axial slice are outside the
+//!    body; the rest are lungs, airways and bowel gas. The largest one or two 3D components
+//!    (each at least 5 % of the largest and 50 mL) are kept as lungs.
+//! 2. Holes are filled slice by slice, so vessels and opacities surrounded by lung count as
+//!    lung. Dense lesions touching the chest wall are not enclosed and are lost: the known
+//!    limit of thresholding, which a learned lung model is meant to fix.
+//! 3. Inside the lungs, −750..−300 HU is ground glass and −300..+100 HU consolidation. Ground
+//!    glass is opened with a one-voxel box to drop the partial-volume rims around vessels.
+//!    Consolidation is opened with a ≈ 2 mm box to drop small vessels; of what is left, tube-
+//!    shaped components (longest principal axis over 3× the shortest) are taken as larger
+//!    vessels and dropped. Consolidation that is itself long and thin is lost with them.
+//!
+//! Deterministic, no training, no model files: a fallback and a yardstick, not ground truth.
+
+use lungdesk_volume::{Progress, VolumeGeometry, labels};
+
+use crate::InferenceError;
+use crate::mask::{Grid, border_connected_slices, components_3d, fill_holes_slices, open};
+
+/// Eigenvalues (descending) of a symmetric 3×3 matrix, by the trigonometric method.
+fn symmetric_eigenvalues(m: [[f64; 3]; 3]) -> [f64; 3] {
+    let p1 = m[0][1].powi(2) + m[0][2].powi(2) + m[1][2].powi(2);
+    let q = (m[0][0] + m[1][1] + m[2][2]) / 3.0;
+    if p1 < 1e-12 {
+        let mut e = [m[0][0], m[1][1], m[2][2]];
+        e.sort_by(|a, b| b.total_cmp(a));
+        return e;
+    }
+    let p2 = (m[0][0] - q).powi(2) + (m[1][1] - q).powi(2) + (m[2][2] - q).powi(2) + 2.0 * p1;
+    let p = (p2 / 6.0).sqrt();
+    let b = |i: usize, j: usize| (m[i][j] - if i == j { q } else { 0.0 }) / p;
+    let det = b(0, 0) * (b(1, 1) * b(2, 2) - b(1, 2) * b(2, 1)) - b(0, 1) * (b(1, 0) * b(2, 2) - b(1, 2) * b(2, 0))
+        + b(0, 2) * (b(1, 0) * b(2, 1) - b(1, 1) * b(2, 0));
+    let phi = (det / 2.0).clamp(-1.0, 1.0).acos() / 3.0;
+    let e1 = q + 2.0 * p * phi.cos();
+    let e3 = q + 2.0 * p * (phi + 2.0 * std::f64::consts::PI / 3.0).cos();
+    [e1, 3.0 * q - e1 - e3, e3]
+}
+
+/// Removes from `mask` every component whose longest principal axis (standard deviation, in
+/// patient mm) exceeds `max_elongation` times its shortest.
+fn drop_tubes(geometry: &VolumeGeometry, mask: &mut [bool], max_elongation: f64) {
+    let grid = Grid { dims: geometry.dims };
+    let (components, sizes) = components_3d(grid, mask);
+    // Per component: n, Σp, Σpp^T.
+    let mut sums = vec![([0.0f64; 3], [[0.0f64; 3]; 3]); sizes.len()];
+    for (i, &c) in components.iter().enumerate() {
+        if c == 0 {
+            continue;
+        }
+        let voxel = grid.coords(i).map(|v| v as f64);
+        let point = geometry.patient_from_voxel_point(glam::DVec3::from_array(voxel)).to_array();
+        let (sum, outer) = &mut sums[c as usize];
+        for a in 0..3 {
+            sum[a] += point[a];
+            for b in 0..3 {
+                outer[a][b] += point[a] * point[b];
+            }
+        }
+    }
+    let tube: Vec<bool> = sums
+        .iter()
+        .zip(&sizes)
+        .map(|((s, ss), &n)| {
+            if n < 4 {
+                return false;
+            }
+            let n = n as f64;
+            let mut cov = [[0.0; 3]; 3];
+            for a in 0..3 {
+                for b in 0..3 {
+                    cov[a][b] = ss[a][b] / n - s[a] / n * s[b] / n;
+                }
+            }
+            let [longest, _, shortest] = symmetric_eigenvalues(cov);
+            longest > max_elongation.powi(2) * shortest.max(1e-6)
+        })
+        .collect();
+    for (m, &c) in mask.iter_mut().zip(&components) {
+        if c != 0 && tube[c as usize] {
+            *m = false;
+        }
+    }
+}
+
+/// Thresholds of the baseline, in HU, and the vessel-suppression size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BaselineParams {
+    /// Below this, air-like (lung, airway, outside air).
+    pub air_below_hu: i16,
+    /// Ground glass: `ggo_hu.0 ≤ HU < ggo_hu.1`.
+    pub ggo_hu: (i16, i16),
+    /// Consolidation: `consolidation_hu.0 ≤ HU ≤ consolidation_hu.1`.
+    pub consolidation_hu: (i16, i16),
+    /// Half-width of the opening box that removes vessels, in mm.
+    pub vessel_radius_mm: f64,
+    /// Dense components longer than this many times their width are vessels.
+    pub max_elongation: f64,
+}
+
+impl Default for BaselineParams {
+    fn default() -> Self {
+        Self {
+            air_below_hu: -400,
+            ggo_hu: (-750, -300),
+            consolidation_hu: (-300, 100),
+            vessel_radius_mm: 2.0,
+            max_elongation: 3.0,
+        }
+    }
+}
+
+/// Labels on the volume's grid, in the classes of [`lungdesk_volume::labels`].
+#[derive(Debug, Clone)]
+pub struct Segmentation {
+    pub labels: Vec<u8>,
+    /// What produced it, for the record kept with the result.
+    pub method: String,
+}
+
+const STEPS: usize = 5;
+
+/// Runs the baseline on `voxels_hu` (x fastest). Reports `STEPS` steps on `progress` and
+/// stops between steps when it is cancelled.
+pub fn segment(
+    geometry: &VolumeGeometry,
+    voxels_hu: &[i16],
+    params: &BaselineParams,
+    progress: &Progress,
+) -> Result<Segmentation, InferenceError> {
+    let grid = Grid { dims: geometry.dims };
+    if voxels_hu.len() != grid.len() {
+        return Err(InferenceError::WrongLength { step: "HU baseline", got: voxels_hu.len(), expected: grid.len() });
+    }
+    progress.start(STEPS);
+    let step = || {
+        progress.advance();
+        if progress.is_cancelled() { Err(InferenceError::Cancelled) } else { Ok(()) }
+    };
+    let voxel_ml = geometry.spacing_mm.iter().product::<f64>() / 1000.0;
+
+    // 1. Air inside the body, then its largest components.
+    let air: Vec<bool> = voxels_hu.iter().map(|&hu| hu < params.air_below_hu).collect();
+    let outside = border_connected_slices(grid, &air);
+    let inner: Vec<bool> = air.iter().zip(&outside).map(|(&a, &o)| a && !o).collect();
+    drop(outside);
+    step()?;
+    let (components, sizes) = components_3d(grid, &inner);
+    let mut order: Vec<usize> = (1..sizes.len()).collect();
+    order.sort_by_key(|&c| std::cmp::Reverse(sizes[c]));
+    let largest = order.first().map_or(0, |&c| sizes[c]);
+    let keep: Vec<u32> = order
+        .iter()
+        .take(2)
+        .filter(|&&c| sizes[c] * 20 >= largest && sizes[c] as f64 * voxel_ml >= 50.0)
+        .map(|&c| c as u32)
+        .collect();
+    let mut lung: Vec<bool> = components.iter().map(|c| *c != 0 && keep.contains(c)).collect();
+    drop(components);
+    step()?;
+
+    // 2. Vessels and enclosed opacities belong to the lung.
+    fill_holes_slices(grid, &mut lung);
+    step()?;
+
+    // 3. Opacities inside the lung, vessels removed by an opening.
+    let radius = geometry.spacing_mm.map(|s| (params.vessel_radius_mm / s).round() as usize);
+    let in_band = |(lo, hi): (i16, i16), inclusive: bool| -> Vec<bool> {
+        voxels_hu
+            .iter()
+            .zip(&lung)
+            .map(|(&hu, &l)| l && hu >= lo && if inclusive { hu <= hi } else { hu < hi })
+            .collect()
+    };
+    let mut consolidation = open(grid, &in_band(params.consolidation_hu, true), radius);
+    drop_tubes(geometry, &mut consolidation, params.max_elongation);
+    step()?;
+    let ggo = open(grid, &in_band(params.ggo_hu, false), radius.map(|r| r.min(1)));
+    step()?;
+
+    let labels = (0..grid.len())
+        .map(|i| {
+            if consolidation[i] {
+                labels::CONSOLIDATION
+            } else if ggo[i] {
+                labels::GROUND_GLASS
+            } else if lung[i] {
+                labels::LUNG
+            } else {
+                labels::BACKGROUND
+            }
+        })
+        .collect();
+    Ok(Segmentation {
+        labels,
+        method: format!(
+            "HU baseline: lung < {} HU (hole-filled), GGO {}..{} HU, consolidation {}..{} HU, vessel opening {} mm, tubes > {}:1 dropped",
+            params.air_below_hu,
+            params.ggo_hu.0,
+            params.ggo_hu.1,
+            params.consolidation_hu.0,
+            params.consolidation_hu.1,
+            params.vessel_radius_mm,
+            params.max_elongation
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eigenvalues_of_known_matrices() {
+        let e = symmetric_eigenvalues([[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 5.0]]);
+        for (got, want) in e.iter().zip([5.0, 3.0, 1.0]) {
+            assert!((got - want).abs() < 1e-9, "{e:?}");
+        }
+        let diagonal = symmetric_eigenvalues([[4.0, 0.0, 0.0], [0.0, 9.0, 0.0], [0.0, 0.0, 1.0]]);
+        assert!(diagonal.iter().zip([9.0, 4.0, 1.0]).all(|(got, want)| (got - want).abs() < 1e-12), "{diagonal:?}");
+    }
+}

@@ -1,0 +1,308 @@
+//! Binary masks on a volume grid (x fastest, `dims` = [nx, ny, nz]) and the morphology the
+//! HU baseline needs: connected components, hole filling, box erosion and dilation, and an
+//! in-plane distance to the mask's edge.
+
+use rayon::prelude::*;
+
+/// A 3D grid shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    pub dims: [usize; 3],
+}
+
+impl Grid {
+    pub fn len(self) -> usize {
+        self.dims.iter().product()
+    }
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+    pub fn slice_len(self) -> usize {
+        self.dims[0] * self.dims[1]
+    }
+    pub fn index(self, x: usize, y: usize, z: usize) -> usize {
+        (z * self.dims[1] + y) * self.dims[0] + x
+    }
+    pub fn coords(self, i: usize) -> [usize; 3] {
+        let [nx, ny, _] = self.dims;
+        [i % nx, (i / nx) % ny, i / (nx * ny)]
+    }
+}
+
+/// 6-connected components of `mask`: one label per voxel (0 = outside the mask, 1.. =
+/// components) and each component's voxel count (index 0 unused).
+pub fn components_3d(grid: Grid, mask: &[bool]) -> (Vec<u32>, Vec<usize>) {
+    let [nx, ny, nz] = grid.dims;
+    let mut labels = vec![0u32; mask.len()];
+    let mut sizes = vec![0usize];
+    let mut stack = Vec::new();
+    for start in 0..mask.len() {
+        if !mask[start] || labels[start] != 0 {
+            continue;
+        }
+        let label = sizes.len() as u32;
+        let mut size = 0;
+        labels[start] = label;
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            size += 1;
+            let [x, y, z] = grid.coords(i);
+            let mut visit = |j: usize| {
+                if mask[j] && labels[j] == 0 {
+                    labels[j] = label;
+                    stack.push(j);
+                }
+            };
+            if x > 0 {
+                visit(i - 1);
+            }
+            if x + 1 < nx {
+                visit(i + 1);
+            }
+            if y > 0 {
+                visit(i - nx);
+            }
+            if y + 1 < ny {
+                visit(i + nx);
+            }
+            if z > 0 {
+                visit(i - nx * ny);
+            }
+            if z + 1 < nz {
+                visit(i + nx * ny);
+            }
+        }
+        sizes.push(size);
+    }
+    (labels, sizes)
+}
+
+/// Marks, per axial slice, the pixels of `background` that connect (4-connected, within the
+/// slice) to the slice's border.
+fn border_connected_2d(nx: usize, ny: usize, background: &[bool]) -> Vec<bool> {
+    let mut reached = vec![false; nx * ny];
+    let mut stack: Vec<usize> = Vec::new();
+    let seed = |i: usize, reached: &mut Vec<bool>, stack: &mut Vec<usize>| {
+        if background[i] && !reached[i] {
+            reached[i] = true;
+            stack.push(i);
+        }
+    };
+    for x in 0..nx {
+        seed(x, &mut reached, &mut stack);
+        seed((ny - 1) * nx + x, &mut reached, &mut stack);
+    }
+    for y in 0..ny {
+        seed(y * nx, &mut reached, &mut stack);
+        seed(y * nx + nx - 1, &mut reached, &mut stack);
+    }
+    while let Some(i) = stack.pop() {
+        let (x, y) = (i % nx, i / nx);
+        let neighbours = [
+            (x > 0).then(|| i - 1),
+            (x + 1 < nx).then(|| i + 1),
+            (y > 0).then(|| i - nx),
+            (y + 1 < ny).then(|| i + nx),
+        ];
+        for j in neighbours.into_iter().flatten() {
+            if background[j] && !reached[j] {
+                reached[j] = true;
+                stack.push(j);
+            }
+        }
+    }
+    reached
+}
+
+/// Per axial slice, the pixels of `mask` that connect to the slice border through `mask`.
+pub fn border_connected_slices(grid: Grid, mask: &[bool]) -> Vec<bool> {
+    let [nx, ny, _] = grid.dims;
+    let mut out = vec![false; mask.len()];
+    out.par_chunks_mut(grid.slice_len()).zip(mask.par_chunks(grid.slice_len())).for_each(|(out, mask)| {
+        out.copy_from_slice(&border_connected_2d(nx, ny, mask));
+    });
+    out
+}
+
+/// Fills, per axial slice, every hole of `mask`: background not connected to the border.
+pub fn fill_holes_slices(grid: Grid, mask: &mut [bool]) {
+    let [nx, ny, _] = grid.dims;
+    mask.par_chunks_mut(grid.slice_len()).for_each(|slice| {
+        let background: Vec<bool> = slice.iter().map(|&m| !m).collect();
+        let outside = border_connected_2d(nx, ny, &background);
+        for (m, o) in slice.iter_mut().zip(outside) {
+            *m = !o;
+        }
+    });
+}
+
+/// Along one axis: `out[i]` = whether any (`dilate`) or every (erode) voxel within `radius`
+/// along that axis is set. Voxels beyond the grid count as unset.
+fn box_pass(grid: Grid, mask: &[bool], axis: usize, radius: usize, dilate: bool) -> Vec<bool> {
+    if radius == 0 {
+        return mask.to_vec();
+    }
+    let [nx, ny, nz] = grid.dims;
+    let stride = [1, nx, nx * ny][axis];
+    let n = grid.dims[axis];
+    let lines: Vec<usize> = (0..grid.len()).filter(|&i| grid.coords(i)[axis] == 0).collect();
+    let mut out = vec![false; mask.len()];
+    let results: Vec<(usize, Vec<bool>)> = lines
+        .par_iter()
+        .map(|&start| {
+            // Prefix counts of set voxels along the line.
+            let mut prefix = vec![0usize; n + 1];
+            for k in 0..n {
+                prefix[k + 1] = prefix[k] + usize::from(mask[start + k * stride]);
+            }
+            let line = (0..n)
+                .map(|k| {
+                    let lo = k.saturating_sub(radius);
+                    let hi = (k + radius + 1).min(n);
+                    let count = prefix[hi] - prefix[lo];
+                    if dilate { count > 0 } else { count == 2 * radius + 1 }
+                })
+                .collect();
+            (start, line)
+        })
+        .collect();
+    for (start, line) in results {
+        for (k, v) in line.into_iter().enumerate() {
+            out[start + k * stride] = v;
+        }
+    }
+    let _ = nz;
+    out
+}
+
+/// Box dilation (`dilate`) or erosion with half-widths `radius` voxels along x, y, z.
+pub fn box_morphology(grid: Grid, mask: &[bool], radius: [usize; 3], dilate: bool) -> Vec<bool> {
+    let mut out = mask.to_vec();
+    for (axis, &r) in radius.iter().enumerate() {
+        out = box_pass(grid, &out, axis, r, dilate);
+    }
+    out
+}
+
+/// Opening (erosion then dilation): removes structures thinner than the box.
+pub fn open(grid: Grid, mask: &[bool], radius: [usize; 3]) -> Vec<bool> {
+    box_morphology(grid, &box_morphology(grid, mask, radius, false), radius, true)
+}
+
+/// Per axial slice, each mask pixel's distance in mm to the nearest pixel outside the mask
+/// (a two-pass chamfer transform, within 8 % of Euclidean); 0 outside the mask.
+pub fn inplane_depth_mm(grid: Grid, mask: &[bool], spacing_mm: [f64; 2]) -> Vec<f32> {
+    let [nx, ny, _] = grid.dims;
+    let (dx, dy) = (spacing_mm[0] as f32, spacing_mm[1] as f32);
+    let dd = dx.hypot(dy);
+    let mut out = vec![0f32; mask.len()];
+    out.par_chunks_mut(grid.slice_len()).zip(mask.par_chunks(grid.slice_len())).for_each(|(d, m)| {
+        for (v, &inside) in d.iter_mut().zip(m) {
+            *v = if inside { f32::INFINITY } else { 0.0 };
+        }
+        let at = |x: usize, y: usize| y * nx + x;
+        for y in 0..ny {
+            for x in 0..nx {
+                let mut v = d[at(x, y)];
+                if v == 0.0 {
+                    continue;
+                }
+                // The slice border counts as outside.
+                if x == 0 || y == 0 {
+                    v = v.min(dx.min(dy));
+                } else {
+                    v = v.min(d[at(x - 1, y)] + dx).min(d[at(x, y - 1)] + dy).min(d[at(x - 1, y - 1)] + dd);
+                    if x + 1 < nx {
+                        v = v.min(d[at(x + 1, y - 1)] + dd);
+                    }
+                }
+                d[at(x, y)] = v;
+            }
+        }
+        for y in (0..ny).rev() {
+            for x in (0..nx).rev() {
+                let mut v = d[at(x, y)];
+                if v == 0.0 {
+                    continue;
+                }
+                if x + 1 == nx || y + 1 == ny {
+                    v = v.min(dx.min(dy));
+                } else {
+                    v = v.min(d[at(x + 1, y)] + dx).min(d[at(x, y + 1)] + dy).min(d[at(x + 1, y + 1)] + dd);
+                    if x > 0 {
+                        v = v.min(d[at(x - 1, y + 1)] + dd);
+                    }
+                }
+                d[at(x, y)] = v;
+            }
+        }
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid() -> Grid {
+        Grid { dims: [20, 20, 5] }
+    }
+
+    fn cube(grid: Grid, lo: [usize; 3], hi: [usize; 3]) -> Vec<bool> {
+        (0..grid.len())
+            .map(|i| {
+                let c = grid.coords(i);
+                (0..3).all(|a| c[a] >= lo[a] && c[a] < hi[a])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn components_are_counted_and_sized() {
+        let g = grid();
+        let a = cube(g, [1, 1, 0], [4, 4, 2]);
+        let b = cube(g, [10, 10, 1], [15, 12, 5]);
+        let both: Vec<bool> = a.iter().zip(&b).map(|(x, y)| *x || *y).collect();
+        let (labels, sizes) = components_3d(g, &both);
+        assert_eq!(sizes.len(), 3);
+        let mut s = sizes[1..].to_vec();
+        s.sort_unstable();
+        assert_eq!(s, vec![18, 40]);
+        assert_eq!(labels[g.index(0, 0, 0)], 0);
+    }
+
+    #[test]
+    fn holes_are_filled_but_open_bays_are_not() {
+        let g = grid();
+        let mut ring = cube(g, [2, 2, 0], [12, 12, 5]);
+        let hole = cube(g, [5, 5, 0], [8, 8, 5]);
+        let bay = cube(g, [9, 0, 0], [11, 6, 5]); // reaches the slice border
+        for i in 0..g.len() {
+            ring[i] = ring[i] && !hole[i] && !bay[i];
+        }
+        fill_holes_slices(g, &mut ring);
+        assert!(ring[g.index(6, 6, 2)], "the enclosed hole is filled");
+        assert!(!ring[g.index(10, 3, 2)], "the bay open to the border stays empty");
+    }
+
+    #[test]
+    fn opening_removes_thin_lines_and_keeps_blobs() {
+        let g = grid();
+        let blob = cube(g, [2, 2, 0], [9, 9, 5]);
+        let line = cube(g, [12, 0, 0], [13, 20, 5]);
+        let both: Vec<bool> = blob.iter().zip(&line).map(|(x, y)| *x || *y).collect();
+        let opened = open(g, &both, [1, 1, 0]);
+        assert!(opened[g.index(5, 5, 2)] && opened[g.index(2, 2, 2)], "blob kept, corners included");
+        assert!(!opened[g.index(12, 10, 2)], "1-voxel line removed");
+    }
+
+    #[test]
+    fn depth_grows_towards_the_middle() {
+        let g = Grid { dims: [21, 21, 1] };
+        let square = cube(g, [1, 1, 0], [20, 20, 1]);
+        let depth = inplane_depth_mm(g, &square, [1.0, 1.0]);
+        assert!((depth[g.index(1, 10, 0)] - 1.0).abs() < 1e-6);
+        assert!((depth[g.index(10, 10, 0)] - 10.0).abs() < 0.5, "{}", depth[g.index(10, 10, 0)]);
+        assert!(depth[g.index(0, 0, 0)].abs() < f32::EPSILON);
+    }
+}
