@@ -138,6 +138,15 @@ fn identifying_fields_never_reach_any_output() {
     outputs.push(String::from_utf8_lossy(&std::fs::read(&out).expect("nifti")).into_owned());
     outputs
         .push(lungdesk(&["export", &input.to_string_lossy(), "--series", "9.9", "--out", "x.nii"]).expect_err("error"));
+    for json in [false, true] {
+        let mut args = vec!["analyze"];
+        if json {
+            args.push("--json");
+        }
+        let path = input.to_string_lossy();
+        args.push(&path);
+        outputs.push(lungdesk(&args).unwrap_or_else(|e| e));
+    }
     for file in &files {
         if let Err(e) = lungdesk_volume::decode::read_frame_hu(file, 0) {
             outputs.push(e.to_string());
@@ -148,4 +157,23 @@ fn identifying_fields_never_reach_any_output() {
             assert!(!output.contains(secret), "output {n} leaks {secret:?}:\n{output}");
         }
     }
+}
+
+/// `analyze` segments, quantifies and grades a synthetic phantom (bilateral peripheral
+/// ground glass drawn into it) and says which method produced the result.
+#[test]
+fn analyze_reports_quantification_and_a_grade_with_its_method() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = PhantomSpec { dims: [160, 160, 80], ..PhantomSpec::default() };
+    write_phantom_series(&spec, dir.path()).expect("phantom");
+    let text = lungdesk(&["analyze", "--json", &dir.path().to_string_lossy()]).expect("analyze");
+    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let lung_ml = report["quantification"]["lung_ml"].as_f64().expect("lung_ml");
+    assert!((5000.0..6200.0).contains(&lung_ml), "{lung_ml}");
+    assert_eq!(report["quantification"]["bilateral"], true, "{text}");
+    assert_eq!(report["prediction"]["grade"], "Typical", "{text}");
+    assert!(report["segmentation_method"].as_str().is_some_and(|m| m.starts_with("HU baseline")), "{text}");
+    assert!(report["prediction"]["method"].as_str().is_some_and(|m| m.contains("not a trained classifier")));
+    let plain = lungdesk(&["analyze", &dir.path().to_string_lossy()]).expect("analyze");
+    assert!(plain.contains("predicted grade: 1 typical") && plain.contains("why: bilateral"), "{plain}");
 }

@@ -41,6 +41,16 @@ pub enum Command {
     },
     /// Open the viewer window, optionally on a DICOM folder.
     View { dir: Option<PathBuf> },
+    /// Segment lungs, ground glass and consolidation, quantify them and predict the RSNA grade.
+    Analyze {
+        dir: PathBuf,
+        /// Series Instance UID; the largest CT series when left out.
+        #[arg(long)]
+        series: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a SYNTHETIC chest CT phantom as a DICOM series (for tests and benchmarks).
     Phantom {
         /// Output folder (created).
@@ -82,6 +92,20 @@ pub enum CliError {
     OutputName(PathBuf),
     #[error("cannot open the viewer window: {0}")]
     Window(String),
+    #[error("analysis of {dir}: {source}")]
+    Analysis { dir: PathBuf, source: lungdesk_inference::InferenceError },
+}
+
+/// What `lungdesk analyze --json` prints: no patient-identifying field, only the series UID,
+/// the method and the numbers.
+#[derive(Debug, serde::Serialize)]
+struct AnalysisReport<'a> {
+    series_uid: &'a str,
+    dims: [usize; 3],
+    segmentation_method: &'a str,
+    quantification: &'a lungdesk_inference::quantify::Quantification,
+    prediction: &'a lungdesk_inference::grade::GradePrediction,
+    seconds: f64,
 }
 
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
@@ -122,6 +146,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 writeln!(out, "problem: {p}")?;
             }
         }
+        Command::Analyze { dir, series, json } => analyze(&dir, series.as_deref(), json, out)?,
         Command::View { dir } => {
             eframe::run_native(
                 "LungDesk",
@@ -143,6 +168,61 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 written.series_uid
             )?;
         }
+    }
+    Ok(())
+}
+
+/// `lungdesk analyze`: HU baseline segmentation, quantification and the rule-based grade.
+fn analyze(dir: &std::path::Path, series: Option<&str>, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+    let started = Instant::now();
+    let progress = Progress::new();
+    let report = scan(dir, &progress)?;
+    let volume = load_series(report.pick(series)?, &progress)?;
+    let analysis_error = |source| CliError::Analysis { dir: dir.to_owned(), source };
+    let params = lungdesk_inference::baseline::BaselineParams::default();
+    let found = lungdesk_inference::baseline::segment(&volume.geometry, &volume.voxels_hu, &params, &progress)
+        .map_err(analysis_error)?;
+    let q = lungdesk_inference::quantify::quantify(&volume.geometry, &found.labels).map_err(analysis_error)?;
+    let prediction = lungdesk_inference::grade::grade(&q);
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        let report = AnalysisReport {
+            series_uid: &volume.series_uid,
+            dims: volume.geometry.dims,
+            segmentation_method: &found.method,
+            quantification: &q,
+            prediction: &prediction,
+            seconds,
+        };
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "series {}", volume.series_uid)?;
+        writeln!(out, "segmentation: {}", found.method)?;
+        for (side, s) in [("right", q.right), ("left", q.left)] {
+            writeln!(
+                out,
+                "{side} lung {:.0} mL: GGO {:.1} mL ({:.1} %), consolidation {:.1} mL ({:.1} %), zones {:?}",
+                s.lung_ml, s.ggo_ml, s.ggo_percent, s.consolidation_ml, s.consolidation_percent, s.zone_scores
+            )?;
+        }
+        writeln!(
+            out,
+            "foci {}, peripheral fraction {:.2}, {}, severity {}/30",
+            q.foci,
+            q.peripheral_fraction,
+            if q.bilateral { "bilateral" } else { "unilateral" },
+            q.severity_score
+        )?;
+        writeln!(
+            out,
+            "predicted grade: {} {} ({})",
+            prediction.grade as u8,
+            prediction.grade.name(),
+            prediction.method
+        )?;
+        writeln!(out, "why: {}", prediction.explanation)?;
+        writeln!(out, "({seconds:.1} s; the HU baseline is deterministic, not a trained model)")?;
     }
     Ok(())
 }

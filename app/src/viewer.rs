@@ -12,6 +12,9 @@ use std::sync::mpsc::{Receiver, channel};
 
 use egui::{Color32, FontId, Key, Pos2, Rect, Sense, Stroke, Vec2};
 use glam::{DVec2, DVec3};
+use lungdesk_inference::baseline;
+use lungdesk_inference::grade::{GradePrediction, RsnaGrade, grade};
+use lungdesk_inference::quantify::{Quantification, quantify};
 use lungdesk_render::slice::{GpuVolume, Look, OverlayStyle, SliceRenderer, ViewFrame, hu_at_patient};
 use lungdesk_render::view::{Plane, SlabMode, ViewMapping, ViewState, Window, patient_bounds, slice_step_mm};
 use lungdesk_volume::{Progress, ScanReport, Volume, load_series, scan};
@@ -30,6 +33,34 @@ enum LoadMessage {
     Choose(ScanReport),
     /// The volume, already on the GPU when the viewer has one.
     Loaded(Result<Box<(Volume, Option<GpuVolume>)>, String>),
+}
+
+/// An analysis running on its thread.
+struct AnalysisJob {
+    volume: Arc<Volume>,
+    progress: Arc<Progress>,
+    rx: Receiver<AnalysisOutcome>,
+}
+
+/// The labels and the analysis, or why there are none.
+type AnalysisOutcome = Result<Box<(Vec<u8>, Analysis)>, String>;
+
+/// What the analysis found, with how it was found.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub quantification: Quantification,
+    pub prediction: GradePrediction,
+    /// The segmentation method (model name and version, or the HU baseline's thresholds).
+    pub method: String,
+}
+
+/// Segments, quantifies and grades `volume` (the analysis thread's work).
+fn analyse(volume: &Volume, progress: &Progress) -> AnalysisOutcome {
+    let found = baseline::segment(&volume.geometry, &volume.voxels_hu, &baseline::BaselineParams::default(), progress)
+        .map_err(|e| e.to_string())?;
+    let quantification = quantify(&volume.geometry, &found.labels).map_err(|e| e.to_string())?;
+    let prediction = grade(&quantification);
+    Ok(Box::new((found.labels, Analysis { quantification, prediction, method: found.method })))
 }
 
 /// Loads one series and, given a device, uploads it (the loader thread's last step).
@@ -70,6 +101,11 @@ pub struct Viewer {
     /// The view under the pointer and the patient point there.
     pub hover: Option<(usize, DVec3)>,
     choose: Option<ScanReport>,
+    analysis_job: Option<AnalysisJob>,
+    /// The AI's result for the current volume.
+    pub analysis: Option<Analysis>,
+    /// Start the analysis as soon as a folder is loaded.
+    pub analyse_on_load: bool,
     /// The egui context, once the first frame has run (the loader wakes the UI with it).
     ctx: Option<egui::Context>,
     /// A native folder dialog open on its own thread.
@@ -121,6 +157,9 @@ impl Viewer {
             error: None,
             hover: None,
             choose: None,
+            analysis_job: None,
+            analysis: None,
+            analyse_on_load: true,
             ctx: None,
             dialog: None,
             path_entry: String::new(),
@@ -139,6 +178,63 @@ impl Viewer {
         self.labels = None;
         self.overlay.labels_present = false;
         self.error = None;
+        self.analysis = None;
+        if let Some(job) = self.analysis_job.take() {
+            job.progress.cancel();
+        }
+    }
+
+    /// Starts the analysis of the current volume on the `lungdesk-analyze` thread.
+    pub fn start_analysis(&mut self) {
+        let Some(volume) = self.volume.clone() else { return };
+        if let Some(job) = self.analysis_job.take() {
+            job.progress.cancel();
+        }
+        let progress = Arc::new(Progress::new());
+        let (tx, rx) = channel();
+        let (worker_volume, worker_progress, ctx) = (volume.clone(), progress.clone(), self.ctx.clone());
+        let spawned = std::thread::Builder::new().name("lungdesk-analyze".into()).spawn(move || {
+            let _ = tx.send(analyse(&worker_volume, &worker_progress));
+            if let Some(ctx) = ctx {
+                ctx.request_repaint();
+            }
+        });
+        match spawned {
+            Ok(_) => self.analysis_job = Some(AnalysisJob { volume, progress, rx }),
+            Err(e) => self.error = Some(format!("cannot start the analysis thread: {e}")),
+        }
+    }
+
+    /// True while the analysis runs.
+    pub fn is_analysing(&self) -> bool {
+        self.analysis_job.is_some()
+    }
+
+    fn poll_analysis(&mut self, ctx: &egui::Context) {
+        let Some(job) = &self.analysis_job else { return };
+        match job.rx.try_recv() {
+            Ok(result) => {
+                let current = self.volume.as_ref().is_some_and(|v| Arc::ptr_eq(v, &job.volume));
+                self.analysis_job = None;
+                match result {
+                    Ok(found) if current => {
+                        let (labels, analysis) = *found;
+                        if let Err(e) = self.set_labels(labels) {
+                            self.error = Some(format!("analysis result does not fit the volume: {e}"));
+                        }
+                        self.analysis = Some(analysis);
+                    }
+                    Ok(_) => {}
+                    Err(e) if e == lungdesk_inference::InferenceError::Cancelled.to_string() => {}
+                    Err(e) => self.error = Some(format!("analysis failed: {e}")),
+                }
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => ctx.request_repaint_after(PROGRESS_TICK),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                self.analysis_job = None;
+                self.error = Some("the analysis stopped unexpectedly".into());
+            }
+        }
     }
 
     /// Shows `labels` (one class per voxel of the current volume) as the overlay.
@@ -222,6 +318,9 @@ impl Viewer {
                 self.loading = None;
                 self.set_volume(volume);
                 self.pending_upload = uploaded;
+                if self.analyse_on_load {
+                    self.start_analysis();
+                }
             }
             Ok(LoadMessage::Loaded(Err(e))) => {
                 self.loading = None;
@@ -302,6 +401,7 @@ impl Viewer {
             return; // typing in a text field
         }
         let mut open_dialog = false;
+        let mut analyse = false;
         ctx.input_mut(|i| {
             if i.key_pressed(Key::L) {
                 self.window = Window::LUNG;
@@ -316,6 +416,9 @@ impl Viewer {
                 open_dialog = true;
             } else if i.key_pressed(Key::O) {
                 self.overlay_on = !self.overlay_on;
+            }
+            if i.key_pressed(Key::A) {
+                analyse = true;
             }
             if i.key_pressed(Key::U) {
                 self.overlay.outline = !self.overlay.outline;
@@ -334,6 +437,9 @@ impl Viewer {
         if open_dialog {
             self.ask_for_folder();
         }
+        if analyse && !self.is_analysing() {
+            self.start_analysis();
+        }
         let up = ctx.input(|i| i.key_pressed(Key::ArrowUp) || i.key_pressed(Key::PageUp));
         let down = ctx.input(|i| i.key_pressed(Key::ArrowDown) || i.key_pressed(Key::PageDown));
         if up {
@@ -349,6 +455,7 @@ impl Viewer {
         let ctx = ui.ctx().clone();
         self.ctx.get_or_insert_with(|| ctx.clone());
         self.poll_job(&ctx);
+        self.poll_analysis(&ctx);
         self.upload_if_needed();
         self.handle_keys(&ctx);
         for file in ctx.input(|i| i.raw.dropped_files.clone()) {
@@ -370,6 +477,7 @@ impl Viewer {
             });
             return;
         }
+        egui::Panel::right("ai").resizable(false).exact_size(300.0).show(ui, |ui| self.analysis_panel(ui));
         let area = ui.available_rect_before_wrap().intersect(ui.clip_rect().shrink(1.0));
         let rects = layout(area, self.maximised);
         for (view, rect) in rects.into_iter().enumerate() {
@@ -482,6 +590,69 @@ impl Viewer {
             ui.separator();
             ui.weak("F maximise · Up/Down or wheel: slice · Ctrl+wheel zoom · middle-drag pan · right-drag W/L");
         });
+    }
+
+    fn analysis_panel(&mut self, ui: &mut egui::Ui) {
+        ui.heading("AI pre-read");
+        if let Some(job) = &self.analysis_job {
+            ui.horizontal(|ui| {
+                ui.label("Analysing…");
+                ui.add(egui::ProgressBar::new(job.progress.fraction()).desired_width(120.0).show_percentage());
+                if ui.button("Cancel").clicked() {
+                    job.progress.cancel();
+                }
+            });
+            return;
+        }
+        let Some(a) = &self.analysis else {
+            if ui.button("Analyse (A)").clicked() {
+                self.start_analysis();
+            }
+            return;
+        };
+        let p = &a.prediction;
+        ui.label(egui::RichText::new(format!("{} {}", p.grade as u8, p.grade.name())).size(20.0).strong());
+        for (g, score) in RsnaGrade::ALL.iter().zip(p.scores) {
+            ui.add(egui::ProgressBar::new(score as f32).text(format!(
+                "{} {} {:.0} %",
+                *g as u8,
+                g.name(),
+                100.0 * score
+            )));
+        }
+        ui.add(egui::Label::new(&p.explanation).wrap());
+        ui.separator();
+        let q = &a.quantification;
+        egui::Grid::new("quantification").striped(true).show(ui, |ui| {
+            ui.label("");
+            ui.label("right");
+            ui.label("left");
+            ui.end_row();
+            for (name, r, l) in [
+                ("lung mL", q.right.lung_ml, q.left.lung_ml),
+                ("GGO mL", q.right.ggo_ml, q.left.ggo_ml),
+                ("GGO %", q.right.ggo_percent, q.left.ggo_percent),
+                ("consolidation mL", q.right.consolidation_ml, q.left.consolidation_ml),
+                ("consolidation %", q.right.consolidation_percent, q.left.consolidation_percent),
+            ] {
+                ui.label(name);
+                ui.label(format!("{r:.1}"));
+                ui.label(format!("{l:.1}"));
+                ui.end_row();
+            }
+        });
+        ui.label(format!(
+            "foci {} · peripheral {:.0} % · {} · severity {}/30",
+            q.foci,
+            100.0 * q.peripheral_fraction,
+            if q.bilateral { "bilateral" } else { "unilateral" },
+            q.severity_score
+        ));
+        ui.separator();
+        ui.weak(format!(
+            "Segmentation: {}. Grade: {}. A deterministic baseline, not a trained model; there is no real lesion ground truth behind it.",
+            a.method, p.method
+        ));
     }
 
     fn status_bar(&mut self, ui: &mut egui::Ui) {

@@ -22,9 +22,10 @@ fn harness() -> Harness<'static, Viewer> {
     harness
 }
 
-/// A point inside the axial view (left half) and the coronal view (top right).
+/// A point inside the axial view (left half of the image area) and the coronal view (top
+/// right), with the 300-point AI panel at the right edge.
 const AXIAL: Pos2 = Pos2::new(300.0, 400.0);
-const CORONAL: Pos2 = Pos2::new(900.0, 200.0);
+const CORONAL: Pos2 = Pos2::new(680.0, 200.0);
 
 #[test]
 fn wheel_moves_the_slice_of_the_view_under_the_pointer() {
@@ -130,4 +131,32 @@ fn typing_a_folder_path_opens_it_off_the_ui_thread() {
         h.step();
     }
     assert_eq!(h.state().volume.as_ref().map(|v| v.geometry.dims), Some([48, 48, 30]));
+}
+
+/// Opening a folder starts the analysis on its own thread; its labels become the overlay and
+/// its grade shows in the AI panel, while frames keep running.
+#[test]
+fn opening_a_folder_runs_the_analysis_and_shows_its_overlay_and_grade() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_phantom_series(&PhantomSpec { dims: [128, 128, 64], ..PhantomSpec::default() }, dir.path()).expect("phantom");
+    let mut h = Harness::builder()
+        .with_size(SIZE)
+        .with_context_setup(lungdesk::fonts::install)
+        .build_ui_state(|ui, viewer: &mut Viewer| viewer.ui(ui), Viewer::new(None));
+    h.state_mut().open_folder(dir.path().to_owned());
+    let start = std::time::Instant::now();
+    while h.state().analysis.is_none() {
+        assert!(start.elapsed().as_secs() < 300, "analysis took over five minutes");
+        assert!(h.state().error.is_none(), "{:?}", h.state().error);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.step();
+    }
+    h.step();
+    let viewer = h.state();
+    assert!(viewer.overlay.labels_present && viewer.labels.is_some(), "the analysis labels are the overlay");
+    let labels = viewer.labels.as_ref().expect("labels");
+    assert!(labels.contains(&lungdesk_volume::labels::GROUND_GLASS));
+    let grade = viewer.analysis.as_ref().expect("analysis").prediction.grade;
+    h.get_by_label(&format!("{} {}", grade as u8, grade.name()));
+    h.get_by_label_contains("not a trained model");
 }
