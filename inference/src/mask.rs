@@ -137,41 +137,43 @@ pub fn fill_holes_slices(grid: Grid, mask: &mut [bool]) {
 }
 
 /// Along one axis: `out[i]` = whether any (`dilate`) or every (erode) voxel within `radius`
-/// along that axis is set. Voxels beyond the grid count as unset.
+/// along that axis is set. Voxels beyond the grid count as unset. Output slices are computed
+/// in parallel, each from at most 2 × `radius` + 1 input slices or rows.
 fn box_pass(grid: Grid, mask: &[bool], axis: usize, radius: usize, dilate: bool) -> Vec<bool> {
     if radius == 0 {
         return mask.to_vec();
     }
     let [nx, ny, nz] = grid.dims;
-    let stride = [1, nx, nx * ny][axis];
-    let n = grid.dims[axis];
-    let lines: Vec<usize> = (0..grid.len()).filter(|&i| grid.coords(i)[axis] == 0).collect();
+    let slice_len = grid.slice_len();
+    let r = radius as isize;
     let mut out = vec![false; mask.len()];
-    let results: Vec<(usize, Vec<bool>)> = lines
-        .par_iter()
-        .map(|&start| {
-            // Prefix counts of set voxels along the line.
-            let mut prefix = vec![0usize; n + 1];
-            for k in 0..n {
-                prefix[k + 1] = prefix[k] + usize::from(mask[start + k * stride]);
+    out.par_chunks_mut(slice_len).enumerate().for_each(|(z, out_slice)| {
+        for y in 0..ny {
+            for x in 0..nx {
+                let (position, n) = match axis {
+                    0 => (x, nx),
+                    1 => (y, ny),
+                    _ => (z, nz),
+                };
+                let mut any = false;
+                let mut all = true;
+                for d in -r..=r {
+                    let p = position as isize + d;
+                    let set = p >= 0 && (p as usize) < n && {
+                        let p = p as usize;
+                        match axis {
+                            0 => mask[z * slice_len + y * nx + p],
+                            1 => mask[z * slice_len + p * nx + x],
+                            _ => mask[p * slice_len + y * nx + x],
+                        }
+                    };
+                    any |= set;
+                    all &= set;
+                }
+                out_slice[y * nx + x] = if dilate { any } else { all };
             }
-            let line = (0..n)
-                .map(|k| {
-                    let lo = k.saturating_sub(radius);
-                    let hi = (k + radius + 1).min(n);
-                    let count = prefix[hi] - prefix[lo];
-                    if dilate { count > 0 } else { count == 2 * radius + 1 }
-                })
-                .collect();
-            (start, line)
-        })
-        .collect();
-    for (start, line) in results {
-        for (k, v) in line.into_iter().enumerate() {
-            out[start + k * stride] = v;
         }
-    }
-    let _ = nz;
+    });
     out
 }
 
