@@ -397,7 +397,7 @@ impl Viewer {
 
     fn handle_keys(&mut self, ctx: &egui::Context) {
         let focus = self.hover.map_or(0, |(v, _)| v);
-        if ctx.memory(|m| m.focused().is_some()) {
+        if ctx.egui_wants_keyboard_input() {
             return; // typing in a text field
         }
         let mut open_dialog = false;
