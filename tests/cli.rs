@@ -139,14 +139,19 @@ fn identifying_fields_never_reach_any_output() {
     outputs
         .push(lungdesk(&["export", &input.to_string_lossy(), "--series", "9.9", "--out", "x.nii"]).expect_err("error"));
     for json in [false, true] {
-        let mut args = vec!["analyze"];
+        let mut args = vec!["analyze", "--no-cache"];
         if json {
-            args.push("--json");
+            args.extend(["--json", "-"]);
         }
         let path = input.to_string_lossy();
         args.push(&path);
         outputs.push(lungdesk(&args).unwrap_or_else(|e| e));
     }
+    let report = input.join("report.json");
+    let path = input.to_string_lossy();
+    let report_path = report.to_string_lossy();
+    outputs.push(lungdesk(&["analyze", "--no-cache", "--json", &report_path, &path]).unwrap_or_else(|e| e));
+    outputs.push(std::fs::read_to_string(&report).unwrap_or_default());
     for file in &files {
         if let Err(e) = lungdesk_volume::decode::read_frame_hu(file, 0) {
             outputs.push(e.to_string());
@@ -160,20 +165,46 @@ fn identifying_fields_never_reach_any_output() {
 }
 
 /// `analyze` segments, quantifies and grades a synthetic phantom (bilateral peripheral
-/// ground glass drawn into it) and says which method produced the result.
+/// ground glass drawn into it) with the bundled ONNX models, says which method produced the
+/// result, and writes the report and the label volume where asked; `--baseline` runs the HU
+/// baseline instead.
 #[test]
 fn analyze_reports_quantification_and_a_grade_with_its_method() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spec = PhantomSpec { dims: [160, 160, 80], ..PhantomSpec::default() };
     write_phantom_series(&spec, dir.path()).expect("phantom");
-    let text = lungdesk(&["analyze", "--json", &dir.path().to_string_lossy()]).expect("analyze");
+    let out = tempfile::tempdir().expect("tempdir");
+    let (json_path, mask_path) = (out.path().join("r.json"), out.path().join("labels.nii.gz"));
+    let series = dir.path().to_string_lossy();
+    let plain = lungdesk(&[
+        "analyze",
+        "--no-cache",
+        "--json",
+        &json_path.to_string_lossy(),
+        "--mask",
+        &mask_path.to_string_lossy(),
+        &series,
+    ])
+    .expect("analyze");
+    assert!(plain.contains("predicted grade: ") && plain.contains("why: bilateral"), "{plain}");
+    assert!(plain.contains("SYNTHETIC lesions") && plain.contains("wrote"), "{plain}");
+    let text = std::fs::read_to_string(&json_path).expect("report");
     let report: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     let lung_ml = report["quantification"]["lung_ml"].as_f64().expect("lung_ml");
     assert!((5000.0..6200.0).contains(&lung_ml), "{lung_ml}");
     assert_eq!(report["quantification"]["bilateral"], true, "{text}");
-    assert_eq!(report["prediction"]["grade"], "Typical", "{text}");
-    assert!(report["segmentation_method"].as_str().is_some_and(|m| m.starts_with("HU baseline")), "{text}");
+    assert!(report["prediction"]["explanation"].as_str().is_some_and(|e| e.contains('→')), "{text}");
+    assert!(report["method"].as_str().is_some_and(|m| m.starts_with("ONNX models lungdesk-lung 1.0.0")), "{text}");
+    assert_eq!(report["models"], serde_json::json!(["lungdesk-lung 1.0.0", "lungdesk-lesion 1.0.0"]), "{text}");
     assert!(report["prediction"]["method"].as_str().is_some_and(|m| m.contains("not a trained classifier")));
-    let plain = lungdesk(&["analyze", &dir.path().to_string_lossy()]).expect("analyze");
-    assert!(plain.contains("predicted grade: 1 typical") && plain.contains("why: bilateral"), "{plain}");
+    // The label volume: NIfTI on the series' grid, classes 0..3, lungs present.
+    let labels = nifti::ReaderOptions::new().read_file(&mask_path).expect("NIfTI");
+    let labels = nifti::NiftiObject::header(&labels);
+    assert_eq!(&labels.dim[1..4], &[160, 160, 80]);
+    let baseline = lungdesk(&["analyze", "--no-cache", "--baseline", "--json", "-", &series]).expect("baseline");
+    let report: serde_json::Value = serde_json::from_str(&baseline).expect("JSON");
+    assert!(report["method"].as_str().is_some_and(|m| m.starts_with("HU baseline")), "{baseline}");
+    assert_eq!(report["prediction"]["grade"], "Typical", "{baseline}");
+    let wrong = lungdesk(&["analyze", "--no-cache", "--mask", "labels.png", &series]).expect_err("mask name");
+    assert!(wrong.contains("labels.png") && wrong.contains(".nii"), "{wrong}");
 }

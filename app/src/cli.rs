@@ -1,7 +1,7 @@
 //! The command line: `inspect`, `export` and `phantom`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
@@ -47,9 +47,22 @@ pub enum Command {
         /// Series Instance UID; the largest CT series when left out.
         #[arg(long)]
         series: Option<String>,
-        /// Print JSON instead of text.
+        /// Write the report as JSON to this file (`-`: to standard output, instead of text).
+        #[arg(long, value_name = "OUT.json")]
+        json: Option<PathBuf>,
+        /// Write the label volume (0 background, 1 lung, 2 ground glass, 3 consolidation) as
+        /// NIfTI on the series' grid.
+        #[arg(long, value_name = "OUT.nii.gz")]
+        mask: Option<PathBuf>,
+        /// Folder of model manifests and ONNX files (default: the bundled models).
+        #[arg(long, value_name = "DIR")]
+        models: Option<PathBuf>,
+        /// Use the HU baseline instead of the models.
         #[arg(long)]
-        json: bool,
+        baseline: bool,
+        /// Neither read nor write the per-series result cache.
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Write a SYNTHETIC chest CT phantom as a DICOM series (for tests and benchmarks).
     Phantom {
@@ -65,6 +78,10 @@ pub enum Command {
         /// Seed of the lesion layout.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also write the phantom's SYNTHETIC label volume (0 background, 1 lung, 2 ground
+        /// glass, 3 consolidation) here as NIfTI (`.nii` or `.nii.gz`), on the series' grid.
+        #[arg(long)]
+        labels: Option<PathBuf>,
     },
 }
 
@@ -93,7 +110,9 @@ pub enum CliError {
     #[error("cannot open the viewer window: {0}")]
     Window(String),
     #[error("analysis of {dir}: {source}")]
-    Analysis { dir: PathBuf, source: lungdesk_inference::InferenceError },
+    Analysis { dir: PathBuf, source: lungdesk_inference::analysis::AnalysisError },
+    #[error("cannot write {path}: {source}")]
+    WriteFile { path: PathBuf, source: std::io::Error },
 }
 
 /// What `lungdesk analyze --json` prints: no patient-identifying field, only the series UID,
@@ -102,9 +121,8 @@ pub enum CliError {
 struct AnalysisReport<'a> {
     series_uid: &'a str,
     dims: [usize; 3],
-    segmentation_method: &'a str,
-    quantification: &'a lungdesk_inference::quantify::Quantification,
-    prediction: &'a lungdesk_inference::grade::GradePrediction,
+    #[serde(flatten)]
+    analysis: &'a lungdesk_inference::analysis::Analysis,
     seconds: f64,
 }
 
@@ -120,12 +138,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             }
         }
         Command::Export { dir, series, out: path } => {
-            // Lower-cased so that .NII.GZ is accepted too.
-            let name = path.to_string_lossy().to_ascii_lowercase();
-            #[allow(clippy::case_sensitive_file_extension_comparisons)] // `name` is lower-cased above
-            if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
-                return Err(CliError::OutputName(path));
-            }
+            check_nifti_name(&path)?;
             let started = Instant::now();
             let progress = Progress::new();
             let report = scan(&dir, &progress)?;
@@ -146,7 +159,17 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 writeln!(out, "problem: {p}")?;
             }
         }
-        Command::Analyze { dir, series, json } => analyze(&dir, series.as_deref(), json, out)?,
+        Command::Analyze { dir, series, json, mask, models, baseline, no_cache } => {
+            let opts = AnalyzeOptions {
+                series: series.as_deref(),
+                json: json.as_deref(),
+                mask: mask.as_deref(),
+                models: models.as_deref(),
+                baseline,
+                no_cache,
+            };
+            analyze(&dir, &opts, out)?;
+        }
         Command::View { dir } => {
             eframe::run_native(
                 "LungDesk",
@@ -155,9 +178,15 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             )
             .map_err(|e| CliError::Window(e.to_string()))?;
         }
-        Command::Phantom { out: dir, size, orientation, seed } => {
+        Command::Phantom { out: dir, size, orientation, seed, labels } => {
             let spec = PhantomSpec { dims: size, orientation, seed, ..PhantomSpec::default() };
             let written = write_phantom_series(&spec, &dir)?;
+            if let Some(path) = labels {
+                let geometry = lungdesk_volume::phantom::phantom_geometry(&spec);
+                let anatomy = lungdesk_volume::phantom::Anatomy::new(spec.seed, spec.marker);
+                let voxels = lungdesk_volume::phantom::label_volume(&anatomy, &geometry);
+                lungdesk_volume::nifti_export::write_label_nifti(&geometry, &voxels, &path)?;
+            }
             writeln!(
                 out,
                 "wrote SYNTHETIC phantom: {} slices of {}×{} to {} (series {})",
@@ -172,57 +201,111 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `lungdesk analyze`: HU baseline segmentation, quantification and the rule-based grade.
-fn analyze(dir: &std::path::Path, series: Option<&str>, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+/// Options of `lungdesk analyze`.
+#[derive(Debug)]
+struct AnalyzeOptions<'a> {
+    series: Option<&'a str>,
+    json: Option<&'a Path>,
+    mask: Option<&'a Path>,
+    models: Option<&'a Path>,
+    baseline: bool,
+    no_cache: bool,
+}
+
+/// `lungdesk analyze`: the pre-read (ONNX models, or the HU baseline when they cannot run),
+/// quantification and the rule-based grade.
+fn analyze(dir: &Path, opts: &AnalyzeOptions<'_>, out: &mut dyn Write) -> Result<(), CliError> {
+    use lungdesk_inference::analysis::Engine;
+    use lungdesk_inference::cache;
+    if let Some(mask) = opts.mask {
+        check_nifti_name(mask)?;
+    }
     let started = Instant::now();
     let progress = Progress::new();
     let report = scan(dir, &progress)?;
-    let volume = load_series(report.pick(series)?, &progress)?;
+    let volume = load_series(report.pick(opts.series)?, &progress)?;
     let analysis_error = |source| CliError::Analysis { dir: dir.to_owned(), source };
-    let params = lungdesk_inference::baseline::BaselineParams::default();
-    let found = lungdesk_inference::baseline::segment(&volume.geometry, &volume.voxels_hu, &params, &progress)
-        .map_err(analysis_error)?;
-    let q = lungdesk_inference::quantify::quantify(&volume.geometry, &found.labels).map_err(analysis_error)?;
-    let prediction = lungdesk_inference::grade::grade(&q);
-    let seconds = started.elapsed().as_secs_f64();
-    if json {
-        let report = AnalysisReport {
-            series_uid: &volume.series_uid,
-            dims: volume.geometry.dims,
-            segmentation_method: &found.method,
-            quantification: &q,
-            prediction: &prediction,
-            seconds,
-        };
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
+    let engine = if opts.baseline {
+        Engine::Baseline { reason: "--baseline asked for the HU baseline".into() }
     } else {
-        writeln!(out, "series {}", volume.series_uid)?;
-        writeln!(out, "segmentation: {}", found.method)?;
-        for (side, s) in [("right", q.right), ("left", q.left)] {
-            writeln!(
-                out,
-                "{side} lung {:.0} mL: GGO {:.1} mL ({:.1} %), consolidation {:.1} mL ({:.1} %), zones {:?}",
-                s.lung_ml, s.ggo_ml, s.ggo_percent, s.consolidation_ml, s.consolidation_percent, s.zone_scores
-            )?;
+        Engine::load(opts.models)
+    };
+    let cache_dir = if opts.no_cache { None } else { cache::default_dir() };
+    let analysis = cache::analyze_cached(
+        &engine,
+        cache_dir.as_deref(),
+        &volume.series_uid,
+        &volume.geometry,
+        &volume.voxels_hu,
+        &progress,
+    )
+    .map_err(analysis_error)?;
+    if let Some(mask) = opts.mask {
+        nifti_export::write_label_nifti(&volume.geometry, &analysis.labels, mask)?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let report =
+        AnalysisReport { series_uid: &volume.series_uid, dims: volume.geometry.dims, analysis: &analysis, seconds };
+    match opts.json {
+        Some(path) if path.as_os_str() == "-" => {
+            serde_json::to_writer_pretty(&mut *out, &report)?;
+            writeln!(out)?;
+            return Ok(());
         }
+        Some(path) => {
+            let file =
+                std::fs::File::create(path).map_err(|source| CliError::WriteFile { path: path.to_owned(), source })?;
+            serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)?;
+        }
+        None => {}
+    }
+    let q = &analysis.quantification;
+    let prediction = &analysis.prediction;
+    writeln!(out, "series {}", volume.series_uid)?;
+    writeln!(out, "segmentation: {}", analysis.method)?;
+    if let Some(reason) = &analysis.fallback_reason {
+        writeln!(out, "models not used: {reason}")?;
+    }
+    for (side, s) in [("right", q.right), ("left", q.left)] {
         writeln!(
             out,
-            "foci {}, peripheral fraction {:.2}, {}, severity {}/30",
-            q.foci,
-            q.peripheral_fraction,
-            if q.bilateral { "bilateral" } else { "unilateral" },
-            q.severity_score
+            "{side} lung {:.0} mL: GGO {:.1} mL ({:.1} %), consolidation {:.1} mL ({:.1} %), zones {:?}",
+            s.lung_ml, s.ggo_ml, s.ggo_percent, s.consolidation_ml, s.consolidation_percent, s.zone_scores
         )?;
-        writeln!(
-            out,
-            "predicted grade: {} {} ({})",
-            prediction.grade as u8,
-            prediction.grade.name(),
-            prediction.method
-        )?;
-        writeln!(out, "why: {}", prediction.explanation)?;
-        writeln!(out, "({seconds:.1} s; the HU baseline is deterministic, not a trained model)")?;
+    }
+    writeln!(
+        out,
+        "foci {}, peripheral fraction {:.2}, {}, severity {}/30",
+        q.foci,
+        q.peripheral_fraction,
+        if q.bilateral { "bilateral" } else { "unilateral" },
+        q.severity_score
+    )?;
+    writeln!(out, "predicted grade: {} {} ({})", prediction.grade as u8, prediction.grade.name(), prediction.method)?;
+    writeln!(out, "why: {}", prediction.explanation)?;
+    let source = if analysis.from_cache { "from the per-series cache" } else { "computed" };
+    let what = if analysis.models.is_empty() {
+        "the HU baseline is deterministic, not a trained model"
+    } else {
+        "models trained on SYNTHETIC lesions in real CT; no real lesion ground truth"
+    };
+    writeln!(out, "({seconds:.1} s, {source}; {what})")?;
+    if let Some(path) = opts.json {
+        writeln!(out, "wrote {}", path.display())?;
+    }
+    if let Some(path) = opts.mask {
+        writeln!(out, "wrote {}", path.display())?;
     }
     Ok(())
+}
+
+fn check_nifti_name(path: &Path) -> Result<(), CliError> {
+    // Lower-cased so that .NII.GZ is accepted too.
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    #[allow(clippy::case_sensitive_file_extension_comparisons)] // `name` is lower-cased above
+    if name.ends_with(".nii") || name.ends_with(".nii.gz") {
+        Ok(())
+    } else {
+        Err(CliError::OutputName(path.to_owned()))
+    }
 }

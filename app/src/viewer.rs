@@ -12,9 +12,9 @@ use std::sync::mpsc::{Receiver, channel};
 
 use egui::{Color32, FontId, Key, Pos2, Rect, Sense, Stroke, Vec2};
 use glam::{DVec2, DVec3};
-use lungdesk_inference::baseline;
-use lungdesk_inference::grade::{GradePrediction, RsnaGrade, grade};
-use lungdesk_inference::quantify::{Quantification, quantify};
+use lungdesk_inference::analysis::{Analysis, Engine};
+use lungdesk_inference::cache;
+use lungdesk_inference::grade::RsnaGrade;
 use lungdesk_render::slice::{GpuVolume, Look, OverlayStyle, SliceRenderer, ViewFrame, hu_at_patient};
 use lungdesk_render::view::{Plane, SlabMode, ViewMapping, ViewState, Window, patient_bounds, slice_step_mm};
 use lungdesk_volume::{Progress, ScanReport, Volume, load_series, scan};
@@ -45,22 +45,40 @@ struct AnalysisJob {
 /// The labels and the analysis, or why there are none.
 type AnalysisOutcome = Result<Box<(Vec<u8>, Analysis)>, String>;
 
-/// What the analysis found, with how it was found.
-#[derive(Debug, Clone)]
-pub struct Analysis {
-    pub quantification: Quantification,
-    pub prediction: GradePrediction,
-    /// The segmentation method (model name and version, or the HU baseline's thresholds).
-    pub method: String,
+/// Where the analysis thread finds its models and keeps its results; the engine (ONNX
+/// Runtime and the models, or the reason they cannot run) is loaded once, on the analysis
+/// thread, and shared by later analyses.
+#[derive(Debug, Clone, Default)]
+pub struct AnalysisSettings {
+    /// Model folder; the bundled models when `None`.
+    pub models_dir: Option<PathBuf>,
+    /// Per-series result cache; none when `None`.
+    pub cache_dir: Option<PathBuf>,
+    engine: Arc<std::sync::OnceLock<Engine>>,
 }
 
-/// Segments, quantifies and grades `volume` (the analysis thread's work).
-fn analyse(volume: &Volume, progress: &Progress) -> AnalysisOutcome {
-    let found = baseline::segment(&volume.geometry, &volume.voxels_hu, &baseline::BaselineParams::default(), progress)
-        .map_err(|e| e.to_string())?;
-    let quantification = quantify(&volume.geometry, &found.labels).map_err(|e| e.to_string())?;
-    let prediction = grade(&quantification);
-    Ok(Box::new((found.labels, Analysis { quantification, prediction, method: found.method })))
+impl AnalysisSettings {
+    /// Bundled models and the user's cache folder.
+    pub fn user_default() -> Self {
+        Self { models_dir: None, cache_dir: cache::default_dir(), engine: Arc::default() }
+    }
+}
+
+/// Segments, quantifies and grades `volume` (the analysis thread's work), through the
+/// per-series cache.
+fn analyse(volume: &Volume, settings: &AnalysisSettings, progress: &Progress) -> AnalysisOutcome {
+    let engine = settings.engine.get_or_init(|| Engine::load(settings.models_dir.as_deref()));
+    let mut analysis = cache::analyze_cached(
+        engine,
+        settings.cache_dir.as_deref(),
+        &volume.series_uid,
+        &volume.geometry,
+        &volume.voxels_hu,
+        progress,
+    )
+    .map_err(|e| e.to_string())?;
+    let labels = std::mem::take(&mut analysis.labels);
+    Ok(Box::new((labels, analysis)))
 }
 
 /// Loads one series and, given a device, uploads it (the loader thread's last step).
@@ -106,6 +124,8 @@ pub struct Viewer {
     pub analysis: Option<Analysis>,
     /// Start the analysis as soon as a folder is loaded.
     pub analyse_on_load: bool,
+    /// Models and cache of the analysis.
+    pub analysis_settings: AnalysisSettings,
     /// The egui context, once the first frame has run (the loader wakes the UI with it).
     ctx: Option<egui::Context>,
     /// A native folder dialog open on its own thread.
@@ -160,6 +180,7 @@ impl Viewer {
             analysis_job: None,
             analysis: None,
             analyse_on_load: true,
+            analysis_settings: AnalysisSettings::default(),
             ctx: None,
             dialog: None,
             path_entry: String::new(),
@@ -193,8 +214,9 @@ impl Viewer {
         let progress = Arc::new(Progress::new());
         let (tx, rx) = channel();
         let (worker_volume, worker_progress, ctx) = (volume.clone(), progress.clone(), self.ctx.clone());
+        let settings = self.analysis_settings.clone();
         let spawned = std::thread::Builder::new().name("lungdesk-analyze".into()).spawn(move || {
-            let _ = tx.send(analyse(&worker_volume, &worker_progress));
+            let _ = tx.send(analyse(&worker_volume, &settings, &worker_progress));
             if let Some(ctx) = ctx {
                 ctx.request_repaint();
             }
@@ -649,10 +671,23 @@ impl Viewer {
             q.severity_score
         ));
         ui.separator();
-        ui.weak(format!(
-            "Segmentation: {}. Grade: {}. A deterministic baseline, not a trained model; there is no real lesion ground truth behind it.",
-            a.method, p.method
-        ));
+        if let Some(reason) = &a.fallback_reason {
+            ui.colored_label(Color32::from_rgb(255, 190, 90), "AI models not used; showing the HU baseline.");
+            ui.add(egui::Label::new(egui::RichText::new(reason).small()).wrap());
+            ui.weak(format!(
+                "Segmentation: {}. A deterministic baseline, not a trained model; no real lesion ground truth behind it.",
+                a.method
+            ));
+        } else {
+            ui.weak(format!(
+                "Segmentation: {}, trained on SYNTHETIC lesions inserted into real CT and a phantom; there is no real lesion ground truth behind it.",
+                a.models.join(" + ")
+            ));
+        }
+        ui.weak(format!("Grade: {}.", p.method));
+        if a.from_cache {
+            ui.weak("(from this series' saved result)");
+        }
     }
 
     fn status_bar(&mut self, ui: &mut egui::Ui) {
@@ -885,6 +920,7 @@ impl ViewerApp {
     pub fn new(cc: &eframe::CreationContext<'_>, folder: Option<PathBuf>) -> Self {
         crate::fonts::install(&cc.egui_ctx);
         let mut viewer = Viewer::new(cc.wgpu_render_state.clone());
+        viewer.analysis_settings = AnalysisSettings::user_default();
         if let Some(folder) = folder {
             viewer.open_folder(folder);
         }

@@ -133,6 +133,18 @@ fn typing_a_folder_path_opens_it_off_the_ui_thread() {
     assert_eq!(h.state().volume.as_ref().map(|v| v.geometry.dims), Some([48, 48, 30]));
 }
 
+/// Steps the harness until the analysis has arrived (frames keep running meanwhile).
+fn wait_for_analysis(h: &mut Harness<'_, Viewer>) {
+    let start = std::time::Instant::now();
+    while h.state().analysis.is_none() {
+        assert!(start.elapsed().as_secs() < 300, "analysis took over five minutes");
+        assert!(h.state().error.is_none(), "{:?}", h.state().error);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.step();
+    }
+    h.step();
+}
+
 /// Opening a folder starts the analysis on its own thread; its labels become the overlay and
 /// its grade shows in the AI panel, while frames keep running.
 #[test]
@@ -144,19 +156,38 @@ fn opening_a_folder_runs_the_analysis_and_shows_its_overlay_and_grade() {
         .with_context_setup(lungdesk::fonts::install)
         .build_ui_state(|ui, viewer: &mut Viewer| viewer.ui(ui), Viewer::new(None));
     h.state_mut().open_folder(dir.path().to_owned());
-    let start = std::time::Instant::now();
-    while h.state().analysis.is_none() {
-        assert!(start.elapsed().as_secs() < 300, "analysis took over five minutes");
-        assert!(h.state().error.is_none(), "{:?}", h.state().error);
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        h.step();
-    }
-    h.step();
+    wait_for_analysis(&mut h);
     let viewer = h.state();
     assert!(viewer.overlay.labels_present && viewer.labels.is_some(), "the analysis labels are the overlay");
     let labels = viewer.labels.as_ref().expect("labels");
     assert!(labels.contains(&lungdesk_volume::labels::GROUND_GLASS));
     let grade = viewer.analysis.as_ref().expect("analysis").prediction.grade;
     h.get_by_label(&format!("{} {}", grade as u8, grade.name()));
-    h.get_by_label_contains("not a trained model");
+    let analysis = viewer.analysis.as_ref().expect("analysis");
+    assert!(analysis.method.starts_with("ONNX models lungdesk-lung"), "{}", analysis.method);
+    h.get_by_label_contains("trained on SYNTHETIC lesions");
+    h.get_by_label_contains("not a trained classifier");
+}
+
+/// Without usable models the viewer still works: the HU baseline runs, and the AI panel says
+/// the models were not used and exactly why.
+#[test]
+fn without_models_the_panel_says_what_is_missing_and_shows_the_baseline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = tempfile::tempdir().expect("tempdir");
+    write_phantom_series(&PhantomSpec { dims: [96, 96, 48], ..PhantomSpec::default() }, dir.path()).expect("phantom");
+    let mut viewer = Viewer::new(None);
+    viewer.analysis_settings.models_dir = Some(empty.path().to_owned());
+    let mut h = Harness::builder()
+        .with_size(SIZE)
+        .with_context_setup(lungdesk::fonts::install)
+        .build_ui_state(|ui, viewer: &mut Viewer| viewer.ui(ui), viewer);
+    h.state_mut().open_folder(dir.path().to_owned());
+    wait_for_analysis(&mut h);
+    let analysis = h.state().analysis.as_ref().expect("analysis");
+    assert!(analysis.method.starts_with("HU baseline"), "{}", analysis.method);
+    let reason = analysis.fallback_reason.clone().expect("a reason");
+    assert!(reason.contains("no model manifests") && reason.contains(&empty.path().display().to_string()), "{reason}");
+    h.get_by_label("AI models not used; showing the HU baseline.");
+    h.get_by_label_contains("no model manifests");
 }

@@ -17,7 +17,7 @@
 use lungdesk_volume::{Progress, VolumeGeometry, labels};
 
 use crate::InferenceError;
-use crate::mask::{Grid, border_connected_slices, components_3d, fill_holes_slices, open};
+use crate::mask::{Grid, border_connected_slices, components_3d, fill_holes_slices, keep_largest_lungs, open};
 
 /// Eigenvalues (descending) of a symmetric 3×3 matrix, by the trigonometric method.
 fn symmetric_eigenvalues(m: [[f64; 3]; 3]) -> [f64; 3] {
@@ -120,7 +120,7 @@ pub struct Segmentation {
     pub method: String,
 }
 
-const STEPS: usize = 5;
+pub const STEPS: usize = 5;
 
 /// Runs the baseline on `voxels_hu` (x fastest). Reports `STEPS` steps on `progress` and
 /// stops between steps when it is cancelled.
@@ -147,18 +147,8 @@ pub fn segment(
     let inner: Vec<bool> = air.iter().zip(&outside).map(|(&a, &o)| a && !o).collect();
     drop(outside);
     step()?;
-    let (components, sizes) = components_3d(grid, &inner);
-    let mut order: Vec<usize> = (1..sizes.len()).collect();
-    order.sort_by_key(|&c| std::cmp::Reverse(sizes[c]));
-    let largest = order.first().map_or(0, |&c| sizes[c]);
-    let keep: Vec<u32> = order
-        .iter()
-        .take(2)
-        .filter(|&&c| sizes[c] * 20 >= largest && sizes[c] as f64 * voxel_ml >= 50.0)
-        .map(|&c| c as u32)
-        .collect();
-    let mut lung: Vec<bool> = components.iter().map(|c| *c != 0 && keep.contains(c)).collect();
-    drop(components);
+    let mut lung = inner;
+    keep_largest_lungs(grid, &mut lung, voxel_ml);
     step()?;
 
     // 2. Vessels and enclosed opacities belong to the lung.

@@ -4,15 +4,23 @@
 //! Takes a HU volume and its geometry (from `lungdesk-volume`); knows nothing of the UI,
 //! cases or the database. Label volumes use the classes of `lungdesk_volume::labels`.
 //!
-//! What is here so far: the deterministic HU baseline ([`baseline`]), which is both the
-//! fallback when no model can run and the yardstick for models; the quantification
-//! ([`quantify`]); and the explicit rule set that turns quantified features into a grade
-//! ([`grade`]). ONNX models arrive with the rest of issue #4.
+//! - [`analysis`]: the whole pre-read, with ONNX models ([`model`], described by
+//!   [`manifest`]s, run by ONNX Runtime found by [`runtime`]) or the HU baseline;
+//! - [`baseline`]: the deterministic HU baseline, the fallback when no model can run and
+//!   the yardstick for models;
+//! - [`quantify`] and [`grade`]: the numbers per lung, and the explicit rule set that turns
+//!   them into an RSNA category (not a trained classifier);
+//! - [`cache`]: finished analyses kept per series.
 
+pub mod analysis;
 pub mod baseline;
+pub mod cache;
 pub mod grade;
+pub mod manifest;
 pub mod mask;
+pub mod model;
 pub mod quantify;
+pub mod runtime;
 
 /// Why an analysis step failed.
 #[derive(Debug, thiserror::Error)]

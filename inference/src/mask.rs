@@ -77,6 +77,24 @@ pub fn components_3d(grid: Grid, mask: &[bool]) -> (Vec<u32>, Vec<usize>) {
     (labels, sizes)
 }
 
+/// Keeps the largest one or two components of `mask` that are each at least 5 % of the
+/// largest and 50 mL (the two lungs, or one when they touch); clears the rest.
+pub fn keep_largest_lungs(grid: Grid, mask: &mut [bool], voxel_ml: f64) {
+    let (components, sizes) = components_3d(grid, mask);
+    let mut order: Vec<usize> = (1..sizes.len()).collect();
+    order.sort_by_key(|&c| std::cmp::Reverse(sizes[c]));
+    let largest = order.first().map_or(0, |&c| sizes[c]);
+    let keep: Vec<u32> = order
+        .iter()
+        .take(2)
+        .filter(|&&c| sizes[c] * 20 >= largest && sizes[c] as f64 * voxel_ml >= 50.0)
+        .map(|&c| c as u32)
+        .collect();
+    for (m, c) in mask.iter_mut().zip(&components) {
+        *m = *c != 0 && keep.contains(c);
+    }
+}
+
 /// Marks, per axial slice, the pixels of `background` that connect (4-connected, within the
 /// slice) to the slice's border.
 fn border_connected_2d(nx: usize, ny: usize, background: &[bool]) -> Vec<bool> {

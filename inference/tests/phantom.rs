@@ -76,3 +76,40 @@ fn cancelling_stops_the_baseline() {
     let result = segment(&geometry, &hu, &BaselineParams::default(), &progress);
     assert!(matches!(result, Err(lungdesk_inference::InferenceError::Cancelled)), "{result:?}");
 }
+
+#[test]
+fn the_cache_returns_a_stored_result_and_ignores_a_damaged_one() {
+    use lungdesk_inference::analysis::Engine;
+    use lungdesk_inference::cache::analyze_cached;
+    let spec = PhantomSpec { dims: [96, 96, 48], ..PhantomSpec::default() };
+    let anatomy = Anatomy::new(spec.seed, None);
+    let (geometry, hu) = phantom_volume_hu(&spec, &anatomy);
+    let engine = Engine::Baseline { reason: "test".into() };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = analyze_cached(&engine, Some(dir.path()), "1.2.3", &geometry, &hu, &Progress::new()).expect("first");
+    assert!(!first.from_cache);
+    let second = analyze_cached(&engine, Some(dir.path()), "1.2.3", &geometry, &hu, &Progress::new()).expect("second");
+    assert!(second.from_cache);
+    assert_eq!(first.labels, second.labels);
+    assert_eq!(first.quantification, second.quantification);
+    assert_eq!(first.fallback_reason, second.fallback_reason);
+    // Another series is another entry; file names carry no UID.
+    let other = analyze_cached(&engine, Some(dir.path()), "1.2.4", &geometry, &hu, &Progress::new()).expect("other");
+    assert!(!other.from_cache);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.iter().all(|n| !n.contains("1.2.3") && std::path::Path::new(n).extension().is_some_and(|e| e == "gz")),
+        "{names:?}"
+    );
+    // A damaged entry is a miss: recomputed, then replaced.
+    for n in &names {
+        std::fs::write(dir.path().join(n), b"not gzip").expect("damage");
+    }
+    let again = analyze_cached(&engine, Some(dir.path()), "1.2.3", &geometry, &hu, &Progress::new()).expect("again");
+    assert!(!again.from_cache);
+    assert_eq!(again.labels, first.labels);
+}
