@@ -166,6 +166,15 @@ impl Models {
                 (_, true) => labels::LUNG,
             };
         }
+        // Tube-shaped "consolidation" (longest axis over 3× the shortest) is a vessel near
+        // the hila, as in the baseline; it goes back to lung.
+        let mut consolidation: Vec<bool> = out.iter().map(|&l| l == labels::CONSOLIDATION).collect();
+        baseline::drop_tubes(geometry, &mut consolidation, BaselineParams::default().max_elongation);
+        for (label, kept) in out.iter_mut().zip(consolidation) {
+            if *label == labels::CONSOLIDATION && !kept {
+                *label = labels::LUNG;
+            }
+        }
         progress.advance();
         Ok(Segmentation {
             labels: out,

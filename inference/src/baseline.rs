@@ -41,7 +41,7 @@ fn symmetric_eigenvalues(m: [[f64; 3]; 3]) -> [f64; 3] {
 
 /// Removes from `mask` every component whose longest principal axis (standard deviation, in
 /// patient mm) exceeds `max_elongation` times its shortest.
-fn drop_tubes(geometry: &VolumeGeometry, mask: &mut [bool], max_elongation: f64) {
+pub(crate) fn drop_tubes(geometry: &VolumeGeometry, mask: &mut [bool], max_elongation: f64) {
     let grid = Grid { dims: geometry.dims };
     let (components, sizes) = components_3d(grid, mask);
     // Per component: n, Σp, Σpp^T.
