@@ -191,3 +191,31 @@ fn without_models_the_panel_says_what_is_missing_and_shows_the_baseline() {
     h.get_by_label("AI models not used; showing the HU baseline.");
     h.get_by_label_contains("no model manifests");
 }
+
+/// The "done when": opening the RICORD COVID-19 case shows the bundled ONNX models'
+/// overlay and their predicted grade with its explanation.
+#[test]
+fn opening_ricord_shows_the_onnx_models_overlay_and_grade() {
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ct/ricord-1a-covid"));
+    if !dir.is_dir() {
+        assert!(std::env::var_os("LUNGDESK_REQUIRE_DATA").is_none(), "missing real data: {}", dir.display());
+        eprintln!("SKIPPED: real data missing at {} (see ../shared/data/README.md)", dir.display());
+        return;
+    }
+    let mut h = Harness::builder()
+        .with_size(SIZE)
+        .with_context_setup(lungdesk::fonts::install)
+        .build_ui_state(|ui, viewer: &mut Viewer| viewer.ui(ui), Viewer::new(None));
+    h.state_mut().open_folder(dir);
+    wait_for_analysis(&mut h);
+    let viewer = h.state();
+    let analysis = viewer.analysis.as_ref().expect("analysis");
+    assert!(analysis.method.starts_with("ONNX models lungdesk-lung 1.0.0"), "{}", analysis.method);
+    assert!(analysis.fallback_reason.is_none());
+    let labels = viewer.labels.as_ref().expect("labels are the overlay");
+    assert!(viewer.overlay.labels_present && labels.contains(&lungdesk_volume::labels::GROUND_GLASS));
+    let grade = analysis.prediction.grade;
+    h.get_by_label(&format!("{} {}", grade as u8, grade.name()));
+    h.get_by_label_contains("of opacity in the outer third");
+    h.get_by_label_contains("trained on SYNTHETIC lesions");
+}

@@ -158,3 +158,20 @@ fn the_bundled_models_read_ricord_as_bilateral_peripheral_typical() {
     assert!((1.0..30.0).contains(&q.opacity_percent), "opacity {:.1} %", q.opacity_percent);
     assert_eq!(a.prediction.grade, RsnaGrade::Typical, "{}", a.prediction.explanation);
 }
+
+#[test]
+fn cancelling_stops_the_models() {
+    let engine = Engine::Models(Box::new(Models::load_dir(&default_models_dir()).expect("bundled models")));
+    let spec = PhantomSpec { dims: [96, 96, 48], seed: 5, ..PhantomSpec::default() };
+    let (geometry, hu) = phantom_volume_hu(&spec, &Anatomy::new(spec.seed, None));
+    let progress = Progress::new();
+    progress.cancel();
+    let e = analyze(&engine, &geometry, &hu, &progress).expect_err("cancelled");
+    assert!(
+        matches!(
+            e,
+            lungdesk_inference::analysis::AnalysisError::Inference(lungdesk_inference::InferenceError::Cancelled)
+        ),
+        "{e:?}"
+    );
+}
