@@ -41,6 +41,30 @@ pub enum Command {
     },
     /// Open the viewer window, optionally on a DICOM folder.
     View { dir: Option<PathBuf> },
+    /// Open the review desk: worklist, keyboard grading, label store (the default UI).
+    Desk {
+        /// Label store file (default: `LUNGDESK_STORE`, else ~/.local/share/lungdesk/labels.sqlite).
+        #[arg(long, value_name = "FILE")]
+        store: Option<PathBuf>,
+        /// A folder to offer for import (press Enter in the import field).
+        #[arg(long, value_name = "DIR")]
+        import: Option<PathBuf>,
+    },
+    /// Import every CT series under a folder into the label store (headers only).
+    Import {
+        dir: PathBuf,
+        /// Label store file (default as for `desk`).
+        #[arg(long, value_name = "FILE")]
+        store: Option<PathBuf>,
+    },
+    /// Export every confirmed label from the label store as CSV or JSON (by the file's extension).
+    ExportLabels {
+        /// Output file, .csv or .json.
+        out: PathBuf,
+        /// Label store file (default as for `desk`).
+        #[arg(long, value_name = "FILE")]
+        store: Option<PathBuf>,
+    },
     /// Segment lungs, ground glass and consolidation, quantify them and predict the RSNA grade.
     Analyze {
         dir: PathBuf,
@@ -113,6 +137,12 @@ pub enum CliError {
     Analysis { dir: PathBuf, source: lungdesk_inference::analysis::AnalysisError },
     #[error("cannot write {path}: {source}")]
     WriteFile { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] lungdesk_store::StoreError),
+    #[error(transparent)]
+    Import(#[from] lungdesk_store::ImportError),
+    #[error(transparent)]
+    Export(#[from] lungdesk_store::export::ExportError),
 }
 
 /// What `lungdesk analyze --json` prints: no patient-identifying field, only the series UID,
@@ -177,6 +207,32 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 Box::new(move |cc| Ok(Box::new(crate::viewer::ViewerApp::new(cc, dir)))),
             )
             .map_err(|e| CliError::Window(e.to_string()))?;
+        }
+        Command::Desk { store, import } => {
+            let store = store.unwrap_or_else(crate::desk::default_store_path);
+            eframe::run_native(
+                "LungDesk",
+                crate::viewer::native_options(),
+                Box::new(move |cc| Ok(Box::new(crate::desk::DeskApp::new(cc, store, import)))),
+            )
+            .map_err(|e| CliError::Window(e.to_string()))?;
+        }
+        Command::Import { dir, store } => {
+            let path = store.unwrap_or_else(crate::desk::default_store_path);
+            let mut store = lungdesk_store::Store::open(&path)?;
+            let identity = store.identity()?.ok_or(lungdesk_store::StoreError::NoIdentity)?;
+            let started = Instant::now();
+            let report = lungdesk_store::import_folder(&mut store, &identity.site_code, &dir, &Progress::new())?;
+            writeln!(out, "{} in {:.1} s", report.summary(), started.elapsed().as_secs_f64())?;
+            for (path, reason) in &report.skipped_examples {
+                writeln!(out, "  skipped {}: {reason}", path.display())?;
+            }
+        }
+        Command::ExportLabels { out: file, store } => {
+            let path = store.unwrap_or_else(crate::desk::default_store_path);
+            let store = lungdesk_store::Store::open(&path)?;
+            let n = lungdesk_store::export::export_to_file(&store, &file)?;
+            writeln!(out, "{n} label(s) written to {}", file.display())?;
         }
         Command::Phantom { out: dir, size, orientation, seed, labels } => {
             let spec = PhantomSpec { dims: size, orientation, seed, ..PhantomSpec::default() };

@@ -2,6 +2,8 @@
 //! Kept out of `main.rs` so that it can be tested.
 
 pub mod cli;
+pub mod desk;
 pub mod fonts;
+pub mod i18n;
 pub mod inspect;
 pub mod viewer;

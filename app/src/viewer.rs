@@ -19,6 +19,8 @@ use lungdesk_render::slice::{GpuVolume, Look, OverlayStyle, SliceRenderer, ViewF
 use lungdesk_render::view::{Plane, SlabMode, ViewMapping, ViewState, Window, patient_bounds, slice_step_mm};
 use lungdesk_volume::{Progress, ScanReport, Volume, load_series, scan};
 
+use crate::i18n::{Lang, tr, trf};
+
 /// A folder being read on the background thread.
 struct LoadJob {
     what: String,
@@ -81,8 +83,11 @@ fn analyse(volume: &Volume, settings: &AnalysisSettings, progress: &Progress) ->
     Ok(Box::new((labels, analysis)))
 }
 
+/// A volume, and its GPU copy when the viewer has a device.
+pub type Loaded = Box<(Volume, Option<GpuVolume>)>;
+
 /// Loads one series and, given a device, uploads it (the loader thread's last step).
-fn load_and_upload(
+pub fn load_and_upload(
     series: &lungdesk_volume::Series,
     progress: &Progress,
     gpu: Option<&(wgpu::Device, wgpu::Queue)>,
@@ -99,6 +104,7 @@ fn load_and_upload(
 }
 
 /// The viewer's state. `render_state` is None in tests without a GPU.
+#[allow(clippy::struct_excessive_bools)] // independent display toggles
 pub struct Viewer {
     render_state: Option<egui_wgpu::RenderState>,
     pub volume: Option<Arc<Volume>>,
@@ -135,6 +141,10 @@ pub struct Viewer {
     pub path_entry: String,
     loading: Option<LoadJob>,
     mappings: [Option<ViewMapping>; 3],
+    /// Inside the review desk: no folder opening, no side panel (the desk draws both).
+    pub embedded: bool,
+    /// The UI language.
+    pub lang: Lang,
 }
 
 impl std::fmt::Debug for Viewer {
@@ -186,6 +196,8 @@ impl Viewer {
             path_entry: String::new(),
             loading: None,
             mappings: [None; 3],
+            embedded: false,
+            lang: Lang::En,
         }
     }
 
@@ -272,7 +284,8 @@ impl Viewer {
         Ok(())
     }
 
-    fn gpu(&self) -> Option<(wgpu::Device, wgpu::Queue)> {
+    /// The device and queue that loader threads upload to.
+    pub fn gpu(&self) -> Option<(wgpu::Device, wgpu::Queue)> {
         self.render_state.as_ref().map(|rs| (rs.device.clone(), rs.queue.clone()))
     }
 
@@ -330,6 +343,32 @@ impl Viewer {
     /// True when the loader has finished and the next frame will show its result.
     pub fn load_finished(&self) -> bool {
         self.loading.as_ref().is_some_and(|job| job.finished.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// Shows a volume loaded elsewhere (the desk's case loader), starting its analysis.
+    pub fn show_loaded(&mut self, loaded: Loaded) {
+        let (volume, uploaded) = *loaded;
+        if let Some(old) = self.loading.take() {
+            old.progress.cancel();
+        }
+        self.choose = None;
+        self.set_volume(volume);
+        self.pending_upload = uploaded;
+        if self.analyse_on_load {
+            self.start_analysis();
+        }
+    }
+
+    /// Forgets the volume (the case could not be read).
+    pub fn clear(&mut self, error: Option<String>) {
+        if let Some(job) = self.analysis_job.take() {
+            job.progress.cancel();
+        }
+        self.volume = None;
+        self.labels = None;
+        self.analysis = None;
+        self.overlay.labels_present = false;
+        self.error = error;
     }
 
     fn poll_job(&mut self, ctx: &egui::Context) {
@@ -422,6 +461,7 @@ impl Viewer {
         if ctx.egui_wants_keyboard_input() {
             return; // typing in a text field
         }
+        let embedded = self.embedded;
         let mut open_dialog = false;
         let mut analyse = false;
         ctx.input_mut(|i| {
@@ -434,7 +474,7 @@ impl Viewer {
             if i.key_pressed(Key::B) {
                 self.window = Window::BONE;
             }
-            if i.consume_key(egui::Modifiers::COMMAND, Key::O) {
+            if !embedded && i.consume_key(egui::Modifiers::COMMAND, Key::O) {
                 open_dialog = true;
             } else if i.key_pressed(Key::O) {
                 self.overlay_on = !self.overlay_on;
@@ -480,8 +520,10 @@ impl Viewer {
         self.poll_analysis(&ctx);
         self.upload_if_needed();
         self.handle_keys(&ctx);
-        for file in ctx.input(|i| i.raw.dropped_files.clone()) {
-            self.open_folder(file.path().to_owned());
+        if !self.embedded {
+            for file in ctx.input(|i| i.raw.dropped_files.clone()) {
+                self.open_folder(file.path().to_owned());
+            }
         }
         self.poll_dialog(&ctx);
         self.toolbar(ui);
@@ -491,15 +533,19 @@ impl Viewer {
             return;
         }
         if self.volume.is_none() {
-            ui.centered_and_justified(|ui| {
-                ui.label(
-                    "Open a DICOM folder: Ctrl+O, drop it here, or start with `lungdesk view FOLDER`.\n\
-                     DICOM フォルダを開く: Ctrl+O、ここへドロップ、または `lungdesk view FOLDER`。",
-                );
-            });
+            if !self.embedded {
+                ui.centered_and_justified(|ui| {
+                    ui.label(tr(
+                        self.lang,
+                        "Open a DICOM folder: Ctrl+O, drop it here, or start with `lungdesk view FOLDER`.",
+                    ));
+                });
+            }
             return;
         }
-        egui::Panel::right("ai").resizable(false).exact_size(300.0).show(ui, |ui| self.analysis_panel(ui));
+        if !self.embedded {
+            egui::Panel::right("ai").resizable(false).exact_size(300.0).show(ui, |ui| self.analysis_panel(ui));
+        }
         let area = ui.available_rect_before_wrap().intersect(ui.clip_rect().shrink(1.0));
         let rects = layout(area, self.maximised);
         for (view, rect) in rects.into_iter().enumerate() {
@@ -551,49 +597,59 @@ impl Viewer {
 
     fn toolbar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal_wrapped(|ui| {
-            if ui.button("Open folder… (Ctrl+O)").clicked() {
-                self.ask_for_folder();
+            if !self.embedded {
+                if ui.button(tr(self.lang, "Open folder… (Ctrl+O)")).clicked() {
+                    self.ask_for_folder();
+                }
+                let response = ui.add(
+                    egui::TextEdit::singleline(&mut self.path_entry)
+                        .desired_width(220.0)
+                        .hint_text(tr(self.lang, "or type a folder path, Enter")),
+                );
+                if response.lost_focus()
+                    && ui.input(|i| i.key_pressed(Key::Enter))
+                    && !self.path_entry.trim().is_empty()
+                {
+                    let folder = PathBuf::from(self.path_entry.trim());
+                    self.open_folder(folder);
+                }
+                ui.separator();
             }
-            let response = ui.add(
-                egui::TextEdit::singleline(&mut self.path_entry)
-                    .desired_width(220.0)
-                    .hint_text("or type a folder path, Enter"),
-            );
-            if response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) && !self.path_entry.trim().is_empty() {
-                let folder = PathBuf::from(self.path_entry.trim());
-                self.open_folder(folder);
-            }
-            ui.separator();
-            for (name, key, preset) in
-                [("Lung", "L", Window::LUNG), ("Mediastinum", "M", Window::MEDIASTINUM), ("Bone", "B", Window::BONE)]
-            {
-                if ui.selectable_label(self.window == preset, format!("{name} ({key})")).clicked() {
+            for (name, preset) in [
+                (tr(self.lang, "Lung (L)"), Window::LUNG),
+                (tr(self.lang, "Mediastinum (M)"), Window::MEDIASTINUM),
+                (tr(self.lang, "Bone (B)"), Window::BONE),
+            ] {
+                if ui.selectable_label(self.window == preset, name).clicked() {
                     self.window = preset;
                 }
             }
             ui.label(format!("W {:.0} / L {:.0}", self.window.width_hu, self.window.center_hu));
             ui.separator();
-            egui::ComboBox::new("slab", "slab")
+            egui::ComboBox::new("slab", tr(self.lang, "slab"))
                 .selected_text(match self.slab.0 {
-                    SlabMode::Thin => "Thin (S)",
-                    SlabMode::Mip => "MIP (S)",
-                    SlabMode::MinIp => "MinIP (S)",
+                    SlabMode::Thin => tr(self.lang, "Thin (S)"),
+                    SlabMode::Mip => tr(self.lang, "MIP (S)"),
+                    SlabMode::MinIp => tr(self.lang, "MinIP (S)"),
                 })
                 .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.slab.0, SlabMode::Thin, "Thin");
+                    ui.selectable_value(&mut self.slab.0, SlabMode::Thin, tr(self.lang, "Thin"));
                     ui.selectable_value(&mut self.slab.0, SlabMode::Mip, "MIP");
                     ui.selectable_value(&mut self.slab.0, SlabMode::MinIp, "MinIP");
                 });
             if self.slab.0 != SlabMode::Thin {
                 ui.add(
-                    egui::Slider::new(&mut self.slab.1, 1.0..=40.0).suffix(" mm").fixed_decimals(0).text("thickness"),
+                    egui::Slider::new(&mut self.slab.1, 1.0..=40.0)
+                        .suffix(" mm")
+                        .fixed_decimals(0)
+                        .text(tr(self.lang, "thickness")),
                 );
             }
         });
         ui.horizontal_wrapped(|ui| {
-            ui.checkbox(&mut self.overlay_on, "Overlay (O)");
+            ui.checkbox(&mut self.overlay_on, tr(self.lang, "Overlay (O)"));
             let enabled = self.overlay_on;
-            for (class, name) in [(1u8, "lung"), (2, "GGO"), (3, "consolidation")] {
+            for (class, name) in [(1u8, tr(self.lang, "lung")), (2, "GGO"), (3, tr(self.lang, "consolidation"))] {
                 let mut on = self.overlay.visible_classes & (1 << class) != 0;
                 let [r, g, b, _] = self.overlay.colors[usize::from(class)].map(|c| (c * 255.0) as u8);
                 let text = egui::RichText::new(name).color(Color32::from_rgb(r, g, b));
@@ -603,59 +659,67 @@ impl Viewer {
             }
             ui.add_enabled(
                 enabled,
-                egui::Slider::new(&mut self.overlay.opacity, 0.0..=1.0).text("opacity").fixed_decimals(2),
+                egui::Slider::new(&mut self.overlay.opacity, 0.0..=1.0)
+                    .text(tr(self.lang, "opacity"))
+                    .fixed_decimals(2),
             );
-            ui.add_enabled(enabled, egui::Checkbox::new(&mut self.overlay.outline, "outline (U)"));
+            ui.add_enabled(enabled, egui::Checkbox::new(&mut self.overlay.outline, tr(self.lang, "outline (U)")));
             if !self.overlay.labels_present && self.volume.is_some() {
-                ui.weak("no segmentation yet");
+                ui.weak(tr(self.lang, "no segmentation yet"));
             }
             ui.separator();
-            ui.weak("F maximise · Up/Down or wheel: slice · Ctrl+wheel zoom · middle-drag pan · right-drag W/L");
+            ui.weak(tr(
+                self.lang,
+                "F maximise · Up/Down or wheel: slice · Ctrl+wheel zoom · middle-drag pan · right-drag W/L",
+            ));
         });
     }
 
-    fn analysis_panel(&mut self, ui: &mut egui::Ui) {
-        ui.heading("AI pre-read");
+    /// The AI's pre-read: progress, grade with scores and explanation, volumes, method.
+    pub fn analysis_panel(&mut self, ui: &mut egui::Ui) {
+        ui.heading(tr(self.lang, "AI pre-read"));
         if let Some(job) = &self.analysis_job {
             ui.horizontal(|ui| {
-                ui.label("Analysing…");
+                ui.label(tr(self.lang, "Analysing…"));
                 ui.add(egui::ProgressBar::new(job.progress.fraction()).desired_width(120.0).show_percentage());
-                if ui.button("Cancel").clicked() {
+                if ui.button(tr(self.lang, "Cancel")).clicked() {
                     job.progress.cancel();
                 }
             });
             return;
         }
         let Some(a) = &self.analysis else {
-            if ui.button("Analyse (A)").clicked() {
+            if ui.button(tr(self.lang, "Analyse (A)")).clicked() {
                 self.start_analysis();
             }
             return;
         };
         let p = &a.prediction;
-        ui.label(egui::RichText::new(format!("{} {}", p.grade as u8, p.grade.name())).size(20.0).strong());
+        ui.label(
+            egui::RichText::new(format!("{} {}", p.grade as u8, grade_name(self.lang, p.grade))).size(20.0).strong(),
+        );
         for (g, score) in RsnaGrade::ALL.iter().zip(p.scores) {
             ui.add(egui::ProgressBar::new(score as f32).text(format!(
                 "{} {} {:.0} %",
                 *g as u8,
-                g.name(),
+                grade_name(self.lang, *g),
                 100.0 * score
             )));
         }
-        ui.add(egui::Label::new(&p.explanation).wrap());
+        ui.add(egui::Label::new(explanation(self.lang, a)).wrap());
         ui.separator();
         let q = &a.quantification;
         egui::Grid::new("quantification").striped(true).show(ui, |ui| {
             ui.label("");
-            ui.label("right");
-            ui.label("left");
+            ui.label(tr(self.lang, "right"));
+            ui.label(tr(self.lang, "left"));
             ui.end_row();
             for (name, r, l) in [
-                ("lung mL", q.right.lung_ml, q.left.lung_ml),
+                (tr(self.lang, "lung mL"), q.right.lung_ml, q.left.lung_ml),
                 ("GGO mL", q.right.ggo_ml, q.left.ggo_ml),
                 ("GGO %", q.right.ggo_percent, q.left.ggo_percent),
-                ("consolidation mL", q.right.consolidation_ml, q.left.consolidation_ml),
-                ("consolidation %", q.right.consolidation_percent, q.left.consolidation_percent),
+                (tr(self.lang, "consolidation mL"), q.right.consolidation_ml, q.left.consolidation_ml),
+                (tr(self.lang, "consolidation %"), q.right.consolidation_percent, q.left.consolidation_percent),
             ] {
                 ui.label(name);
                 ui.label(format!("{r:.1}"));
@@ -663,53 +727,64 @@ impl Viewer {
                 ui.end_row();
             }
         });
-        ui.label(format!(
-            "foci {} · peripheral {:.0} % · {} · severity {}/30",
-            q.foci,
-            100.0 * q.peripheral_fraction,
-            if q.bilateral { "bilateral" } else { "unilateral" },
-            q.severity_score
+        ui.label(trf(
+            self.lang,
+            "foci {foci} · peripheral {peripheral} % · {side} · severity {severity}/30",
+            &[
+                ("foci", &q.foci),
+                ("peripheral", &format!("{:.0}", 100.0 * q.peripheral_fraction)),
+                ("side", &tr(self.lang, if q.bilateral { "bilateral" } else { "unilateral" })),
+                ("severity", &q.severity_score),
+            ],
         ));
         ui.separator();
         if let Some(reason) = &a.fallback_reason {
-            ui.colored_label(Color32::from_rgb(255, 190, 90), "AI models not used; showing the HU baseline.");
+            ui.colored_label(
+                Color32::from_rgb(255, 190, 90),
+                tr(self.lang, "AI models not used; showing the HU baseline."),
+            );
             ui.add(egui::Label::new(egui::RichText::new(reason).small()).wrap());
-            ui.weak(format!(
-                "Segmentation: {}. A deterministic baseline, not a trained model; no real lesion ground truth behind it.",
-                a.method
+            ui.weak(trf(
+                self.lang,
+                "Segmentation: {method}. A deterministic baseline, not a trained model; no real lesion ground truth behind it.",
+                &[("method", &a.method)],
             ));
         } else {
-            ui.weak(format!(
-                "Segmentation: {}, trained on SYNTHETIC lesions inserted into real CT and a phantom; there is no real lesion ground truth behind it.",
-                a.models.join(" + ")
+            ui.weak(trf(
+                self.lang,
+                "Segmentation: {models}, trained on SYNTHETIC lesions inserted into real CT and a phantom; there is no real lesion ground truth behind it.",
+                &[("models", &a.models.join(" + "))],
             ));
         }
-        ui.weak(format!("Grade: {}.", p.method));
+        ui.weak(trf(self.lang, "Grade: {method}.", &[("method", &tr(self.lang, p.method))]));
         if a.from_cache {
-            ui.weak("(from this series' saved result)");
+            ui.weak(tr(self.lang, "(from this series' saved result)"));
         }
     }
 
     fn status_bar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             if let Some(job) = &self.loading {
-                ui.label(format!("Reading {}", job.what));
+                ui.label(trf(self.lang, "Reading {what}", &[("what", &job.what)]));
                 ui.add(egui::ProgressBar::new(job.progress.fraction()).desired_width(240.0).show_percentage());
-                if ui.button("Cancel").clicked() {
+                if ui.button(tr(self.lang, "Cancel")).clicked() {
                     job.progress.cancel();
                 }
             }
             if self.dialog.is_some() {
-                ui.label("Choosing a folder…");
+                ui.label(tr(self.lang, "Choosing a folder…"));
             }
             if let Some(e) = &self.error {
-                ui.colored_label(Color32::from_rgb(255, 120, 100), format!("Could not open: {e}"));
+                ui.colored_label(
+                    Color32::from_rgb(255, 120, 100),
+                    trf(self.lang, "Could not open: {error}", &[("error", e)]),
+                );
             }
         });
     }
 
     fn series_picker(&mut self, ui: &mut egui::Ui, report: &ScanReport) {
-        ui.heading("This folder holds several CT series; choose one");
+        ui.heading(tr(self.lang, "This folder holds several CT series; choose one"));
         let mut chosen = None;
         for s in report.ct_series() {
             let text = format!("{} — {} slice(s) — {}", s.description, s.slices.len(), s.series_uid);
@@ -843,6 +918,45 @@ impl Viewer {
         );
         painter.rect_stroke(rect, 0.0, Stroke::new(1.0, Color32::from_gray(60)), egui::StrokeKind::Inside);
     }
+}
+
+/// The name of an RSNA grade in `lang`.
+fn grade_name(lang: Lang, grade: RsnaGrade) -> &'static str {
+    lungdesk_store::Grade::from_number(grade as i64).map_or(grade.name(), |g| tr(lang, g.name()))
+}
+
+/// The grade's explanation in `lang`, from the same quantified features as the English one.
+fn explanation(lang: Lang, a: &Analysis) -> String {
+    let (q, grade) = (&a.quantification, a.prediction.grade);
+    if lang == Lang::En {
+        return a.prediction.explanation.clone();
+    }
+    let opacity_ml = q.ggo_ml + q.consolidation_ml;
+    let ggo_share = if opacity_ml > 0.0 { q.ggo_ml / opacity_ml } else { 0.0 };
+    if grade == RsnaGrade::Negative && q.foci == 0 {
+        return trf(
+            lang,
+            "no opacity found ({opacity} % of {lung} mL lung) → {grade}",
+            &[
+                ("opacity", &format!("{:.2}", q.opacity_percent)),
+                ("lung", &format!("{:.0}", q.lung_ml)),
+                ("grade", &grade_name(lang, grade)),
+            ],
+        );
+    }
+    trf(
+        lang,
+        "{side}; {peripheral} % of opacity in the outer third; {foci} focus/foci; ground glass {ggo} % and consolidation {cons} % of opacity ({opacity} % of lung) → {grade}",
+        &[
+            ("side", &tr(lang, if q.bilateral { "bilateral" } else { "unilateral" })),
+            ("peripheral", &format!("{:.0}", 100.0 * q.peripheral_fraction)),
+            ("foci", &q.foci),
+            ("ggo", &format!("{:.0}", 100.0 * ggo_share)),
+            ("cons", &format!("{:.0}", 100.0 * (1.0 - ggo_share))),
+            ("opacity", &format!("{:.1}", q.opacity_percent)),
+            ("grade", &grade_name(lang, grade)),
+        ],
+    )
 }
 
 /// Text on a translucent dark box, readable over bright bone or soft tissue.

@@ -96,7 +96,9 @@ fn japanese_text_renders_with_no_missing_glyphs() {
         if with_font {
             builder = builder.with_context_setup(lungdesk::fonts::install);
         }
-        let mut harness = builder.build_ui_state(|ui, viewer: &mut Viewer| viewer.ui(ui), Viewer::new(None));
+        let mut viewer = Viewer::new(None);
+        viewer.lang = lungdesk::i18n::Lang::Ja;
+        let mut harness = builder.build_ui_state(|ui, viewer: &mut Viewer| viewer.ui(ui), viewer);
         harness.run();
         harness.get_by_label_contains("DICOM フォルダを開く");
     };
@@ -162,7 +164,8 @@ fn opening_a_folder_runs_the_analysis_and_shows_its_overlay_and_grade() {
     let labels = viewer.labels.as_ref().expect("labels");
     assert!(labels.contains(&lungdesk_volume::labels::GROUND_GLASS));
     let grade = viewer.analysis.as_ref().expect("analysis").prediction.grade;
-    h.get_by_label(&format!("{} {}", grade as u8, grade.name()));
+    let name = lungdesk_store::Grade::from_number(grade as i64).expect("1..=4").name();
+    h.get_by_label(&format!("{} {name}", grade as u8));
     let analysis = viewer.analysis.as_ref().expect("analysis");
     assert!(analysis.method.starts_with("ONNX models lungdesk-lung"), "{}", analysis.method);
     h.get_by_label_contains("trained on SYNTHETIC lesions");
@@ -215,7 +218,8 @@ fn opening_ricord_shows_the_onnx_models_overlay_and_grade() {
     let labels = viewer.labels.as_ref().expect("labels are the overlay");
     assert!(viewer.overlay.labels_present && labels.contains(&lungdesk_volume::labels::GROUND_GLASS));
     let grade = analysis.prediction.grade;
-    h.get_by_label(&format!("{} {}", grade as u8, grade.name()));
+    let name = lungdesk_store::Grade::from_number(grade as i64).expect("1..=4").name();
+    h.get_by_label(&format!("{} {name}", grade as u8));
     h.get_by_label_contains("of opacity in the outer third");
     h.get_by_label_contains("trained on SYNTHETIC lesions");
 }

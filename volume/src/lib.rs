@@ -22,7 +22,7 @@ pub mod volume;
 pub use error::{FileError, VolumeError};
 pub use geometry::{Problem, VolumeGeometry};
 pub use progress::Progress;
-pub use scan::{ScanReport, Series, scan};
+pub use scan::{ScanReport, Series, Skipped, scan, scan_files};
 pub use volume::{Volume, load_series};
 
 /// Scans `root` and loads `series_uid` (or the largest CT series) in one call.

@@ -98,6 +98,18 @@ pub fn scan(root: &Path, progress: &Progress) -> Result<ScanReport, VolumeError>
             }
         }
     }
+    scan_files(root, &files, skipped, progress)
+}
+
+/// Reads the headers of `files` (listed, not walked: a case's files as recorded at import)
+/// and groups them into series; `root` names the report. Missing or unreadable files are
+/// listed in `skipped` with the reason.
+pub fn scan_files(
+    root: &Path,
+    files: &[PathBuf],
+    mut skipped: Vec<Skipped>,
+    progress: &Progress,
+) -> Result<ScanReport, VolumeError> {
     progress.start(files.len());
     let outcomes: Vec<Result<HeaderOutcome, Skipped>> = files
         .par_iter()

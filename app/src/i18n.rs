@@ -1,0 +1,386 @@
+//! English and Japanese UI text, switchable at run time.
+//!
+//! The English text is the key: `tr(lang, "Worklist")`. Every key has a Japanese entry in
+//! [`JA`]; a test reads the sources for every `tr`/`trf` call and every label list and fails
+//! on any key without one, and another renders each Japanese entry's glyphs with the bundled
+//! font. `trf` fills `{name}` placeholders after translating.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Ja,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ja => "ja",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "en" => Some(Lang::En),
+            "ja" => Some(Lang::Ja),
+            _ => None,
+        }
+    }
+    /// The language's own name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Ja => "日本語",
+        }
+    }
+    #[must_use]
+    pub fn other(self) -> Self {
+        match self {
+            Lang::En => Lang::Ja,
+            Lang::Ja => Lang::En,
+        }
+    }
+}
+
+/// `en` in `lang`. A key with no Japanese entry shows in English and is remembered in
+/// [`missing_keys`] (tests render every screen in Japanese and require it empty).
+pub fn tr(lang: Lang, en: &'static str) -> &'static str {
+    match lang {
+        Lang::En => en,
+        Lang::Ja => japanese(en).unwrap_or_else(|| {
+            if let Ok(mut missing) = MISSING.lock() {
+                missing.insert(en);
+            }
+            en
+        }),
+    }
+}
+
+static MISSING: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Keys asked for in Japanese that have no Japanese entry, so far in this process.
+pub fn missing_keys() -> Vec<&'static str> {
+    MISSING.lock().map(|m| m.iter().copied().collect()).unwrap_or_default()
+}
+
+/// `en` in `lang`, with `{name}` placeholders filled.
+pub fn trf(lang: Lang, en: &'static str, args: &[(&str, &dyn Display)]) -> String {
+    let mut s = tr(lang, en).to_owned();
+    for (name, value) in args {
+        s = s.replace(&format!("{{{name}}}"), &value.to_string());
+    }
+    s
+}
+
+/// The Japanese text of `en`, if the table has it.
+pub fn japanese(en: &str) -> Option<&'static str> {
+    static MAP: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    MAP.get_or_init(|| JA.iter().copied().collect()).get(en).copied()
+}
+
+/// English → Japanese.
+pub const JA: &[(&str, &str)] = &[
+    // Viewer
+    (
+        "Open a DICOM folder: Ctrl+O, drop it here, or start with `lungdesk view FOLDER`.",
+        "DICOM フォルダを開く: Ctrl+O、ここへドロップ、または `lungdesk view FOLDER` で起動。",
+    ),
+    ("Open folder… (Ctrl+O)", "フォルダを開く… (Ctrl+O)"),
+    ("or type a folder path, Enter", "またはフォルダのパスを入力して Enter"),
+    ("Lung (L)", "肺野 (L)"),
+    ("Mediastinum (M)", "縦隔 (M)"),
+    ("Bone (B)", "骨 (B)"),
+    ("slab", "スラブ"),
+    ("Thin (S)", "薄層 (S)"),
+    ("MIP (S)", "MIP (S)"),
+    ("MinIP (S)", "MinIP (S)"),
+    ("Thin", "薄層"),
+    ("thickness", "厚さ"),
+    ("Overlay (O)", "オーバーレイ (O)"),
+    ("lung", "肺"),
+    ("consolidation", "浸潤影"),
+    ("opacity", "不透明度"),
+    ("outline (U)", "輪郭 (U)"),
+    ("no segmentation yet", "セグメンテーションはまだありません"),
+    (
+        "F maximise · Up/Down or wheel: slice · Ctrl+wheel zoom · middle-drag pan · right-drag W/L",
+        "F 最大化 · ↑↓/ホイール: スライス · Ctrl+ホイール 拡大 · 中ドラッグ 移動 · 右ドラッグ W/L",
+    ),
+    ("AI pre-read", "AI 事前読影"),
+    ("Analysing…", "解析中…"),
+    ("Cancel", "キャンセル"),
+    ("Analyse (A)", "解析 (A)"),
+    ("right", "右"),
+    ("left", "左"),
+    ("lung mL", "肺 mL"),
+    ("consolidation mL", "浸潤影 mL"),
+    ("consolidation %", "浸潤影 %"),
+    ("bilateral", "両側性"),
+    ("unilateral", "片側性"),
+    (
+        "foci {foci} · peripheral {peripheral} % · {side} · severity {severity}/30",
+        "病変 {foci} 個 · 末梢 {peripheral} % · {side} · 重症度 {severity}/30",
+    ),
+    (
+        "AI models not used; showing the HU baseline.",
+        "AI モデルは使われていません。HU しきい値による基準法を表示しています。",
+    ),
+    (
+        "Segmentation: {method}. A deterministic baseline, not a trained model; no real lesion ground truth behind it.",
+        "セグメンテーション: {method}。学習済みモデルではない決定的な基準法で、実際の病変の正解データに基づくものではありません。",
+    ),
+    (
+        "Segmentation: {models}, trained on SYNTHETIC lesions inserted into real CT and a phantom; there is no real lesion ground truth behind it.",
+        "セグメンテーション: {models}。実 CT とファントムに挿入した合成病変で学習しており、実際の病変の正解データに基づくものではありません。",
+    ),
+    ("Grade: {method}.", "分類: {method}。"),
+    (
+        "rule set over quantified features (RSNA consensus, Simpson et al. 2020); not a trained classifier",
+        "定量特徴に基づく規則 (RSNA コンセンサス, Simpson et al. 2020)。学習済み分類器ではありません",
+    ),
+    (
+        "{side}; {peripheral} % of opacity in the outer third; {foci} focus/foci; ground glass {ggo} % and consolidation {cons} % of opacity ({opacity} % of lung) → {grade}",
+        "{side}、陰影の {peripheral} % が外側 1/3、病変 {foci} 個、陰影のうちすりガラス影 {ggo} %・浸潤影 {cons} % (肺の {opacity} %) → {grade}",
+    ),
+    ("no opacity found ({opacity} % of {lung} mL lung) → {grade}", "陰影なし (肺 {lung} mL の {opacity} %) → {grade}"),
+    ("(from this series' saved result)", "(このシリーズの保存済み結果)"),
+    ("Reading {what}", "{what} を読み込み中"),
+    ("Choosing a folder…", "フォルダを選択中…"),
+    ("Could not open: {error}", "開けませんでした: {error}"),
+    (
+        "This folder holds several CT series; choose one",
+        "このフォルダには複数の CT シリーズがあります。1 つ選んでください",
+    ),
+    // Grades, PCR, findings, statuses
+    ("Typical", "典型的"),
+    ("Indeterminate", "判定困難"),
+    ("Atypical", "非典型的"),
+    ("Negative for pneumonia", "肺炎所見なし"),
+    ("PCR positive", "PCR 陽性"),
+    ("PCR negative", "PCR 陰性"),
+    ("PCR pending", "PCR 結果待ち"),
+    ("PCR not tested", "PCR 未検査"),
+    ("pos", "陽性"),
+    ("neg", "陰性"),
+    ("pending", "結果待ち"),
+    ("not tested", "未検査"),
+    ("Crazy-paving", "クレイジーペイビング"),
+    ("Reversed halo", "逆ハローサイン"),
+    ("Organizing pneumonia pattern", "器質化肺炎パターン"),
+    ("Pleural effusion", "胸水"),
+    ("Lymphadenopathy", "リンパ節腫大"),
+    ("Tree-in-bud", "tree-in-bud 陰影"),
+    ("Cavitation", "空洞"),
+    ("New", "新規"),
+    ("AI done", "AI 判定済"),
+    ("In review", "読影中"),
+    ("Confirmed", "確定"),
+    ("Needs adjudication", "要裁定"),
+    // Desk
+    (
+        "{missing} of {total} files of this case are gone (first: {first}); moved or deleted after import. Its labels are kept; import the folder again from its new place.",
+        "この症例のファイル {total} 個中 {missing} 個が見つかりません (最初: {first})。取り込み後に移動または削除されています。ラベルは保持されています。新しい場所からフォルダを取り込み直してください。",
+    ),
+    ("The label store is not open.", "ラベルストアが開かれていません。"),
+    ("An import is already running.", "取り込みはすでに実行中です。"),
+    ("Import a DICOM folder", "DICOM フォルダを取り込む"),
+    (
+        "Set the grade (1–4) and the PCR status (P, N, W, X) before confirming.",
+        "確定の前に分類 (1–4) と PCR 状態 (P, N, W, X) を設定してください。",
+    ),
+    ("Confirmed. That was the last case in the list.", "確定しました。一覧の最後の症例でした。"),
+    (
+        "Saved: case {key}, grade {grade}, {pcr} (revision {revision}).",
+        "保存しました: 症例 {key}、分類 {grade}、{pcr} (版 {revision})。",
+    ),
+    ("Not saved: {error}", "保存できませんでした: {error}"),
+    ("Exported {n} label(s) to {csv} and {json}", "{n} 件のラベルを {csv} と {json} に書き出しました"),
+    ("Export failed: {error}", "書き出しに失敗しました: {error}"),
+    ("Opening the label store…", "ラベルストアを開いています…"),
+    ("The label store cannot be opened", "ラベルストアを開けません"),
+    ("File: {path}. Nothing in it was changed.", "ファイル: {path}。内容は変更されていません。"),
+    (
+        "No cases yet. Import a DICOM folder: Ctrl+I, drop it here, or type its path above.",
+        "症例がまだありません。DICOM フォルダを取り込んでください: Ctrl+I、ここへドロップ、または上にパスを入力。",
+    ),
+    (
+        "Choose a case in the worklist, or press J for the first one.",
+        "ワークリストから症例を選ぶか、J で最初の症例を開きます。",
+    ),
+    ("Reading the case…", "症例を読み込み中…"),
+    ("Welcome to LungDesk", "LungDesk へようこそ"),
+    (
+        "Who is reading? This is kept in the label store's settings and goes with every label you confirm.",
+        "読影者を設定してください。ラベルストアの設定に保存され、確定したすべてのラベルに記録されます。",
+    ),
+    ("Reader id", "読影者 ID"),
+    ("Display name", "表示名"),
+    ("Site code", "施設コード"),
+    ("Facility postal code", "施設の郵便番号"),
+    ("specialist number, e.g. R-0042", "専門医番号 (例: R-0042)"),
+    ("e.g. 山田 花子", "例: 山田 花子"),
+    ("letters, digits, - and _", "英数字、- と _"),
+    ("7 digits, e.g. 466-8560", "7 桁 (例: 466-8560)"),
+    ("required; check the format", "必須です。形式を確認してください"),
+    ("Language", "言語"),
+    ("Save and start (Enter)", "保存して開始 (Enter)"),
+    ("Review (F3)", "読影 (F3)"),
+    ("Disagreements (F4)", "不一致 (F4)"),
+    ("Import folder… (Ctrl+I)", "フォルダを取り込む… (Ctrl+I)"),
+    ("Importing {what}", "{what} を取り込み中"),
+    ("Export labels (Ctrl+E)", "ラベルを書き出す (Ctrl+E)"),
+    ("Shortcuts (F1)", "ショートカット (F1)"),
+    ("Worklist", "ワークリスト"),
+    ("{done} of {total} done", "{total} 件中 {done} 件完了"),
+    ("search (Ctrl+F): key, date, status, grade", "検索 (Ctrl+F): キー、日付、状態、分類"),
+    ("All (F5)", "すべて (F5)"),
+    ("Sort (F6):", "並べ替え (F6):"),
+    ("{shown} shown", "{shown} 件表示"),
+    ("Import order", "取り込み順"),
+    ("Status", "状態"),
+    ("Exam date", "検査日"),
+    ("Age", "年齢"),
+    ("AI grade", "AI 分類"),
+    ("Grade", "分類"),
+    ("Age/sex", "年齢/性別"),
+    ("AI", "AI"),
+    ("PCR", "PCR"),
+    ("Case {key}", "症例 {key}"),
+    ("{age} y", "{age} 歳"),
+    ("AI grade: {grade} {name}", "AI 分類: {grade} {name}"),
+    ("RSNA grade (1–4)", "RSNA 分類 (1–4)"),
+    ("PCR (P N W X)", "PCR (P N W X)"),
+    ("Findings (Ctrl+1–7)", "所見 (Ctrl+1–7)"),
+    ("Note (I; Esc to leave)", "メモ (I、Esc で終了)"),
+    (
+        "kept in this site's store only; never exported or synced",
+        "この施設のストアにのみ保存され、書き出しや同期はされません",
+    ),
+    ("Confirm and next (Enter)", "確定して次へ (Enter)"),
+    ("Confirmed revision {revision}", "確定済み 版 {revision}"),
+    ("History", "履歴"),
+    ("grade", "分類"),
+    ("findings", "所見"),
+    ("note", "メモ"),
+    ("other", "その他"),
+    ("Disagreements", "不一致"),
+    ("Reading the label store…", "ラベルストアを読み込み中…"),
+    (
+        "Reader grade differs from the AI: {a}. PCR contradicts the grade: {b}. Agreement: {agree} of {total} reviews with an AI result; {without} without.",
+        "読影者と AI の分類が異なる: {a} 件。PCR と分類が矛盾: {b} 件。一致: AI 結果のある {total} 件中 {agree} 件。AI 結果なし {without} 件。",
+    ),
+    ("AI grade (rows) against reader grade (columns)", "AI 分類 (行) と読影者の分類 (列)"),
+    ("Case", "症例"),
+    ("Reader", "読影者"),
+    ("Kind", "種類"),
+    ("reader ≠ AI", "読影者 ≠ AI"),
+    ("PCR vs grade", "PCR と分類"),
+    ("Keyboard shortcuts", "キーボードショートカット"),
+    (
+        "Imported: {cases} new case(s), {series} new series, {already} already imported.",
+        "取り込み: 新規症例 {cases} 件、新規シリーズ {series} 件、取り込み済み {already} 件。",
+    ),
+    ("Skipped {n} series that are not CT ({modalities}).", "CT ではないシリーズ {n} 件を除外しました ({modalities})。"),
+    ("{n} file(s) are not CT images and were left out.", "CT 画像ではないファイル {n} 個を除外しました。"),
+    // Shortcut sheet
+    (
+        "Grade: typical, indeterminate, atypical, negative for pneumonia",
+        "分類: 典型的、判定困難、非典型的、肺炎所見なし",
+    ),
+    ("PCR: positive, negative, pending, not tested", "PCR: 陽性、陰性、結果待ち、未検査"),
+    ("Toggle a finding (in the order listed)", "所見の切り替え (一覧の順)"),
+    ("Write in the note (Esc leaves it)", "メモを書く (Esc で終了)"),
+    ("Confirm and open the next case", "確定して次の症例を開く"),
+    ("Next / previous case without confirming", "確定せずに次 / 前の症例へ"),
+    ("Search the worklist", "ワークリストを検索"),
+    ("Cycle the status filter / the sort order", "状態フィルタ / 並べ替えを切り替え"),
+    ("Review / disagreements", "読影 / 不一致"),
+    ("Import a folder", "フォルダを取り込む"),
+    ("Export labels (CSV and JSON)", "ラベルを書き出す (CSV と JSON)"),
+    ("English / Japanese", "英語 / 日本語"),
+    ("This sheet", "この一覧"),
+    ("Previous / next slice in the view under the pointer", "ポインタ下のビューで前 / 次のスライス"),
+    ("Window: lung, mediastinum, bone", "ウィンドウ: 肺野、縦隔、骨"),
+    ("Overlay on or off / outline", "オーバーレイ表示 / 輪郭"),
+    ("Slab: thin, MIP, MinIP", "スラブ: 薄層、MIP、MinIP"),
+    ("Maximise the view under the pointer", "ポインタ下のビューを最大化"),
+    ("Run the AI pre-read again", "AI 事前読影をやり直す"),
+    ("Close this sheet, leave a text field", "この一覧を閉じる、入力欄を離れる"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_survive_translation() {
+        for (en, ja) in JA {
+            let names = |s: &str| {
+                let mut v: Vec<String> =
+                    s.split('{').skip(1).filter_map(|p| p.split_once('}').map(|(n, _)| n.to_owned())).collect();
+                v.sort();
+                v
+            };
+            assert_eq!(names(en), names(ja), "placeholders differ: {en}");
+        }
+        assert_eq!(trf(Lang::Ja, "{done} of {total} done", &[("done", &3), ("total", &10)]), "10 件中 3 件完了");
+        assert_eq!(tr(Lang::En, "Worklist"), "Worklist");
+    }
+
+    /// Every literal key passed to `tr`/`trf` in the UI sources has a Japanese entry.
+    #[test]
+    fn every_literal_key_in_the_sources_is_translated() {
+        let mut missing = Vec::new();
+        let mut found = 0;
+        for source in [include_str!("desk.rs"), include_str!("viewer.rs")] {
+            let calls = source.match_indices("tr(").chain(source.match_indices("trf("));
+            for (at, call) in calls {
+                // `tr(lang, "key"` or `trf(\n lang,\n "key"`: the language, a comma, a literal.
+                let args = &source[at + call.len()..];
+                let Some((lang, after)) = args.split_once(',') else { continue };
+                if !lang.trim().chars().all(|c| c.is_alphanumeric() || c == '.' || c == '_') {
+                    continue;
+                }
+                let Some(literal) = after.trim_start().strip_prefix('"') else { continue };
+                let Some(end) = literal.find('"') else { continue };
+                let key = &literal[..end];
+                found += 1;
+                if japanese(key).is_none() {
+                    missing.push(key.to_owned());
+                }
+            }
+        }
+        assert!(found > 90, "the scan found only {found} keys");
+        assert!(missing.is_empty(), "no Japanese for: {missing:#?}");
+    }
+
+    /// The names of grades, PCR states, findings and statuses, and the shortcut sheet.
+    #[test]
+    fn domain_names_and_the_shortcut_sheet_are_translated() {
+        use lungdesk_store::{CaseStatus, Finding, Grade, Pcr};
+        let names = Grade::ALL
+            .map(Grade::name)
+            .into_iter()
+            .chain(Pcr::ALL.map(Pcr::name))
+            .chain(Finding::ALL.map(Finding::name))
+            .chain(CaseStatus::ALL.map(CaseStatus::name))
+            .chain(crate::desk::SHORTCUTS.iter().map(|(_, what)| *what))
+            .chain([lungdesk_inference::grade::METHOD]);
+        for name in names {
+            assert!(japanese(name).is_some(), "no Japanese for {name}");
+        }
+    }
+
+    #[test]
+    fn no_key_is_listed_twice() {
+        let mut seen = std::collections::HashSet::new();
+        for (en, _) in JA {
+            assert!(seen.insert(en), "listed twice: {en}");
+        }
+    }
+}

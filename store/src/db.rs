@@ -1,0 +1,1145 @@
+//! The SQLite store: schema and migrations, cases, AI results, drafts, confirmed reviews,
+//! history and outbox.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::model::{
+    AiResult, CaseRow, CaseStatus, Finding, Grade, HistoryEntry, Identity, OutboxItem, Pcr, Review, ReviewDraft,
+};
+
+/// Everything that can go wrong with the store, naming the file and the step.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the label store {path}: {source}")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error(
+        "the label store {path} was written by a newer LungDesk (schema {found}, this one knows {known}); update LungDesk, the file is left untouched"
+    )]
+    NewerSchema { path: PathBuf, found: i64, known: i64 },
+    #[error("label store {path}: {step}: {source}")]
+    Sql { path: PathBuf, step: &'static str, source: rusqlite::Error },
+    #[error("cannot confirm case {case_id}: {what} is not set")]
+    Incomplete { case_id: i64, what: &'static str },
+    #[error("case {case_id} is not in the label store {path}")]
+    NoSuchCase { path: PathBuf, case_id: i64 },
+    #[error("the reader's identity is not set up (reader id, name, site code, postal code)")]
+    NoIdentity,
+    #[error("the identity has invalid fields: {0}")]
+    BadIdentity(String),
+    #[error("label store {path}: a stored value is damaged: {detail}")]
+    Damaged { path: PathBuf, detail: String },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Case key, exam date, age and sex, as the payload needs them.
+type CaseFields = (String, Option<String>, Option<i64>, Option<String>);
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: cases, series, AI results, reviews, history, outbox, settings.
+    r"
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE cases (
+        id INTEGER PRIMARY KEY,
+        study_uid TEXT NOT NULL UNIQUE,
+        case_key TEXT NOT NULL UNIQUE,
+        exam_date TEXT,
+        age_years INTEGER,
+        sex TEXT,
+        imported_at TEXT NOT NULL
+    );
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        series_uid TEXT NOT NULL UNIQUE,
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        slices INTEGER NOT NULL,
+        files TEXT NOT NULL
+    );
+    CREATE TABLE ai_results (
+        id INTEGER PRIMARY KEY,
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        series_uid TEXT NOT NULL,
+        grade INTEGER NOT NULL CHECK (grade BETWEEN 1 AND 4),
+        scores TEXT NOT NULL,
+        explanation TEXT NOT NULL,
+        method TEXT NOT NULL,
+        models TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE reviews (
+        id INTEGER PRIMARY KEY,
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        reader_id TEXT NOT NULL,
+        site_code TEXT NOT NULL,
+        postal_code TEXT NOT NULL,
+        grade INTEGER NOT NULL CHECK (grade BETWEEN 1 AND 4),
+        pcr TEXT NOT NULL,
+        findings TEXT NOT NULL,
+        note TEXT NOT NULL,
+        ai_result_id INTEGER REFERENCES ai_results(id),
+        revision INTEGER NOT NULL,
+        confirmed_at TEXT NOT NULL,
+        UNIQUE (case_id, reader_id)
+    );
+    CREATE TABLE history (
+        id INTEGER PRIMARY KEY,
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        reader_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        field TEXT NOT NULL,
+        old TEXT,
+        new TEXT,
+        revision INTEGER NOT NULL
+    );
+    CREATE TRIGGER history_is_append_only_update BEFORE UPDATE ON history
+        BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
+    CREATE TRIGGER history_is_append_only_delete BEFORE DELETE ON history
+        BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    ",
+    // 2: drafts (work in progress survives a crash) and the worklist's indexes.
+    r"
+    CREATE TABLE drafts (
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        reader_id TEXT NOT NULL,
+        draft TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (case_id, reader_id)
+    );
+    CREATE INDEX series_case ON series(case_id);
+    CREATE INDEX ai_results_case ON ai_results(case_id, id);
+    CREATE INDEX history_case ON history(case_id, id);
+    CREATE INDEX outbox_unsent ON outbox(sent_at, id);
+    ",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// A series to add at import, with what the worklist shows of its study.
+#[derive(Debug, Clone)]
+pub struct NewSeries {
+    pub study_uid: String,
+    pub series_uid: String,
+    pub exam_date: Option<String>,
+    pub age_years: Option<i64>,
+    pub sex: Option<String>,
+    pub files: Vec<PathBuf>,
+}
+
+/// What adding a series did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    NewCase(i64),
+    /// Another series of a case already imported.
+    NewSeriesOfCase(i64),
+    /// The series was imported before (same Series Instance UID).
+    AlreadyImported(i64),
+}
+
+/// One case in the disagreements view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Disagreement {
+    pub case_id: i64,
+    pub case_key: String,
+    pub reader_id: String,
+    pub kind: DisagreementKind,
+    pub ai_grade: Option<Grade>,
+    pub grade: Grade,
+    pub pcr: Pcr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisagreementKind {
+    /// The reader's grade differs from the AI's.
+    ReaderVsAi,
+    /// PCR positive graded negative for pneumonia, or PCR negative graded typical.
+    PcrVsGrade,
+}
+
+/// AI grade (rows) against reader grade (columns), over confirmed reviews with an AI result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Confusion {
+    pub counts: [[u32; 4]; 4],
+    /// Confirmed reviews of cases the AI has not read.
+    pub without_ai: u32,
+}
+
+impl Confusion {
+    pub fn total(&self) -> u32 {
+        self.counts.iter().flatten().sum()
+    }
+    pub fn agreeing(&self) -> u32 {
+        (0..4).map(|i| self.counts[i][i]).sum()
+    }
+}
+
+/// The label store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Now, UTC, RFC 3339 with milliseconds.
+pub fn now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    t.format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// The pseudonymous key of a study at a site: no UID can be read back from it.
+pub fn case_key(site_code: &str, study_uid: &str) -> String {
+    let digest = Sha256::digest(format!("lungdesk-case/1\0{site_code}\0{study_uid}").as_bytes());
+    digest[..8].iter().fold(String::with_capacity(16), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        let open_err = |source| StoreError::Open { path: path.to_owned(), source };
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            // A missing folder is reported by SQLite's open below, with the path.
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let conn = Connection::open(path).map_err(open_err)?;
+        Self::configure(conn, path.to_owned(), MIGRATIONS.len())
+    }
+
+    /// Opens the store applying only the first `migrations` migrations (tests of upgrades).
+    #[doc(hidden)]
+    pub fn open_at_schema(path: &Path, migrations: usize) -> Result<Self> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+        Self::configure(conn, path.to_owned(), migrations)
+    }
+
+    fn configure(conn: Connection, path: PathBuf, migrations: usize) -> Result<Self> {
+        let sql = |step| {
+            let path = path.clone();
+            move |source| StoreError::Sql { path, step, source }
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sql("set busy timeout"))?;
+        // WAL: readers never block the writer. FULL: a confirmed review survives power loss too.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql("enable WAL"))?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(sql("set synchronous"))?;
+        conn.pragma_update(None, "foreign_keys", true).map_err(sql("enable foreign keys"))?;
+        let mut store = Self { conn, path };
+        store.migrate(migrations)?;
+        Ok(store)
+    }
+
+    fn err(&self, step: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sql { path: self.path.clone(), step, source }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the file.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(self.err("read schema version"))
+    }
+
+    fn migrate(&mut self, upto: usize) -> Result<()> {
+        let found = self.schema_version()?;
+        let known = MIGRATIONS.len() as i64;
+        if found > known {
+            return Err(StoreError::NewerSchema { path: self.path.clone(), found, known });
+        }
+        for (i, migration) in MIGRATIONS.iter().enumerate().take(upto).skip(found as usize) {
+            let path = self.path.clone();
+            let step_err = |source| StoreError::Sql { path: path.clone(), step: "migrate the schema", source };
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(step_err)?;
+            tx.execute_batch(migration).map_err(step_err)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1).map_err(step_err)?;
+            tx.commit().map_err(step_err)?;
+            tracing::info!(version = i + 1, "label store schema migrated");
+        }
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    pub fn integrity_check(&self) -> Result<String> {
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(self.err("check integrity"))
+    }
+
+    // --- settings and identity ---
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(self.err("read a setting"))
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+                [key, value],
+            )
+            .map(|_| ())
+            .map_err(self.err("save a setting"))
+    }
+
+    pub fn identity(&self) -> Result<Option<Identity>> {
+        match self.setting("identity")? {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| StoreError::Damaged { path: self.path.clone(), detail: format!("identity: {e}") }),
+        }
+    }
+
+    /// Saves the identity (postal code normalised) after checking every field.
+    pub fn set_identity(&self, identity: &Identity) -> Result<Identity> {
+        let problems = identity.problems();
+        if !problems.is_empty() {
+            return Err(StoreError::BadIdentity(problems.join(", ")));
+        }
+        let clean = Identity {
+            reader_id: identity.reader_id.trim().to_owned(),
+            display_name: identity.display_name.trim().to_owned(),
+            site_code: identity.site_code.trim().to_owned(),
+            postal_code: crate::model::normalise_postal_code(&identity.postal_code).unwrap_or_default(),
+        };
+        let json = serde_json::to_string(&clean).unwrap_or_default();
+        self.set_setting("identity", &json)?;
+        Ok(clean)
+    }
+
+    // --- import ---
+
+    /// Adds one series (and its case, when new) in one transaction; a series already present
+    /// is left as it is.
+    pub fn add_series(&mut self, site_code: &str, series: &NewSeries) -> Result<Added> {
+        let path = self.path.clone();
+        let err = |step| {
+            let path = path.clone();
+            move |source| StoreError::Sql { path, step, source }
+        };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err("begin import"))?;
+        let existing: Option<i64> = tx
+            .query_row("SELECT case_id FROM series WHERE series_uid = ?1", [&series.series_uid], |r| r.get(0))
+            .optional()
+            .map_err(err("look up a series"))?;
+        if let Some(case_id) = existing {
+            // Imported before; if the files have moved, point the series at their new place.
+            let files = serde_json::to_string(&series.files).unwrap_or_default();
+            tx.execute(
+                "UPDATE series SET files = ?1, slices = ?2 WHERE series_uid = ?3 AND files <> ?1",
+                params![files, series.files.len() as i64, series.series_uid],
+            )
+            .map_err(err("relink a moved series"))?;
+            tx.commit().map_err(err("commit import"))?;
+            return Ok(Added::AlreadyImported(case_id));
+        }
+        let case: Option<i64> = tx
+            .query_row("SELECT id FROM cases WHERE study_uid = ?1", [&series.study_uid], |r| r.get(0))
+            .optional()
+            .map_err(err("look up a case"))?;
+        let added = if let Some(case_id) = case {
+            Added::NewSeriesOfCase(case_id)
+        } else {
+            tx.execute(
+                "INSERT INTO cases (study_uid, case_key, exam_date, age_years, sex, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    series.study_uid,
+                    case_key(site_code, &series.study_uid),
+                    series.exam_date,
+                    series.age_years,
+                    series.sex,
+                    now()
+                ],
+            )
+            .map_err(err("add a case"))?;
+            Added::NewCase(tx.last_insert_rowid())
+        };
+        let case_id = match added {
+            Added::NewCase(id) | Added::NewSeriesOfCase(id) | Added::AlreadyImported(id) => id,
+        };
+        let files = serde_json::to_string(&series.files).unwrap_or_default();
+        tx.execute(
+            "INSERT INTO series (series_uid, case_id, slices, files) VALUES (?1, ?2, ?3, ?4)",
+            params![series.series_uid, case_id, series.files.len() as i64, files],
+        )
+        .map_err(err("add a series"))?;
+        tx.commit().map_err(err("commit import"))?;
+        Ok(added)
+    }
+
+    /// The files of each series of a case, largest series first.
+    pub fn case_series(&self, case_id: i64) -> Result<Vec<(String, Vec<PathBuf>)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT series_uid, files FROM series WHERE case_id = ?1 ORDER BY slices DESC, id")
+            .map_err(self.err("read a case's series"))?;
+        let rows = stmt
+            .query_map([case_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.err("read a case's series"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (uid, files) = row.map_err(self.err("read a case's series"))?;
+            let files: Vec<PathBuf> = serde_json::from_str(&files)
+                .map_err(|e| StoreError::Damaged { path: self.path.clone(), detail: format!("series files: {e}") })?;
+            out.push((uid, files));
+        }
+        if out.is_empty() {
+            return Err(StoreError::NoSuchCase { path: self.path.clone(), case_id });
+        }
+        Ok(out)
+    }
+
+    pub fn case_count(&self) -> Result<i64> {
+        self.conn.query_row("SELECT COUNT(*) FROM cases", [], |r| r.get(0)).map_err(self.err("count cases"))
+    }
+
+    pub fn series_count(&self) -> Result<i64> {
+        self.conn.query_row("SELECT COUNT(*) FROM series", [], |r| r.get(0)).map_err(self.err("count series"))
+    }
+
+    // --- AI results ---
+
+    /// Records the AI's pre-read of a case (a new row; the latest is current), with history.
+    pub fn set_ai_result(&mut self, case_id: i64, ai: &AiResult) -> Result<()> {
+        let path = self.path.clone();
+        let err = move |step| {
+            let path = path.clone();
+            move |source| StoreError::Sql { path, step, source }
+        };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err("begin AI result"))?;
+        let old: Option<(i64, String, String)> = tx
+            .query_row(
+                "SELECT grade, method, models FROM ai_results WHERE case_id = ?1 ORDER BY id DESC LIMIT 1",
+                [case_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(err("read the AI result"))?;
+        let models = serde_json::to_string(&ai.models).unwrap_or_default();
+        if old.as_ref().is_some_and(|(g, m, ms)| *g == i64::from(ai.grade.number()) && *m == ai.method && *ms == models)
+        {
+            return Ok(()); // the same result again (from the cache)
+        }
+        tx.execute(
+            "INSERT INTO ai_results (case_id, series_uid, grade, scores, explanation, method, models, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                case_id,
+                ai.series_uid,
+                ai.grade.number(),
+                serde_json::to_string(&ai.scores).unwrap_or_default(),
+                ai.explanation,
+                ai.method,
+                models,
+                now()
+            ],
+        )
+        .map_err(err("save the AI result"))?;
+        let who = if ai.models.is_empty() { "ai:baseline".to_owned() } else { format!("ai:{}", ai.models.join("+")) };
+        insert_history(
+            &tx,
+            case_id,
+            &who,
+            "ai_grade",
+            old.map(|(g, _, _)| g.to_string()).as_deref(),
+            Some(ai.grade.number().to_string().as_str()),
+            0,
+        )
+        .map_err(err("record the AI result in the history"))?;
+        tx.commit().map_err(err("commit the AI result"))
+    }
+
+    pub fn ai_result(&self, case_id: i64) -> Result<Option<AiResult>> {
+        self.conn
+            .query_row(
+                "SELECT series_uid, grade, scores, explanation, method, models FROM ai_results \
+                 WHERE case_id = ?1 ORDER BY id DESC LIMIT 1",
+                [case_id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.err("read the AI result"))?
+            .map(|(series_uid, grade, scores, explanation, method, models)| {
+                let damaged = |detail: String| StoreError::Damaged { path: self.path.clone(), detail };
+                Ok(AiResult {
+                    series_uid,
+                    grade: Grade::from_number(grade).ok_or_else(|| damaged(format!("AI grade {grade}")))?,
+                    scores: serde_json::from_str(&scores).map_err(|e| damaged(format!("AI scores: {e}")))?,
+                    explanation,
+                    method,
+                    models: serde_json::from_str(&models).map_err(|e| damaged(format!("AI models: {e}")))?,
+                })
+            })
+            .transpose()
+    }
+
+    // --- drafts and reviews ---
+
+    /// Saves work in progress on a case (not a confirmation: no history, no outbox).
+    pub fn save_draft(&self, case_id: i64, reader_id: &str, draft: &ReviewDraft) -> Result<()> {
+        let json = serde_json::to_string(draft).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT INTO drafts (case_id, reader_id, draft, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT(case_id, reader_id) DO UPDATE SET draft = ?3, updated_at = ?4",
+                params![case_id, reader_id, json, now()],
+            )
+            .map(|_| ())
+            .map_err(self.err("save a draft"))
+    }
+
+    /// What the reader sees on opening a case: their draft, else their confirmed review.
+    pub fn working_copy(&self, case_id: i64, reader_id: &str) -> Result<ReviewDraft> {
+        let draft: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT draft FROM drafts WHERE case_id = ?1 AND reader_id = ?2",
+                params![case_id, reader_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err("read a draft"))?;
+        if let Some(json) = draft {
+            return serde_json::from_str(&json)
+                .map_err(|e| StoreError::Damaged { path: self.path.clone(), detail: format!("draft: {e}") });
+        }
+        Ok(self
+            .review(case_id, reader_id)?
+            .map(|r| ReviewDraft { grade: Some(r.grade), pcr: Some(r.pcr), findings: r.findings, note: r.note })
+            .unwrap_or_default())
+    }
+
+    /// Confirms the reader's review of a case in one transaction: the review (a new revision
+    /// when anything changed), one history row per changed field, and an outbox entry for the
+    /// sync service. Confirming an unchanged review changes nothing.
+    #[allow(clippy::too_many_lines)] // one transaction, in the order the doc lists its writes
+    pub fn confirm(&mut self, case_id: i64, identity: &Identity, draft: &ReviewDraft) -> Result<Review> {
+        let grade = draft.grade.ok_or(StoreError::Incomplete { case_id, what: "the RSNA grade" })?;
+        let pcr = draft.pcr.ok_or(StoreError::Incomplete { case_id, what: "the PCR status" })?;
+        if !identity.problems().is_empty() {
+            return Err(StoreError::NoIdentity);
+        }
+        let old = self.review(case_id, &identity.reader_id)?;
+        let path = self.path.clone();
+        let err = move |step| {
+            let path = path.clone();
+            move |source| StoreError::Sql { path, step, source }
+        };
+        let reader = identity.reader_id.as_str();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err("begin confirm"))?;
+        let case: Option<CaseFields> = tx
+            .query_row("SELECT case_key, exam_date, age_years, sex FROM cases WHERE id = ?1", [case_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+            .map_err(err("read the case"))?;
+        let Some((key, exam_date, age_years, sex)) = case else {
+            return Err(StoreError::NoSuchCase { path: self.path.clone(), case_id });
+        };
+        let findings = draft.findings_codes();
+        let unchanged = old
+            .as_ref()
+            .is_some_and(|o| o.grade == grade && o.pcr == pcr && o.findings == draft.findings && o.note == draft.note);
+        tx.execute("DELETE FROM drafts WHERE case_id = ?1 AND reader_id = ?2", params![case_id, reader])
+            .map_err(err("clear the draft"))?;
+        if unchanged && let Some(old) = old {
+            tx.commit().map_err(err("commit confirm"))?;
+            return Ok(old);
+        }
+        let revision = old.as_ref().map_or(1, |o| o.revision + 1);
+        let at = now();
+        let ai: Option<(i64, i64, String)> = tx
+            .query_row(
+                "SELECT id, grade, models FROM ai_results WHERE case_id = ?1 ORDER BY id DESC LIMIT 1",
+                [case_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(err("read the AI result"))?;
+        tx.execute(
+            "INSERT INTO reviews (case_id, reader_id, site_code, postal_code, grade, pcr, findings, note, ai_result_id, revision, confirmed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT(case_id, reader_id) DO UPDATE SET site_code = ?3, postal_code = ?4, grade = ?5, pcr = ?6, \
+             findings = ?7, note = ?8, ai_result_id = ?9, revision = ?10, confirmed_at = ?11",
+            params![
+                case_id,
+                reader,
+                identity.site_code,
+                identity.postal_code,
+                grade.number(),
+                pcr.code(),
+                findings,
+                draft.note,
+                ai.as_ref().map(|a| a.0),
+                revision,
+                at
+            ],
+        )
+        .map_err(err("save the review"))?;
+        let changes = [
+            ("grade", old.as_ref().map(|o| o.grade.number().to_string()), grade.number().to_string()),
+            ("pcr", old.as_ref().map(|o| o.pcr.code().to_owned()), pcr.code().to_owned()),
+            (
+                "findings",
+                old.as_ref().map(|o| o.findings.iter().map(|f| f.code()).collect::<Vec<_>>().join(";")),
+                findings.clone(),
+            ),
+            ("note", old.as_ref().map(|o| o.note.clone()), draft.note.clone()),
+        ];
+        for (field, before, after) in changes {
+            if before.as_deref() != Some(after.as_str()) && !(before.is_none() && after.is_empty()) {
+                insert_history(&tx, case_id, reader, field, before.as_deref(), Some(after.as_str()), revision)
+                    .map_err(err("record the change in the history"))?;
+            }
+        }
+        // The sync payload: a whitelist of fields, nothing identifying and no free text.
+        let payload = serde_json::json!({
+            "schema": "lungdesk-label/1",
+            "case_key": key,
+            "site_code": identity.site_code,
+            "facility_postal_code": identity.postal_code,
+            "exam_date": exam_date,
+            "age_years": age_years,
+            "sex": sex,
+            "reader_id": reader,
+            "grade": grade.number(),
+            "pcr": pcr.code(),
+            "findings": draft.findings.iter().map(|f| f.code()).collect::<Vec<_>>(),
+            "ai_grade": ai.as_ref().map(|a| a.1),
+            "ai_models": ai.as_ref().map(|a| serde_json::from_str::<serde_json::Value>(&a.2).unwrap_or_default()),
+            "revision": revision,
+            "confirmed_at": at,
+        });
+        tx.execute(
+            "INSERT INTO outbox (idempotency_key, case_id, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![format!("{key}:{reader}:{revision}"), case_id, payload.to_string(), at],
+        )
+        .map_err(err("queue the label for sync"))?;
+        tx.commit().map_err(err("commit confirm"))?;
+        Ok(Review {
+            case_id,
+            reader_id: reader.to_owned(),
+            grade,
+            pcr,
+            findings: draft.findings.clone(),
+            note: draft.note.clone(),
+            revision,
+            confirmed_at: at,
+        })
+    }
+
+    /// The reader's confirmed review of a case.
+    pub fn review(&self, case_id: i64, reader_id: &str) -> Result<Option<Review>> {
+        Ok(self.reviews_where("case_id = ?1 AND reader_id = ?2", params![case_id, reader_id])?.pop())
+    }
+
+    /// Every reader's confirmed review of a case.
+    pub fn reviews(&self, case_id: i64) -> Result<Vec<Review>> {
+        self.reviews_where("case_id = ?1", params![case_id])
+    }
+
+    /// Every confirmed review in the store.
+    pub fn all_reviews(&self) -> Result<Vec<Review>> {
+        self.reviews_where("1 = 1", params![])
+    }
+
+    fn reviews_where(&self, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Review>> {
+        let sql = format!(
+            "SELECT case_id, reader_id, grade, pcr, findings, note, revision, confirmed_at FROM reviews WHERE {filter} ORDER BY case_id, reader_id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err("read reviews"))?;
+        let rows = stmt
+            .query_map(args, |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, String>(7)?,
+                ))
+            })
+            .map_err(self.err("read reviews"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (case_id, reader_id, grade, pcr, findings, note, revision, confirmed_at) =
+                row.map_err(self.err("read reviews"))?;
+            let damaged = |detail: String| StoreError::Damaged { path: self.path.clone(), detail };
+            out.push(Review {
+                case_id,
+                reader_id,
+                grade: Grade::from_number(grade).ok_or_else(|| damaged(format!("grade {grade}")))?,
+                pcr: Pcr::from_code(&pcr).ok_or_else(|| damaged(format!("PCR {pcr}")))?,
+                findings: parse_findings(&findings).map_err(damaged)?,
+                note,
+                revision,
+                confirmed_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The history of a case, oldest first.
+    pub fn history(&self, case_id: i64) -> Result<Vec<HistoryEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT case_id, reader_id, at, field, old, new, revision FROM history WHERE case_id = ?1 ORDER BY id",
+            )
+            .map_err(self.err("read the history"))?;
+        stmt.query_map([case_id], |r| {
+            Ok(HistoryEntry {
+                case_id: r.get(0)?,
+                reader_id: r.get(1)?,
+                at: r.get(2)?,
+                field: r.get(3)?,
+                old: r.get(4)?,
+                new: r.get(5)?,
+                revision: r.get(6)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(self.err("read the history"))
+    }
+
+    // --- worklist and disagreements ---
+
+    /// Every case with its status for `reader_id`, in import order.
+    pub fn worklist(&self, reader_id: &str) -> Result<Vec<CaseRow>> {
+        self.worklist_where(reader_id, None)
+    }
+
+    /// One case's worklist row.
+    pub fn worklist_row(&self, case_id: i64, reader_id: &str) -> Result<Option<CaseRow>> {
+        Ok(self.worklist_where(reader_id, Some(case_id))?.pop())
+    }
+
+    fn worklist_where(&self, reader_id: &str, case_id: Option<i64>) -> Result<Vec<CaseRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT c.id, c.case_key, c.exam_date, c.age_years, c.sex, \
+                   (SELECT COALESCE(SUM(slices), 0) FROM series s WHERE s.case_id = c.id), \
+                   (SELECT grade FROM ai_results a WHERE a.case_id = c.id ORDER BY a.id DESC LIMIT 1), \
+                   r.grade, r.pcr, r.revision, \
+                   EXISTS (SELECT 1 FROM drafts d WHERE d.case_id = c.id AND d.reader_id = ?1), \
+                   EXISTS (SELECT 1 FROM reviews x JOIN reviews y ON x.case_id = y.case_id AND x.reader_id < y.reader_id \
+                           WHERE x.case_id = c.id AND (x.grade <> y.grade OR x.pcr <> y.pcr)) \
+                 FROM cases c LEFT JOIN reviews r ON r.case_id = c.id AND r.reader_id = ?1 \
+                 WHERE ?2 IS NULL OR c.id = ?2 ORDER BY c.id",
+            )
+            .map_err(self.err("read the worklist"))?;
+        let rows = stmt
+            .query_map(params![reader_id, case_id], |r| {
+                let ai_grade: Option<i64> = r.get(6)?;
+                let grade: Option<i64> = r.get(7)?;
+                let pcr: Option<String> = r.get(8)?;
+                let draft: bool = r.get(10)?;
+                let split: bool = r.get(11)?;
+                let grade = grade.and_then(Grade::from_number);
+                let ai_grade = ai_grade.and_then(Grade::from_number);
+                let status = if split {
+                    CaseStatus::NeedsAdjudication
+                } else if draft {
+                    CaseStatus::InReview
+                } else if grade.is_some() {
+                    CaseStatus::Confirmed
+                } else if ai_grade.is_some() {
+                    CaseStatus::AiDone
+                } else {
+                    CaseStatus::New
+                };
+                Ok(CaseRow {
+                    case_id: r.get(0)?,
+                    case_key: r.get(1)?,
+                    exam_date: r.get(2)?,
+                    age_years: r.get(3)?,
+                    sex: r.get(4)?,
+                    slices: r.get(5)?,
+                    status,
+                    ai_grade,
+                    grade,
+                    pcr: pcr.as_deref().and_then(Pcr::from_code),
+                    revision: r.get(9)?,
+                })
+            })
+            .map_err(self.err("read the worklist"))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(self.err("read the worklist"))
+    }
+
+    /// Cases where a reader's grade differs from the AI's, or contradicts the PCR result, and
+    /// the confusion matrix of AI grade against reader grade, over every reader in the store.
+    pub fn disagreements(&self) -> Result<(Vec<Disagreement>, Confusion)> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT r.case_id, c.case_key, r.reader_id, r.grade, r.pcr, \
+                   (SELECT grade FROM ai_results a WHERE a.case_id = r.case_id ORDER BY a.id DESC LIMIT 1) \
+                 FROM reviews r JOIN cases c ON c.id = r.case_id ORDER BY r.case_id, r.reader_id",
+            )
+            .map_err(self.err("read disagreements"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                ))
+            })
+            .map_err(self.err("read disagreements"))?;
+        let mut list = Vec::new();
+        let mut confusion = Confusion::default();
+        for row in rows {
+            let (case_id, case_key, reader_id, grade, pcr, ai) = row.map_err(self.err("read disagreements"))?;
+            let damaged = |detail: String| StoreError::Damaged { path: self.path.clone(), detail };
+            let grade = Grade::from_number(grade).ok_or_else(|| damaged(format!("grade {grade}")))?;
+            let pcr = Pcr::from_code(&pcr).ok_or_else(|| damaged(format!("PCR {pcr}")))?;
+            let ai_grade = ai.and_then(Grade::from_number);
+            match ai_grade {
+                Some(a) => confusion.counts[usize::from(a.number() - 1)][usize::from(grade.number() - 1)] += 1,
+                None => confusion.without_ai += 1,
+            }
+            let base =
+                Disagreement { case_id, case_key, reader_id, kind: DisagreementKind::ReaderVsAi, ai_grade, grade, pcr };
+            if ai_grade.is_some_and(|a| a != grade) {
+                list.push(base.clone());
+            }
+            if matches!((pcr, grade), (Pcr::Positive, Grade::Negative) | (Pcr::Negative, Grade::Typical)) {
+                list.push(Disagreement { kind: DisagreementKind::PcrVsGrade, ..base });
+            }
+        }
+        Ok((list, confusion))
+    }
+
+    // --- outbox ---
+
+    /// Labels not yet accepted by the service, oldest first.
+    pub fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxItem>> {
+        self.outbox_where("sent_at IS NULL", limit)
+    }
+
+    /// The whole outbox, oldest first.
+    pub fn outbox_all(&self) -> Result<Vec<OutboxItem>> {
+        self.outbox_where("1 = 1", usize::MAX)
+    }
+
+    fn outbox_where(&self, filter: &str, limit: usize) -> Result<Vec<OutboxItem>> {
+        let sql = format!(
+            "SELECT id, idempotency_key, payload, created_at, sent_at, attempts FROM outbox WHERE {filter} ORDER BY id LIMIT ?1"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err("read the outbox"))?;
+        stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok(OutboxItem {
+                id: r.get(0)?,
+                idempotency_key: r.get(1)?,
+                payload: r.get(2)?,
+                created_at: r.get(3)?,
+                sent_at: r.get(4)?,
+                attempts: r.get(5)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(self.err("read the outbox"))
+    }
+
+    /// The raw connection, for the exporters and tests that inspect the file.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn insert_history(
+    tx: &Transaction<'_>,
+    case_id: i64,
+    reader_id: &str,
+    field: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+    revision: i64,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        "INSERT INTO history (case_id, reader_id, at, field, old, new, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![case_id, reader_id, now(), field, old, new, revision],
+    )
+}
+
+fn parse_findings(codes: &str) -> std::result::Result<Vec<Finding>, String> {
+    codes
+        .split(';')
+        .filter(|c| !c.is_empty())
+        .map(|c| Finding::from_code(c).ok_or_else(|| format!("finding {c}")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn reader(id: &str) -> Identity {
+        Identity {
+            reader_id: id.into(),
+            display_name: "Test Reader".into(),
+            site_code: "SITE-A".into(),
+            postal_code: "466-8560".into(),
+        }
+    }
+
+    fn series(n: usize) -> NewSeries {
+        NewSeries {
+            study_uid: format!("1.2.3.{n}"),
+            series_uid: format!("1.2.3.{n}.1"),
+            exam_date: Some("2026-04-01".into()),
+            age_years: Some(61),
+            sex: Some("M".into()),
+            files: vec![PathBuf::from(format!("/data/{n}/1.dcm"))],
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("labels.sqlite")).expect("open");
+        (dir, store)
+    }
+
+    fn draft(grade: Grade, pcr: Pcr) -> ReviewDraft {
+        ReviewDraft { grade: Some(grade), pcr: Some(pcr), ..ReviewDraft::default() }
+    }
+
+    #[test]
+    fn series_are_deduplicated_and_grouped_by_study() {
+        let (_dir, mut s) = store();
+        assert_eq!(s.add_series("SITE-A", &series(1)).expect("add"), Added::NewCase(1));
+        assert_eq!(s.add_series("SITE-A", &series(1)).expect("add"), Added::AlreadyImported(1));
+        let moved = NewSeries { files: vec![PathBuf::from("/moved/1.dcm")], ..series(1) };
+        assert_eq!(s.add_series("SITE-A", &moved).expect("add"), Added::AlreadyImported(1));
+        assert_eq!(s.case_series(1).expect("files")[0].1, moved.files, "a moved series is relinked");
+        let second = NewSeries { series_uid: "1.2.3.1.2".into(), ..series(1) };
+        assert_eq!(s.add_series("SITE-A", &second).expect("add"), Added::NewSeriesOfCase(1));
+        assert_eq!((s.case_count().expect("count"), s.series_count().expect("count")), (1, 2));
+        assert_eq!(s.worklist("R1").expect("worklist")[0].slices, 2);
+    }
+
+    #[test]
+    fn confirming_writes_review_history_and_outbox_once_per_change() {
+        let (_dir, mut s) = store();
+        s.add_series("SITE-A", &series(1)).expect("add");
+        let me = reader("R1");
+        let first = s.confirm(1, &me, &draft(Grade::Typical, Pcr::Positive)).expect("confirm");
+        assert_eq!(first.revision, 1);
+        // Unchanged: nothing new.
+        assert_eq!(s.confirm(1, &me, &draft(Grade::Typical, Pcr::Positive)).expect("again").revision, 1);
+        let mut changed = draft(Grade::Indeterminate, Pcr::Positive);
+        changed.toggle(Finding::CrazyPaving);
+        let second = s.confirm(1, &me, &changed).expect("change");
+        assert_eq!(second.revision, 2);
+        let history = s.history(1).expect("history");
+        let fields: Vec<_> = history.iter().map(|h| (h.field.as_str(), h.old.as_deref(), h.new.as_deref())).collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("grade", None, Some("1")),
+                ("pcr", None, Some("positive")),
+                ("grade", Some("1"), Some("2")),
+                ("findings", Some(""), Some("crazy_paving")),
+            ]
+        );
+        let outbox = s.outbox_pending(100).expect("outbox");
+        assert_eq!(outbox.len(), 2);
+        assert!(outbox[1].idempotency_key.ends_with(":R1:2"));
+        assert_eq!(s.worklist("R1").expect("worklist")[0].status, CaseStatus::Confirmed);
+        assert_eq!(s.worklist("R2").expect("worklist")[0].status, CaseStatus::New);
+    }
+
+    #[test]
+    fn an_incomplete_review_is_refused_and_nothing_is_written() {
+        let (_dir, mut s) = store();
+        s.add_series("SITE-A", &series(1)).expect("add");
+        let e = s.confirm(1, &reader("R1"), &ReviewDraft { grade: Some(Grade::Typical), ..ReviewDraft::default() });
+        assert!(matches!(e, Err(StoreError::Incomplete { what: "the PCR status", .. })), "{e:?}");
+        assert!(s.all_reviews().expect("reviews").is_empty());
+        assert!(s.outbox_all().expect("outbox").is_empty());
+        let e = s.confirm(99, &reader("R1"), &draft(Grade::Typical, Pcr::Positive));
+        assert!(matches!(e, Err(StoreError::NoSuchCase { case_id: 99, .. })), "{e:?}");
+    }
+
+    #[test]
+    fn history_cannot_be_changed_or_deleted() {
+        let (_dir, mut s) = store();
+        s.add_series("SITE-A", &series(1)).expect("add");
+        s.confirm(1, &reader("R1"), &draft(Grade::Typical, Pcr::Positive)).expect("confirm");
+        let update = s.connection().execute("UPDATE history SET new = '4'", []);
+        assert!(update.is_err_and(|e| e.to_string().contains("append-only")));
+        let delete = s.connection().execute("DELETE FROM history", []);
+        assert!(delete.is_err_and(|e| e.to_string().contains("append-only")));
+        assert_eq!(s.history(1).expect("history").len(), 2);
+    }
+
+    #[test]
+    fn drafts_show_in_review_and_clear_on_confirm() {
+        let (_dir, mut s) = store();
+        s.add_series("SITE-A", &series(1)).expect("add");
+        let mut d =
+            ReviewDraft { grade: Some(Grade::Atypical), note: "右下葉に結節".into(), ..ReviewDraft::default() };
+        s.save_draft(1, "R1", &d).expect("draft");
+        assert_eq!(s.worklist("R1").expect("worklist")[0].status, CaseStatus::InReview);
+        assert_eq!(s.working_copy(1, "R1").expect("copy"), d);
+        d.pcr = Some(Pcr::Pending);
+        s.confirm(1, &reader("R1"), &d).expect("confirm");
+        assert_eq!(s.worklist("R1").expect("worklist")[0].status, CaseStatus::Confirmed);
+        assert_eq!(s.working_copy(1, "R1").expect("copy"), d);
+    }
+
+    #[test]
+    fn readers_who_disagree_make_a_case_need_adjudication() {
+        let (_dir, mut s) = store();
+        s.add_series("SITE-A", &series(1)).expect("add");
+        s.confirm(1, &reader("R1"), &draft(Grade::Typical, Pcr::Positive)).expect("confirm");
+        s.confirm(1, &reader("R2"), &draft(Grade::Typical, Pcr::Positive)).expect("confirm");
+        assert_eq!(s.worklist("R1").expect("worklist")[0].status, CaseStatus::Confirmed);
+        s.confirm(1, &reader("R2"), &draft(Grade::Atypical, Pcr::Positive)).expect("confirm");
+        assert_eq!(s.worklist("R1").expect("worklist")[0].status, CaseStatus::NeedsAdjudication);
+    }
+
+    #[test]
+    fn disagreements_and_confusion_matrix() {
+        let (_dir, mut s) = store();
+        let ai = |g| AiResult {
+            series_uid: "x".into(),
+            grade: g,
+            scores: [0.25; 4],
+            explanation: String::new(),
+            method: "test".into(),
+            models: vec!["m 1".into()],
+        };
+        for n in 1..=4 {
+            s.add_series("SITE-A", &series(n)).expect("add");
+        }
+        s.set_ai_result(1, &ai(Grade::Typical)).expect("ai");
+        s.set_ai_result(2, &ai(Grade::Typical)).expect("ai");
+        s.set_ai_result(3, &ai(Grade::Negative)).expect("ai");
+        assert_eq!(s.worklist("R1").expect("worklist")[0].status, CaseStatus::AiDone);
+        let me = reader("R1");
+        s.confirm(1, &me, &draft(Grade::Typical, Pcr::Positive)).expect("agree");
+        s.confirm(2, &me, &draft(Grade::Atypical, Pcr::Negative)).expect("disagree");
+        s.confirm(3, &me, &draft(Grade::Negative, Pcr::Positive)).expect("contradiction");
+        s.confirm(4, &me, &draft(Grade::Typical, Pcr::Negative)).expect("contradiction, no AI");
+        let (list, confusion) = s.disagreements().expect("disagreements");
+        let kinds: Vec<_> = list.iter().map(|d| (d.case_id, d.kind)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (2, DisagreementKind::ReaderVsAi),
+                (3, DisagreementKind::PcrVsGrade),
+                (4, DisagreementKind::PcrVsGrade)
+            ]
+        );
+        assert_eq!(confusion.counts[0][0], 1);
+        assert_eq!(confusion.counts[0][2], 1);
+        assert_eq!(confusion.counts[3][3], 1);
+        assert_eq!((confusion.total(), confusion.agreeing(), confusion.without_ai), (3, 2, 1));
+        // The same AI result again (from the cache) adds no history.
+        s.set_ai_result(1, &ai(Grade::Typical)).expect("ai");
+        assert_eq!(s.history(1).expect("history").iter().filter(|h| h.field == "ai_grade").count(), 1);
+    }
+
+    #[test]
+    fn an_old_schema_is_migrated_and_keeps_its_labels() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("labels.sqlite");
+        {
+            let mut old = Store::open_at_schema(&path, 1).expect("v1");
+            assert_eq!(old.schema_version().expect("version"), 1);
+            old.add_series("SITE-A", &series(1)).expect("add");
+            old.connection()
+                .execute(
+                    "INSERT INTO reviews (case_id, reader_id, site_code, postal_code, grade, pcr, findings, note, revision, confirmed_at) \
+                     VALUES (1, 'R1', 'SITE-A', '466-8560', 2, 'pending', '', '', 1, '2026-01-01T00:00:00.000Z')",
+                    [],
+                )
+                .expect("v1 review");
+        }
+        let s = Store::open(&path).expect("migrate");
+        assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
+        assert_eq!(s.review(1, "R1").expect("review").map(|r| r.grade), Some(Grade::Indeterminate));
+        s.save_draft(1, "R1", &ReviewDraft::default()).expect("v2 table exists");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("labels.sqlite");
+        Store::open(&path).expect("create").connection().pragma_update(None, "user_version", 99).expect("bump");
+        let e = Store::open(&path).expect_err("newer");
+        assert!(e.to_string().contains("newer LungDesk (schema 99"), "{e}");
+        let conn = Connection::open(&path).expect("raw");
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("version");
+        assert_eq!(v, 99);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_gets_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("labels.sqlite");
+        std::fs::write(&path, b"this is not SQLite, it is a note someone saved here").expect("write");
+        let e = Store::open(&path).expect_err("not a database");
+        assert!(e.to_string().contains("labels.sqlite"), "{e}");
+        assert_eq!(std::fs::read(&path).expect("read").len(), 51, "the file is left as it was");
+    }
+
+    #[test]
+    fn identity_is_checked_normalised_and_kept() {
+        let (_dir, s) = store();
+        assert_eq!(s.identity().expect("identity"), None);
+        let bad = Identity { postal_code: "12".into(), ..reader("R1") };
+        assert!(matches!(s.set_identity(&bad), Err(StoreError::BadIdentity(f)) if f == "postal_code"));
+        let saved = s.set_identity(&Identity { postal_code: "4668560".into(), ..reader(" R1 ") }).expect("save");
+        assert_eq!((saved.reader_id.as_str(), saved.postal_code.as_str()), ("R1", "466-8560"));
+        assert_eq!(s.identity().expect("identity"), Some(saved));
+    }
+
+    #[test]
+    fn case_keys_are_stable_and_reveal_no_uid() {
+        let k = case_key("SITE-A", "1.2.840.113619.2.55.3");
+        assert_eq!(k, case_key("SITE-A", "1.2.840.113619.2.55.3"));
+        assert_ne!(k, case_key("SITE-B", "1.2.840.113619.2.55.3"));
+        assert_eq!(k.len(), 16);
+        assert!(!k.contains("1.2.840"));
+    }
+}

@@ -1,0 +1,358 @@
+//! The labelling domain: RSNA grades, PCR status, findings, case status, the reader's identity,
+//! and the records the store keeps.
+
+use serde::{Deserialize, Serialize};
+
+/// RSNA chest-CT category of COVID-19 pneumonia (Simpson et al. 2020). The number is the key
+/// the reader presses and the value stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grade {
+    Typical = 1,
+    Indeterminate = 2,
+    Atypical = 3,
+    Negative = 4,
+}
+
+impl Grade {
+    pub const ALL: [Grade; 4] = [Grade::Typical, Grade::Indeterminate, Grade::Atypical, Grade::Negative];
+
+    pub fn from_number(n: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| *g as i64 == n)
+    }
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+    /// English name, as in the RSNA consensus statement.
+    pub fn name(self) -> &'static str {
+        match self {
+            Grade::Typical => "Typical",
+            Grade::Indeterminate => "Indeterminate",
+            Grade::Atypical => "Atypical",
+            Grade::Negative => "Negative for pneumonia",
+        }
+    }
+    /// The stable identifier used in exports and payloads.
+    pub fn code(self) -> &'static str {
+        match self {
+            Grade::Typical => "typical",
+            Grade::Indeterminate => "indeterminate",
+            Grade::Atypical => "atypical",
+            Grade::Negative => "negative",
+        }
+    }
+}
+
+/// SARS-CoV-2 PCR status of the patient at the time of the scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pcr {
+    Positive,
+    Negative,
+    Pending,
+    NotTested,
+}
+
+impl Pcr {
+    pub const ALL: [Pcr; 4] = [Pcr::Positive, Pcr::Negative, Pcr::Pending, Pcr::NotTested];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Pcr::Positive => "positive",
+            Pcr::Negative => "negative",
+            Pcr::Pending => "pending",
+            Pcr::NotTested => "not_tested",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.code() == code)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Pcr::Positive => "PCR positive",
+            Pcr::Negative => "PCR negative",
+            Pcr::Pending => "PCR pending",
+            Pcr::NotTested => "PCR not tested",
+        }
+    }
+}
+
+/// Optional CT findings the reader may tick (RSNA consensus and Fleischner vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    CrazyPaving,
+    ReversedHalo,
+    OrganizingPneumonia,
+    PleuralEffusion,
+    Lymphadenopathy,
+    TreeInBud,
+    Cavitation,
+}
+
+impl Finding {
+    pub const ALL: [Finding; 7] = [
+        Finding::CrazyPaving,
+        Finding::ReversedHalo,
+        Finding::OrganizingPneumonia,
+        Finding::PleuralEffusion,
+        Finding::Lymphadenopathy,
+        Finding::TreeInBud,
+        Finding::Cavitation,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Finding::CrazyPaving => "crazy_paving",
+            Finding::ReversedHalo => "reversed_halo",
+            Finding::OrganizingPneumonia => "organizing_pneumonia",
+            Finding::PleuralEffusion => "pleural_effusion",
+            Finding::Lymphadenopathy => "lymphadenopathy",
+            Finding::TreeInBud => "tree_in_bud",
+            Finding::Cavitation => "cavitation",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.code() == code)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Finding::CrazyPaving => "Crazy-paving",
+            Finding::ReversedHalo => "Reversed halo",
+            Finding::OrganizingPneumonia => "Organizing pneumonia pattern",
+            Finding::PleuralEffusion => "Pleural effusion",
+            Finding::Lymphadenopathy => "Lymphadenopathy",
+            Finding::TreeInBud => "Tree-in-bud",
+            Finding::Cavitation => "Cavitation",
+        }
+    }
+}
+
+/// Where a case stands in the worklist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    /// Imported; no AI result yet.
+    New,
+    /// The AI has pre-read it.
+    AiDone,
+    /// This reader has started (a saved draft) but not confirmed.
+    InReview,
+    /// This reader has confirmed a grade and PCR status.
+    Confirmed,
+    /// Confirmed readings of two or more readers disagree on the grade or PCR.
+    NeedsAdjudication,
+}
+
+impl CaseStatus {
+    pub const ALL: [CaseStatus; 5] = [
+        CaseStatus::New,
+        CaseStatus::AiDone,
+        CaseStatus::InReview,
+        CaseStatus::Confirmed,
+        CaseStatus::NeedsAdjudication,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseStatus::New => "New",
+            CaseStatus::AiDone => "AI done",
+            CaseStatus::InReview => "In review",
+            CaseStatus::Confirmed => "Confirmed",
+            CaseStatus::NeedsAdjudication => "Needs adjudication",
+        }
+    }
+    /// Counted as done in the batch progress.
+    pub fn is_done(self) -> bool {
+        matches!(self, CaseStatus::Confirmed | CaseStatus::NeedsAdjudication)
+    }
+}
+
+/// Who is reading, set on first start and kept in the store's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Identity {
+    /// A stable reader id such as the specialist number.
+    pub reader_id: String,
+    pub display_name: String,
+    pub site_code: String,
+    /// Facility postal code, 7 digits (Japan), written NNN-NNNN.
+    pub postal_code: String,
+}
+
+impl Identity {
+    /// What is wrong with it, field by field (empty when it can be saved).
+    pub fn problems(&self) -> Vec<&'static str> {
+        let mut problems = Vec::new();
+        let printable = |s: &str| !s.trim().is_empty() && s.chars().all(|c| !c.is_control());
+        if !printable(&self.reader_id) || self.reader_id.len() > 64 {
+            problems.push("reader_id");
+        }
+        if !printable(&self.display_name) || self.display_name.chars().count() > 100 {
+            problems.push("display_name");
+        }
+        if !printable(&self.site_code)
+            || self.site_code.len() > 32
+            || !self.site_code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            problems.push("site_code");
+        }
+        if normalise_postal_code(&self.postal_code).is_none() {
+            problems.push("postal_code");
+        }
+        problems
+    }
+}
+
+/// `1130033`, `113-0033` or full-width digits → `113-0033`; anything else → `None`.
+pub fn normalise_postal_code(code: &str) -> Option<String> {
+    let digits: String = code
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '-' | '－' | 'ー' | ' '))
+        .map(|c| match c {
+            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+            _ => c,
+        })
+        .collect();
+    (digits.len() == 7 && digits.chars().all(|c| c.is_ascii_digit()))
+        .then(|| format!("{}-{}", &digits[..3], &digits[3..]))
+}
+
+/// The reader's labels of one case, as being edited or as confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReviewDraft {
+    pub grade: Option<Grade>,
+    pub pcr: Option<Pcr>,
+    pub findings: Vec<Finding>,
+    /// Free text by the reader; kept in the local store only (never exported or synced).
+    pub note: String,
+}
+
+impl ReviewDraft {
+    pub fn toggle(&mut self, finding: Finding) {
+        if let Some(i) = self.findings.iter().position(|f| *f == finding) {
+            self.findings.remove(i);
+        } else {
+            self.findings.push(finding);
+            self.findings.sort();
+        }
+    }
+    pub fn findings_codes(&self) -> String {
+        self.findings.iter().map(|f| f.code()).collect::<Vec<_>>().join(";")
+    }
+}
+
+/// A confirmed review as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Review {
+    pub case_id: i64,
+    pub reader_id: String,
+    pub grade: Grade,
+    pub pcr: Pcr,
+    pub findings: Vec<Finding>,
+    pub note: String,
+    /// 1 for the first confirmation, +1 for every later change.
+    pub revision: i64,
+    pub confirmed_at: String,
+}
+
+/// The AI's pre-read of a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AiResult {
+    pub series_uid: String,
+    pub grade: Grade,
+    /// Scores of grades 1–4.
+    pub scores: [f64; 4],
+    pub explanation: String,
+    /// Segmentation method and grade rule, e.g. "ONNX models …".
+    pub method: String,
+    /// Model names and versions; empty for the HU baseline.
+    pub models: Vec<String>,
+}
+
+/// One worklist row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseRow {
+    pub case_id: i64,
+    /// Pseudonymous key: no UID, name or ID can be read back from it.
+    pub case_key: String,
+    pub exam_date: Option<String>,
+    pub age_years: Option<i64>,
+    pub sex: Option<String>,
+    pub slices: i64,
+    pub status: CaseStatus,
+    pub ai_grade: Option<Grade>,
+    pub grade: Option<Grade>,
+    pub pcr: Option<Pcr>,
+    pub revision: Option<i64>,
+}
+
+/// One entry of the append-only history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    pub case_id: i64,
+    pub reader_id: String,
+    pub at: String,
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub revision: i64,
+}
+
+/// A label waiting in the outbox for the sync service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub payload: String,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+    pub attempts: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postal_codes_are_normalised_or_refused() {
+        assert_eq!(normalise_postal_code("1130033").as_deref(), Some("113-0033"));
+        assert_eq!(normalise_postal_code(" 113-0033 ").as_deref(), Some("113-0033"));
+        assert_eq!(normalise_postal_code("１１３－００３３").as_deref(), Some("113-0033"));
+        assert_eq!(normalise_postal_code("113003"), None);
+        assert_eq!(normalise_postal_code("11300333"), None);
+        assert_eq!(normalise_postal_code("abc-defg"), None);
+    }
+
+    #[test]
+    fn identity_problems_name_each_bad_field() {
+        let ok = Identity {
+            reader_id: "R-0042".into(),
+            display_name: "山田 花子".into(),
+            site_code: "NAGOYA-U".into(),
+            postal_code: "466-8560".into(),
+        };
+        assert!(ok.problems().is_empty());
+        let bad = Identity { reader_id: " ".into(), site_code: "名古屋".into(), postal_code: "46".into(), ..ok };
+        assert_eq!(bad.problems(), vec!["reader_id", "site_code", "postal_code"]);
+    }
+
+    #[test]
+    fn grades_and_codes_round_trip() {
+        for g in Grade::ALL {
+            assert_eq!(Grade::from_number(i64::from(g.number())), Some(g));
+        }
+        assert_eq!(Grade::from_number(0), None);
+        for p in Pcr::ALL {
+            assert_eq!(Pcr::from_code(p.code()), Some(p));
+        }
+        for f in Finding::ALL {
+            assert_eq!(Finding::from_code(f.code()), Some(f));
+        }
+        let mut d = ReviewDraft::default();
+        d.toggle(Finding::PleuralEffusion);
+        d.toggle(Finding::CrazyPaving);
+        assert_eq!(d.findings_codes(), "crazy_paving;pleural_effusion");
+        d.toggle(Finding::CrazyPaving);
+        assert_eq!(d.findings, vec![Finding::PleuralEffusion]);
+    }
+}

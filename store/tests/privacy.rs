@@ -1,0 +1,83 @@
+//! Privacy at import and export: files carrying (made-up) patient name, ID, birth date,
+//! institution and free text are imported, labelled and exported; none of those values may
+//! appear in the store file, its WAL, the outbox payload, the CSV/JSON export or the logs.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use lungdesk_store::export::export_to_file;
+use lungdesk_store::{Grade, Identity, Pcr, ReviewDraft, Store, import_folder};
+use lungdesk_volume::Progress;
+use lungdesk_volume::phantom::{
+    FAKE_BIRTH_DATE, FAKE_FREE_TEXT, FAKE_PATIENT_ID, FAKE_PATIENT_NAME, PhantomSpec, write_phantom_series,
+};
+
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+impl Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn identifying_fields_never_reach_the_store_exports_payloads_or_logs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let spec = PhantomSpec { dims: [32, 32, 8], with_identifying_fields: true, ..PhantomSpec::default() };
+    let written = write_phantom_series(&spec, &data).expect("phantom");
+    let log = Log::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let db = dir.path().join("labels.sqlite");
+    let csv = dir.path().join("labels.csv");
+    let json = dir.path().join("labels.json");
+    let payloads = tracing::subscriber::with_default(subscriber, || {
+        let mut store = Store::open(&db).expect("store");
+        let me = store
+            .set_identity(&Identity {
+                reader_id: "R-1".into(),
+                display_name: "Reader One".into(),
+                site_code: "SITE-A".into(),
+                postal_code: "466-8560".into(),
+            })
+            .expect("identity");
+        let report = import_folder(&mut store, &me.site_code, &data, &Progress::new()).expect("import");
+        assert_eq!(report.new_cases, 1);
+        let draft = ReviewDraft { grade: Some(Grade::Typical), pcr: Some(Pcr::Positive), ..ReviewDraft::default() };
+        store.confirm(1, &me, &draft).expect("confirm");
+        export_to_file(&store, &csv).expect("csv");
+        export_to_file(&store, &json).expect("json");
+        store.outbox_all().expect("outbox").into_iter().map(|o| o.payload).collect::<Vec<_>>().join("\n")
+    });
+    let logs = String::from_utf8(log.0.lock().expect("log").clone()).expect("utf8");
+    assert!(logs.contains("import finished"), "the log was captured: {logs}");
+    let mut store_bytes = std::fs::read(&db).expect("db");
+    if let Ok(wal) = std::fs::read(db.with_extension("sqlite-wal")) {
+        store_bytes.extend(wal);
+    }
+    let store_text = String::from_utf8_lossy(&store_bytes);
+    let exports = std::fs::read_to_string(&csv).expect("csv") + &std::fs::read_to_string(&json).expect("json");
+    for secret in
+        [FAKE_PATIENT_NAME, FAKE_PATIENT_ID, FAKE_BIRTH_DATE, FAKE_FREE_TEXT, "Nagoya Example Hospital", "YAMADA"]
+    {
+        assert!(!store_text.contains(secret), "{secret} is in the store file");
+        assert!(!exports.contains(secret), "{secret} is in an export");
+        assert!(!payloads.contains(secret), "{secret} is in a sync payload");
+        assert!(!logs.contains(secret), "{secret} is in the logs");
+    }
+    // Beyond the store (which needs the files' paths to open the case), no path or UID leaves.
+    let data_path = data.display().to_string();
+    for outside in [&exports, &payloads, &logs] {
+        assert!(!outside.contains(&data_path), "a file path left the store");
+        assert!(!outside.contains(&written.series_uid), "a UID left the store");
+    }
+}
