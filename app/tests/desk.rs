@@ -320,3 +320,54 @@ fn the_shared_data_folder_imports_and_every_case_is_labelled_with_the_keyboard()
     assert!(h.state().rows.iter().all(|r| r.status == CaseStatus::Confirmed), "{:?}", h.state().rows);
     assert_eq!(Store::open(&store).expect("open").all_reviews().expect("reviews").len(), n);
 }
+
+/// First start from the keyboard alone: Tab into each field, type, Enter saves.
+#[test]
+fn the_identity_is_typed_with_the_keyboard_and_remembered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("labels.sqlite");
+    {
+        let mut h = desk(&store);
+        assert!(matches!(h.state().phase, Phase::Identity(_)));
+        for (i, text) in ["R-0042", "山田 花子", "NAGOYA-U", "４６６－８５６０"].into_iter().enumerate() {
+            press(&mut h, Key::Tab);
+            h.event(Event::Text(text.into()));
+            h.step();
+            if i == 3 {
+                press(&mut h, Key::Enter);
+            }
+        }
+        settle(&mut h);
+        assert!(matches!(h.state().phase, Phase::Ready), "{:?}", h.state().phase);
+    }
+    let h = desk(&store);
+    let identity = h.state().identity.clone().expect("remembered");
+    assert_eq!(identity, Identity { postal_code: "466-8560".into(), ..me() });
+}
+
+/// The same keyboard labelling with the UI in Japanese (F2 switches at run time).
+#[test]
+fn every_case_is_labelled_with_the_keyboard_in_japanese() {
+    let (_dir, mut h) = three_cases_imported();
+    press(&mut h, Key::F2);
+    assert_eq!(h.state().lang, Lang::Ja);
+    press(&mut h, Key::J);
+    for key in [Key::Num4, Key::Num2, Key::Num1] {
+        settle(&mut h);
+        press(&mut h, key);
+        press(&mut h, Key::X);
+        press(&mut h, Key::Enter);
+    }
+    settle(&mut h);
+    let grades: Vec<_> = h.state().rows.iter().map(|r| (r.status, r.grade.map(Grade::number), r.pcr)).collect();
+    assert_eq!(
+        grades,
+        vec![
+            (CaseStatus::Confirmed, Some(4), Some(Pcr::NotTested)),
+            (CaseStatus::Confirmed, Some(2), Some(Pcr::NotTested)),
+            (CaseStatus::Confirmed, Some(1), Some(Pcr::NotTested)),
+        ]
+    );
+    let notice = h.state().notice.clone().expect("message");
+    assert!(notice.text.starts_with("保存しました") && notice.text.contains("PCR 未検査"), "{notice:?}");
+}
