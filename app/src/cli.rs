@@ -13,8 +13,9 @@ use crate::inspect;
 #[derive(Debug, Parser)]
 #[command(name = "lungdesk", version, about = "CT review for COVID-19 pneumonia grading")]
 pub struct Cli {
+    /// What to do; without one, the review desk opens on the default label store.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,7 +158,8 @@ struct AnalysisReport<'a> {
 }
 
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
-    match cli.command {
+    let command = cli.command.unwrap_or(Command::Desk { store: None, import: None });
+    match command {
         Command::Inspect { dir, json, headers_only } => {
             let report = inspect::inspect(&dir, headers_only)?;
             if json {

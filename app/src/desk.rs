@@ -677,14 +677,9 @@ impl Desk {
             }
         }
         self.visible_for = None;
-        match next {
-            Some(next) => self.open_case(next),
-            None => {
-                self.notice = Some(Notice {
-                    text: tr(self.lang, "Confirmed. That was the last case in the list.").into(),
-                    error: false,
-                });
-            }
+        // After the last case, the store's answer says so.
+        if let Some(next) = next {
+            self.open_case(next);
         }
     }
 
@@ -778,6 +773,8 @@ impl Desk {
                         c.history = history;
                     }
                     self.visible_for = None;
+                    let last =
+                        self.current.as_ref().is_some_and(|c| c.case_id == case_id) && self.neighbour(1).is_none();
                     self.notice = Some(Notice {
                         text: trf(
                             lang,
@@ -791,7 +788,7 @@ impl Desk {
                                 ("pcr", &tr(lang, review.pcr.name())),
                                 ("revision", &review.revision),
                             ],
-                        ),
+                        ) + if last { tr(lang, " That was the last case in the list.") } else { "" },
                         error: false,
                     });
                 }

@@ -193,7 +193,7 @@ pub const JA: &[(&str, &str)] = &[
         "Set the grade (1–4) and the PCR status (P, N, W, X) before confirming.",
         "確定の前に分類 (1–4) と PCR 状態 (P, N, W, X) を設定してください。",
     ),
-    ("Confirmed. That was the last case in the list.", "確定しました。一覧の最後の症例でした。"),
+    (" That was the last case in the list.", " 一覧の最後の症例でした。"),
     (
         "Saved: case {key}, grade {grade}, {pcr} (revision {revision}).",
         "保存しました: 症例 {key}、分類 {grade}、{pcr} (版 {revision})。",
