@@ -1209,11 +1209,18 @@ impl Desk {
                 }
             }
             ui.separator();
-            if ui
-                .button(tr(lang, "Export labels (Ctrl+E)"))
-                .on_hover_text(self.export_dir.display().to_string())
-                .clicked()
-            {
+            if ui.button(tr(lang, "Export labels (Ctrl+E)")).clicked() {
+                self.export();
+            }
+            // The export folder, editable; Enter exports there.
+            let mut folder = self.export_dir.display().to_string();
+            let response = ui
+                .add(egui::TextEdit::singleline(&mut folder).desired_width(180.0))
+                .on_hover_text(tr(lang, "Export folder: CSV and JSON are written here (Enter exports)"));
+            if response.changed() {
+                self.export_dir = PathBuf::from(folder);
+            }
+            if response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
                 self.export();
             }
             ui.separator();
@@ -1534,8 +1541,8 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("Ctrl+I", "Import a folder"),
     ("Ctrl+E", "Export labels (CSV and JSON)"),
     ("F2", "English / Japanese"),
-    ("F1 or ?", "This sheet"),
-    ("↑ ↓  PgUp PgDn  wheel", "Previous / next slice in the view under the pointer"),
+    ("F1 / ?", "This sheet"),
+    ("↑ ↓  PgUp PgDn", "Previous / next slice in the view under the pointer (or the mouse wheel)"),
     ("L M B", "Window: lung, mediastinum, bone"),
     ("O / U", "Overlay on or off / outline"),
     ("S", "Slab: thin, MIP, MinIP"),

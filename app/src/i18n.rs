@@ -234,6 +234,10 @@ pub const JA: &[(&str, &str)] = &[
     ("Import folder… (Ctrl+I)", "フォルダを取り込む… (Ctrl+I)"),
     ("Importing {what}", "{what} を取り込み中"),
     ("Export labels (Ctrl+E)", "ラベルを書き出す (Ctrl+E)"),
+    (
+        "Export folder: CSV and JSON are written here (Enter exports)",
+        "書き出し先フォルダ: CSV と JSON をここに書き出します (Enter で書き出し)",
+    ),
     ("Shortcuts (F1)", "ショートカット (F1)"),
     ("Worklist", "ワークリスト"),
     ("{done} of {total} done", "{total} 件中 {done} 件完了"),
@@ -304,7 +308,10 @@ pub const JA: &[(&str, &str)] = &[
     ("Export labels (CSV and JSON)", "ラベルを書き出す (CSV と JSON)"),
     ("English / Japanese", "英語 / 日本語"),
     ("This sheet", "この一覧"),
-    ("Previous / next slice in the view under the pointer", "ポインタ下のビューで前 / 次のスライス"),
+    (
+        "Previous / next slice in the view under the pointer (or the mouse wheel)",
+        "ポインタ下のビューで前 / 次のスライス (マウスホイールでも)",
+    ),
     ("Window: lung, mediastinum, bone", "ウィンドウ: 肺野、縦隔、骨"),
     ("Overlay on or off / outline", "オーバーレイ表示 / 輪郭"),
     ("Slab: thin, MIP, MinIP", "スラブ: 薄層、MIP、MinIP"),

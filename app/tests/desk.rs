@@ -371,3 +371,28 @@ fn every_case_is_labelled_with_the_keyboard_in_japanese() {
     let notice = h.state().notice.clone().expect("message");
     assert!(notice.text.starts_with("保存しました") && notice.text.ends_with("一覧の最後の症例でした。"), "{notice:?}");
 }
+
+/// Ctrl+E writes every confirmed label as CSV and JSON into the export folder.
+#[test]
+fn ctrl_e_exports_the_confirmed_labels() {
+    let (dir, mut h) = three_cases_imported();
+    let out = dir.path().join("exports");
+    h.state_mut().export_dir.clone_from(&out);
+    press(&mut h, Key::J);
+    for key in [Key::Num1, Key::P, Key::Enter] {
+        press(&mut h, key);
+    }
+    settle(&mut h);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
+    h.step();
+    settle(&mut h);
+    let notice = h.state().notice.clone().expect("message");
+    assert!(!notice.error && notice.text.starts_with("Exported 1 label(s)"), "{notice:?}");
+    let files: Vec<PathBuf> =
+        std::fs::read_dir(&out).expect("export folder").map(|e| e.expect("entry").path()).collect();
+    let csv = files.iter().find(|p| p.extension().is_some_and(|e| e == "csv")).expect("a CSV");
+    let text = std::fs::read_to_string(csv).expect("read");
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.lines().nth(1).is_some_and(|l| l.contains(",NAGOYA-U,466-8560,R-0042,1,typical,positive,")), "{text}");
+    assert!(files.iter().any(|p| p.extension().is_some_and(|e| e == "json")));
+}

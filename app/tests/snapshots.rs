@@ -147,6 +147,7 @@ fn the_desk_in_japanese_has_every_string_and_glyph() {
     }
     let mut desk = Desk::new(Some(rs.clone()), dir.path().join("labels.sqlite"));
     desk.viewer.analyse_on_load = false;
+    desk.export_dir = PathBuf::from("exports"); // not $HOME: the image must not depend on the machine
     let mut h = Harness::builder()
         .with_size(Vec2::new(1500.0, 900.0))
         .renderer(WgpuTestRenderer::from_render_state(rs))
