@@ -23,6 +23,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# PostgreSQL for the cloud service's tests (its SQLite tests need nothing).
+bash "$(dirname "$0")/postgres.sh"
+
 # ONNX Runtime 1.31.1 (what ort 2.0.0-rc.15 needs) for the AI models: the shared library
 # from the PyPI wheel, unpacked where LungDesk looks for it (inference/src/runtime.rs). The
 # wheel's platform tags are pinned, so this works whatever python3 version is installed.

@@ -1,6 +1,7 @@
 //! The SQLite store: schema and migrations, cases, AI results, drafts, confirmed reviews,
 //! history and outbox.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -8,7 +9,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    AiResult, CaseRow, CaseStatus, Finding, Grade, HistoryEntry, Identity, OutboxItem, Pcr, Review, ReviewDraft,
+    AiResult, CaseRow, CaseStatus, Finding, Grade, HistoryEntry, Identity, LabelPayload, OutboxItem, Pcr, Review,
+    ReviewDraft, SharedLabel, SyncState, SyncSummary,
 };
 
 /// Everything that can go wrong with the store, naming the file and the step.
@@ -32,6 +34,8 @@ pub enum StoreError {
     BadIdentity(String),
     #[error("label store {path}: a stored value is damaged: {detail}")]
     Damaged { path: PathBuf, detail: String },
+    #[error("cannot build the sync payload: {0}")]
+    Payload(String),
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -124,6 +128,25 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX ai_results_case ON ai_results(case_id, id);
     CREATE INDEX history_case ON history(case_id, id);
     CREATE INDEX outbox_unsent ON outbox(sent_at, id);
+    ",
+    // 3: sync — a label the service holds differently (conflict), and other readers' labels
+    // pulled back from the service for adjudication.
+    r"
+    ALTER TABLE outbox ADD COLUMN conflict TEXT;
+    CREATE TABLE remote_labels (
+        id INTEGER PRIMARY KEY,
+        case_key TEXT NOT NULL,
+        site_code TEXT NOT NULL,
+        reader_id TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        grade INTEGER NOT NULL,
+        pcr TEXT NOT NULL,
+        findings TEXT NOT NULL,
+        ai_grade INTEGER,
+        confirmed_at TEXT NOT NULL,
+        UNIQUE (case_key, reader_id, revision)
+    );
+    CREATE INDEX remote_labels_case ON remote_labels(case_key);
     ",
 ];
 
@@ -625,26 +648,27 @@ impl Store {
             }
         }
         // The sync payload: a whitelist of fields, nothing identifying and no free text.
-        let payload = serde_json::json!({
-            "schema": "lungdesk-label/1",
-            "case_key": key,
-            "site_code": identity.site_code,
-            "facility_postal_code": identity.postal_code,
-            "exam_date": exam_date,
-            "age_years": age_years,
-            "sex": sex,
-            "reader_id": reader,
-            "grade": grade.number(),
-            "pcr": pcr.code(),
-            "findings": draft.findings.iter().map(|f| f.code()).collect::<Vec<_>>(),
-            "ai_grade": ai.as_ref().map(|a| a.1),
-            "ai_models": ai.as_ref().map(|a| serde_json::from_str::<serde_json::Value>(&a.2).unwrap_or_default()),
-            "revision": revision,
-            "confirmed_at": at,
-        });
+        let payload = LabelPayload {
+            schema: lungdesk_domain::LABEL_SCHEMA.to_owned(),
+            case_key: key.clone(),
+            site_code: identity.site_code.clone(),
+            facility_postal_code: identity.postal_code.clone(),
+            exam_date,
+            age_years,
+            sex: sex.filter(|s| matches!(s.as_str(), "M" | "F" | "O")),
+            reader_id: reader.to_owned(),
+            grade: grade.number(),
+            pcr,
+            findings: draft.findings.clone(),
+            ai_grade: ai.as_ref().and_then(|a| u8::try_from(a.1).ok()),
+            ai_models: ai.as_ref().map(|a| serde_json::from_str::<Vec<String>>(&a.2).unwrap_or_default()),
+            revision,
+            confirmed_at: at.clone(),
+        };
+        let payload = serde_json::to_string(&payload).map_err(|e| StoreError::Payload(e.to_string()))?;
         tx.execute(
             "INSERT INTO outbox (idempotency_key, case_id, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![format!("{key}:{reader}:{revision}"), case_id, payload.to_string(), at],
+            params![format!("{key}:{reader}:{revision}"), case_id, payload, at],
         )
         .map_err(err("queue the label for sync"))?;
         tx.commit().map_err(err("commit confirm"))?;
@@ -852,7 +876,148 @@ impl Store {
 
     /// Labels not yet accepted by the service, oldest first.
     pub fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxItem>> {
-        self.outbox_where("sent_at IS NULL", limit)
+        self.outbox_where("sent_at IS NULL AND conflict IS NULL", limit)
+    }
+
+    /// The service accepted the label (or already had it, identical).
+    pub fn mark_sent(&self, outbox_id: i64) -> Result<()> {
+        self.conn
+            .execute("UPDATE outbox SET sent_at = ?2, last_error = NULL WHERE id = ?1", params![outbox_id, now()])
+            .map_err(self.err("mark a label as sent"))?;
+        Ok(())
+    }
+
+    /// A try that failed and will be retried; `error` is shown to the user.
+    pub fn record_attempt(&self, outbox_id: i64, error: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+                params![outbox_id, error],
+            )
+            .map_err(self.err("record a sync attempt"))?;
+        Ok(())
+    }
+
+    /// The service holds this label differently (or refuses it): it is not retried and is shown
+    /// to the user, who resolves it by confirming a new revision.
+    pub fn mark_conflict(&self, outbox_id: i64, why: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE outbox SET attempts = attempts + 1, conflict = ?2 WHERE id = ?1", params![outbox_id, why])
+            .map_err(self.err("record a sync conflict"))?;
+        Ok(())
+    }
+
+    /// Per case with anything in the outbox: its latest label's sync state.
+    pub fn sync_states(&self) -> Result<HashMap<i64, SyncState>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT case_id, sent_at IS NOT NULL, conflict, last_error FROM outbox o \
+                 WHERE id = (SELECT MAX(id) FROM outbox WHERE case_id = o.case_id)",
+            )
+            .map_err(self.err("read the sync state"))?;
+        stmt.query_map([], |r| {
+            let sent: bool = r.get(1)?;
+            let conflict: Option<String> = r.get(2)?;
+            let error: Option<String> = r.get(3)?;
+            let state = match (conflict, sent) {
+                (Some(why), _) => SyncState::Conflict(why),
+                (None, true) => SyncState::Sent,
+                (None, false) => SyncState::Pending { error },
+            };
+            Ok((r.get(0)?, state))
+        })
+        .and_then(Iterator::collect)
+        .map_err(self.err("read the sync state"))
+    }
+
+    /// Counts of the whole outbox by state.
+    pub fn sync_summary(&self) -> Result<SyncSummary> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FILTER (WHERE sent_at IS NULL AND conflict IS NULL), \
+                 COUNT(*) FILTER (WHERE sent_at IS NOT NULL), COUNT(*) FILTER (WHERE conflict IS NOT NULL), \
+                 (SELECT last_error FROM outbox WHERE sent_at IS NULL AND conflict IS NULL AND last_error IS NOT NULL \
+                  ORDER BY id DESC LIMIT 1) FROM outbox",
+                [],
+                |r| {
+                    Ok(SyncSummary { pending: r.get(0)?, sent: r.get(1)?, conflicts: r.get(2)?, last_error: r.get(3)? })
+                },
+            )
+            .map_err(self.err("read the sync summary"))
+    }
+
+    /// Keeps labels pulled from the service (idempotent: a label seen twice is kept once).
+    pub fn add_shared_labels(&mut self, labels: &[SharedLabel]) -> Result<()> {
+        let path = self.path.clone();
+        let err = move |step| {
+            let path = path.clone();
+            move |source| StoreError::Sql { path, step, source }
+        };
+        let tx = self.conn.transaction().map_err(err("begin saving pulled labels"))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO remote_labels (id, case_key, site_code, reader_id, revision, grade, pcr, findings, ai_grade, confirmed_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
+                )
+                .map_err(err("save pulled labels"))?;
+            for l in labels {
+                let findings = l.findings.iter().map(|f| f.code()).collect::<Vec<_>>().join(";");
+                stmt.execute(params![
+                    l.id,
+                    l.case_key,
+                    l.site_code,
+                    l.reader_id,
+                    l.revision,
+                    l.grade,
+                    l.pcr.code(),
+                    findings,
+                    l.ai_grade,
+                    l.confirmed_at
+                ])
+                .map_err(err("save pulled labels"))?;
+            }
+        }
+        tx.commit().map_err(err("commit pulled labels"))
+    }
+
+    /// The service's receipt number of the last label pulled: where the next pull starts.
+    pub fn last_shared_label_id(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM remote_labels", [], |r| r.get(0))
+            .map_err(self.err("read the pulled labels"))
+    }
+
+    /// The latest revision of each reader's label of this case, as the service holds them.
+    pub fn shared_labels(&self, case_id: i64) -> Result<Vec<SharedLabel>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT r.id, r.case_key, r.site_code, r.reader_id, r.revision, r.grade, r.pcr, r.findings, r.ai_grade, r.confirmed_at \
+                 FROM remote_labels r JOIN cases c ON c.case_key = r.case_key WHERE c.id = ?1 \
+                 AND r.revision = (SELECT MAX(revision) FROM remote_labels WHERE case_key = r.case_key AND reader_id = r.reader_id) \
+                 ORDER BY r.reader_id",
+            )
+            .map_err(self.err("read the pulled labels"))?;
+        stmt.query_map([case_id], |r| {
+            let pcr: String = r.get(6)?;
+            let findings: String = r.get(7)?;
+            Ok(SharedLabel {
+                id: r.get(0)?,
+                case_key: r.get(1)?,
+                site_code: r.get(2)?,
+                reader_id: r.get(3)?,
+                revision: r.get(4)?,
+                grade: r.get(5)?,
+                pcr: Pcr::from_code(&pcr).unwrap_or(Pcr::Pending),
+                findings: findings.split(';').filter_map(Finding::from_code).collect(),
+                ai_grade: r.get(8)?,
+                confirmed_at: r.get(9)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(self.err("read the pulled labels"))
     }
 
     /// The whole outbox, oldest first.

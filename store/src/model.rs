@@ -3,130 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// RSNA chest-CT category of COVID-19 pneumonia (Simpson et al. 2020). The number is the key
-/// the reader presses and the value stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Grade {
-    Typical = 1,
-    Indeterminate = 2,
-    Atypical = 3,
-    Negative = 4,
-}
-
-impl Grade {
-    pub const ALL: [Grade; 4] = [Grade::Typical, Grade::Indeterminate, Grade::Atypical, Grade::Negative];
-
-    pub fn from_number(n: i64) -> Option<Self> {
-        Self::ALL.into_iter().find(|g| *g as i64 == n)
-    }
-    pub fn number(self) -> u8 {
-        self as u8
-    }
-    /// English name, as in the RSNA consensus statement.
-    pub fn name(self) -> &'static str {
-        match self {
-            Grade::Typical => "Typical",
-            Grade::Indeterminate => "Indeterminate",
-            Grade::Atypical => "Atypical",
-            Grade::Negative => "Negative for pneumonia",
-        }
-    }
-    /// The stable identifier used in exports and payloads.
-    pub fn code(self) -> &'static str {
-        match self {
-            Grade::Typical => "typical",
-            Grade::Indeterminate => "indeterminate",
-            Grade::Atypical => "atypical",
-            Grade::Negative => "negative",
-        }
-    }
-}
-
-/// SARS-CoV-2 PCR status of the patient at the time of the scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Pcr {
-    Positive,
-    Negative,
-    Pending,
-    NotTested,
-}
-
-impl Pcr {
-    pub const ALL: [Pcr; 4] = [Pcr::Positive, Pcr::Negative, Pcr::Pending, Pcr::NotTested];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Pcr::Positive => "positive",
-            Pcr::Negative => "negative",
-            Pcr::Pending => "pending",
-            Pcr::NotTested => "not_tested",
-        }
-    }
-    pub fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.code() == code)
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Pcr::Positive => "PCR positive",
-            Pcr::Negative => "PCR negative",
-            Pcr::Pending => "PCR pending",
-            Pcr::NotTested => "PCR not tested",
-        }
-    }
-}
-
-/// Optional CT findings the reader may tick (RSNA consensus and Fleischner vocabulary).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Finding {
-    CrazyPaving,
-    ReversedHalo,
-    OrganizingPneumonia,
-    PleuralEffusion,
-    Lymphadenopathy,
-    TreeInBud,
-    Cavitation,
-}
-
-impl Finding {
-    pub const ALL: [Finding; 7] = [
-        Finding::CrazyPaving,
-        Finding::ReversedHalo,
-        Finding::OrganizingPneumonia,
-        Finding::PleuralEffusion,
-        Finding::Lymphadenopathy,
-        Finding::TreeInBud,
-        Finding::Cavitation,
-    ];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Finding::CrazyPaving => "crazy_paving",
-            Finding::ReversedHalo => "reversed_halo",
-            Finding::OrganizingPneumonia => "organizing_pneumonia",
-            Finding::PleuralEffusion => "pleural_effusion",
-            Finding::Lymphadenopathy => "lymphadenopathy",
-            Finding::TreeInBud => "tree_in_bud",
-            Finding::Cavitation => "cavitation",
-        }
-    }
-    pub fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.code() == code)
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Finding::CrazyPaving => "Crazy-paving",
-            Finding::ReversedHalo => "Reversed halo",
-            Finding::OrganizingPneumonia => "Organizing pneumonia pattern",
-            Finding::PleuralEffusion => "Pleural effusion",
-            Finding::Lymphadenopathy => "Lymphadenopathy",
-            Finding::TreeInBud => "Tree-in-bud",
-            Finding::Cavitation => "Cavitation",
-        }
-    }
-}
+pub use lungdesk_domain::{Finding, Grade, LabelPayload, Pcr, SharedLabel, normalise_postal_code};
 
 /// Where a case stands in the worklist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -200,21 +77,6 @@ impl Identity {
         }
         problems
     }
-}
-
-/// `1130033`, `113-0033` or full-width digits → `113-0033`; anything else → `None`.
-pub fn normalise_postal_code(code: &str) -> Option<String> {
-    let digits: String = code
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, '-' | '－' | 'ー' | ' '))
-        .map(|c| match c {
-            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
-            _ => c,
-        })
-        .collect();
-    (digits.len() == 7 && digits.chars().all(|c| c.is_ascii_digit()))
-        .then(|| format!("{}-{}", &digits[..3], &digits[3..]))
 }
 
 /// The reader's labels of one case, as being edited or as confirmed.
@@ -314,16 +176,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn postal_codes_are_normalised_or_refused() {
-        assert_eq!(normalise_postal_code("1130033").as_deref(), Some("113-0033"));
-        assert_eq!(normalise_postal_code(" 113-0033 ").as_deref(), Some("113-0033"));
-        assert_eq!(normalise_postal_code("１１３－００３３").as_deref(), Some("113-0033"));
-        assert_eq!(normalise_postal_code("113003"), None);
-        assert_eq!(normalise_postal_code("11300333"), None);
-        assert_eq!(normalise_postal_code("abc-defg"), None);
-    }
-
-    #[test]
     fn identity_problems_name_each_bad_field() {
         let ok = Identity {
             reader_id: "R-0042".into(),
@@ -337,17 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn grades_and_codes_round_trip() {
-        for g in Grade::ALL {
-            assert_eq!(Grade::from_number(i64::from(g.number())), Some(g));
-        }
-        assert_eq!(Grade::from_number(0), None);
-        for p in Pcr::ALL {
-            assert_eq!(Pcr::from_code(p.code()), Some(p));
-        }
-        for f in Finding::ALL {
-            assert_eq!(Finding::from_code(f.code()), Some(f));
-        }
+    fn findings_toggle_in_code_order() {
         let mut d = ReviewDraft::default();
         d.toggle(Finding::PleuralEffusion);
         d.toggle(Finding::CrazyPaving);
@@ -355,4 +197,25 @@ mod tests {
         d.toggle(Finding::CrazyPaving);
         assert_eq!(d.findings, vec![Finding::PleuralEffusion]);
     }
+}
+
+/// Where a case's latest label stands with the cloud service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncState {
+    /// Waiting to be sent; `error` is why the last try failed.
+    Pending { error: Option<String> },
+    /// The service has it.
+    Sent,
+    /// The service holds this revision differently, or refused it: not retried, shown to the user.
+    Conflict(String),
+}
+
+/// The outbox in numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncSummary {
+    pub pending: i64,
+    pub sent: i64,
+    pub conflicts: i64,
+    /// Why the latest failed try of a pending label failed.
+    pub last_error: Option<String>,
 }

@@ -1,0 +1,176 @@
+//! The desk's side: a blocking HTTP client for a background thread.
+
+use std::time::Duration;
+
+use lungdesk_domain::{LabelPayload, SharedLabel};
+use reqwest::StatusCode;
+
+use crate::wire::{ErrorBody, Period, Surveillance, SurveillanceQuery};
+
+/// What the service did with a label.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushOutcome {
+    /// Stored now.
+    Stored,
+    /// Already held, identical (an earlier try got through).
+    AlreadyThere,
+    /// This revision is held with different content; the service's copy.
+    Conflict(Box<Option<LabelPayload>>),
+}
+
+/// Why a request failed; [`ClientError::is_transient`] says whether to retry.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the service {url} cannot be reached: {detail}")]
+    Unreachable { url: String, detail: String },
+    #[error("the service answered {status}: {message}")]
+    Server { status: u16, message: String },
+    #[error("the service refused the request ({status}): {message}")]
+    Refused { status: u16, message: String },
+    #[error("the service's answer could not be read: {0}")]
+    BadAnswer(String),
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
+}
+
+impl ClientError {
+    /// Network failures, timeouts and 5xx: worth retrying later. Refusals are not.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ClientError::Unreachable { .. } | ClientError::Server { .. })
+    }
+}
+
+/// A connection to the service with one reader's token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Client {
+    /// `base_url` like `https://dataset.example.jp`; `extra_root_pem` trusts a private CA.
+    pub fn new(
+        base_url: &str,
+        token: &str,
+        timeout: Duration,
+        extra_root_pem: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
+        let mut builder =
+            reqwest::blocking::Client::builder().timeout(timeout).connect_timeout(timeout).use_rustls_tls();
+        if let Some(pem) = extra_root_pem {
+            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| ClientError::Setup(e.to_string()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(|e| ClientError::Setup(e.to_string()))?;
+        Ok(Client { base: base_url.trim_end_matches('/').to_owned(), token: token.to_owned(), http })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn send(&self, req: reqwest::blocking::RequestBuilder) -> Result<reqwest::blocking::Response, ClientError> {
+        let res = req
+            .bearer_auth(&self.token)
+            .send()
+            .map_err(|e| ClientError::Unreachable { url: self.base.clone(), detail: without_url(&e) })?;
+        let status = res.status();
+        if status.is_success() || status == StatusCode::CONFLICT {
+            return Ok(res);
+        }
+        let text = res.text().unwrap_or_default();
+        let message = serde_json::from_str::<ErrorBody>(&text).map(|b| b.error).unwrap_or(text);
+        let status = status.as_u16();
+        Err(if status >= 500 || status == 408 || status == 429 {
+            ClientError::Server { status, message }
+        } else {
+            ClientError::Refused { status, message }
+        })
+    }
+
+    /// Sends one label (the outbox's JSON, as is) under its idempotency key.
+    pub fn push(&self, idempotency_key: &str, payload_json: &str) -> Result<PushOutcome, ClientError> {
+        let res = self.send(
+            self.http
+                .post(format!("{}/v1/labels", self.base))
+                .header("Idempotency-Key", idempotency_key)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(payload_json.to_owned()),
+        )?;
+        match res.status() {
+            StatusCode::CREATED => Ok(PushOutcome::Stored),
+            StatusCode::CONFLICT => {
+                let body: serde_json::Value = res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+                let held = serde_json::from_value(body["held"].clone()).ok();
+                Ok(PushOutcome::Conflict(Box::new(held)))
+            }
+            _ => Ok(PushOutcome::AlreadyThere),
+        }
+    }
+
+    /// Labels the token may see after receipt number `after`.
+    pub fn pull(&self, after: i64, limit: u32) -> Result<Vec<SharedLabel>, ClientError> {
+        let res = self.send(self.http.get(format!("{}/v1/labels?after={after}&limit={limit}", self.base)))?;
+        res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+
+    /// Surveillance counts.
+    pub fn surveillance(&self, q: &SurveillanceQuery) -> Result<Surveillance, ClientError> {
+        let res = self.send(self.http.get(format!("{}/v1/surveillance", self.base)).query(&query_pairs(q, "json")))?;
+        res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+
+    /// Surveillance counts as CSV.
+    pub fn surveillance_csv(&self, q: &SurveillanceQuery) -> Result<String, ClientError> {
+        let res = self.send(self.http.get(format!("{}/v1/surveillance", self.base)).query(&query_pairs(q, "csv")))?;
+        res.text().map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+}
+
+fn query_pairs(q: &SurveillanceQuery, format: &str) -> Vec<(&'static str, String)> {
+    let mut pairs = vec![
+        (
+            "period",
+            match q.period {
+                Period::Day => "day",
+                Period::Week => "week",
+            }
+            .to_owned(),
+        ),
+        ("format", format.to_owned()),
+    ];
+    for (k, v) in [("from", &q.from), ("to", &q.to), ("prefecture", &q.prefecture)] {
+        if let Some(v) = v {
+            pairs.push((k, v.clone()));
+        }
+    }
+    if let Some(g) = q.grade {
+        pairs.push(("grade", g.to_string()));
+    }
+    if let Some(p) = q.pcr {
+        pairs.push(("pcr", p.code().to_owned()));
+    }
+    if let Some(s) = q.source {
+        pairs.push(("source", s.code().to_owned()));
+    }
+    pairs
+}
+
+/// reqwest's message without the URL repeated (the URL is in our message already).
+fn without_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() { kind.to_owned() } else { format!("{kind} ({detail})") }
+}

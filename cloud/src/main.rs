@@ -1,0 +1,86 @@
+//! `lungdesk-cloud`: the dataset service. `lungdesk-cloud serve` starts it on SQLite;
+//! `lungdesk-cloud token …` issues a token.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lungdesk_cloud::Role;
+use lungdesk_cloud::server::{Config, Db, Principal, RunningService, TlsPem, issue_token};
+
+#[derive(Parser, Debug)]
+#[command(name = "lungdesk-cloud", version, about = "LungDesk's cloud dataset service")]
+struct Cli {
+    /// `sqlite://FILE` (created if missing) or `postgres://USER:PASS@HOST/DB`.
+    #[arg(long, env = "LUNGDESK_CLOUD_DB", default_value = "sqlite://lungdesk-cloud.sqlite", global = true)]
+    database: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serves the API until Ctrl+C.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: String,
+        /// Surveillance counts below this are suppressed.
+        #[arg(long, default_value_t = 5)]
+        min_count: i64,
+        /// PEM certificate chain; with --tls-key, serves HTTPS.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Issues a token and prints it once (only its hash is kept).
+    Token {
+        #[arg(long)]
+        reader: String,
+        #[arg(long)]
+        site: String,
+        /// reader, site_admin or curator.
+        #[arg(long, default_value = "reader")]
+        role: String,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { listen, min_count, tls_cert, tls_key } => {
+            let listener =
+                std::net::TcpListener::bind(&listen).with_context(|| format!("cannot listen on {listen}"))?;
+            let tls = match (tls_cert, tls_key) {
+                (Some(c), Some(k)) => Some(TlsPem {
+                    cert: std::fs::read(&c).with_context(|| format!("cannot read {}", c.display()))?,
+                    key: std::fs::read(&k).with_context(|| format!("cannot read {}", k.display()))?,
+                }),
+                _ => None,
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let service =
+                RunningService::start(&Config { database_url: cli.database.clone(), min_count }, listener, tls)?;
+            eprintln!(
+                "lungdesk-cloud: serving {scheme}://{} on {}",
+                service.addr,
+                lungdesk_cloud::server::db::redact(&cli.database)
+            );
+            service.wait();
+        }
+        Command::Token { reader, site, role, days } => {
+            let role = Role::from_code(&role)
+                .with_context(|| format!("unknown role {role}: reader, site_admin or curator"))?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let issued = rt.block_on(async {
+                let db = Db::connect(&cli.database).await?;
+                issue_token(&db, &Principal { reader_id: reader, site_code: site, role }, days, "cli").await
+            })?;
+            println!("{}", issued.token);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,376 @@
+//! The HTTP service: axum routes over [`db::Db`], per-reader bearer tokens, roles, body limits,
+//! and optional TLS (rustls).
+//!
+//! | route | who | what |
+//! |---|---|---|
+//! | `POST /v1/labels` | reader | one label (`lungdesk-label/1`), header `Idempotency-Key` |
+//! | `GET /v1/labels?after=N&limit=M` | reader, site admin (own site); curator (all) | labels, for adjudication |
+//! | `GET /v1/surveillance?period=day&from=&to=&prefecture=&grade=&pcr=&source=&format=csv` | any token | counts |
+//! | `POST /v1/tokens` | site admin | a reader token for their site |
+//! | `GET /v1/audit?after=N` | site admin (own site); curator (all) | audited writes |
+//! | `GET /v1/health` | anyone | `ok` |
+
+pub mod backends;
+pub mod db;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lungdesk_domain::{LabelPayload, Pcr};
+use serde::Deserialize;
+
+pub use db::{Db, DbError, Ingested, Principal};
+
+use crate::wire::{ErrorBody, IssuedToken, Period, Role, Source, SurveillanceQuery, TokenRequest};
+
+/// Largest request body accepted; a label is well under 2 KiB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The service's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://file.sqlite` or `postgres://user:pass@host/db`.
+    pub database_url: String,
+    /// Surveillance counts below this are suppressed.
+    pub min_count: i64,
+}
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    pub db: Db,
+    pub min_count: i64,
+}
+
+/// A refusal or failure, as an HTTP status and a JSON `{"error": …}` body.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        tracing::error!(error = %e, "database");
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, "the service's database failed; try again".into())
+    }
+}
+
+fn refuse(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError(status, message.into())
+}
+
+/// The routes, over a connected database.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/health", get(|| async { "ok" }))
+        .route("/v1/labels", post(post_label).get(get_labels))
+        .route("/v1/surveillance", get(get_surveillance))
+        .route("/v1/tokens", post(post_token))
+        .route("/v1/audit", get(get_audit))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(refuse(StatusCode::UNAUTHORIZED, "missing bearer token"));
+    };
+    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).unwrap_or_default();
+    if token.is_empty() || token.len() > 256 {
+        return Err(refuse(StatusCode::UNAUTHORIZED, "malformed Authorization header; expected 'Bearer <token>'"));
+    }
+    match state.db.principal(token).await? {
+        Ok(p) => Ok(p),
+        Err(db::TokenProblem::Unknown) => Err(refuse(StatusCode::UNAUTHORIZED, "invalid token")),
+        Err(db::TokenProblem::Expired) => Err(refuse(StatusCode::UNAUTHORIZED, "token expired")),
+    }
+}
+
+async fn post_label(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<LabelPayload>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let who = authenticate(&state, &headers).await?;
+    if who.role != Role::Reader {
+        return Err(refuse(StatusCode::FORBIDDEN, format!("a {} token cannot write labels", who.role.code())));
+    }
+    let Json(payload) = body.map_err(|e| refuse(e.status(), e.body_text()))?;
+    payload.validate().map_err(|p| refuse(StatusCode::UNPROCESSABLE_ENTITY, p.to_string()))?;
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if key != payload.idempotency_key() {
+        return Err(refuse(StatusCode::BAD_REQUEST, "Idempotency-Key must be case_key:reader_id:revision of the body"));
+    }
+    if payload.reader_id != who.reader_id {
+        return Err(refuse(StatusCode::FORBIDDEN, "a reader writes only their own labels"));
+    }
+    if payload.site_code != who.site_code {
+        return Err(refuse(StatusCode::FORBIDDEN, "a reader writes only for their own site"));
+    }
+    Ok(match state.db.ingest(&payload, &who).await? {
+        Ingested::Stored(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
+        Ingested::AlreadyThere(id) => (StatusCode::OK, Json(serde_json::json!({ "id": id }))).into_response(),
+        Ingested::Conflict(held) => (
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({
+                "error": "this revision of the label is already held with different content",
+                "held": held,
+            })),
+        )
+            .into_response(),
+        Ingested::OtherSite => return Err(refuse(StatusCode::FORBIDDEN, "this case belongs to another site")),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    #[serde(default)]
+    after: i64,
+    limit: Option<i64>,
+}
+
+fn page(q: Result<Query<Page>, QueryRejection>) -> Result<(i64, i64), ApiError> {
+    let Query(p) = q.map_err(|e| refuse(StatusCode::BAD_REQUEST, e.body_text()))?;
+    Ok((p.after.max(0), p.limit.unwrap_or(1000).clamp(1, 5000)))
+}
+
+async fn get_labels(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<Page>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let who = authenticate(&state, &headers).await?;
+    let (after, limit) = page(q)?;
+    let site = (who.role != Role::Curator).then_some(who.site_code.as_str());
+    Ok(Json(state.db.labels(site, after, limit).await?).into_response())
+}
+
+async fn get_audit(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<Page>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let who = authenticate(&state, &headers).await?;
+    let site = match who.role {
+        Role::Reader => return Err(refuse(StatusCode::FORBIDDEN, "a reader token cannot read the audit trail")),
+        Role::SiteAdmin => Some(who.site_code.as_str()),
+        Role::Curator => None,
+    };
+    let (after, limit) = page(q)?;
+    Ok(Json(state.db.audit_trail(site, after, limit).await?).into_response())
+}
+
+/// The surveillance request as it arrives: every filter checked before it reaches SQL.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SurveillanceParams {
+    period: Option<Period>,
+    from: Option<String>,
+    to: Option<String>,
+    prefecture: Option<String>,
+    grade: Option<u8>,
+    pcr: Option<Pcr>,
+    source: Option<Source>,
+    format: Option<String>,
+}
+
+async fn get_surveillance(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<SurveillanceParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    authenticate(&state, &headers).await?;
+    let Query(p) = q.map_err(|e| refuse(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let date_ok = |d: &Option<String>| d.as_deref().is_none_or(|d| d.len() == 10 && db::week_of(d).is_some());
+    if !date_ok(&p.from) || !date_ok(&p.to) {
+        return Err(refuse(StatusCode::BAD_REQUEST, "from and to must be dates YYYY-MM-DD"));
+    }
+    if p.prefecture.as_deref().is_some_and(|c| {
+        c.len() != 2 || !c.bytes().all(|b| b.is_ascii_digit()) || !(1..=47).contains(&c.parse::<u8>().unwrap_or(0))
+    }) {
+        return Err(refuse(StatusCode::BAD_REQUEST, "prefecture must be a JIS code 01–47"));
+    }
+    if p.grade.is_some_and(|g| !(1..=4).contains(&g)) {
+        return Err(refuse(StatusCode::BAD_REQUEST, "grade must be 1–4"));
+    }
+    let csv = match p.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(refuse(StatusCode::BAD_REQUEST, "format must be json or csv")),
+    };
+    let query = SurveillanceQuery {
+        period: p.period.unwrap_or_default(),
+        from: p.from,
+        to: p.to,
+        prefecture: p.prefecture,
+        grade: p.grade,
+        pcr: p.pcr,
+        source: p.source,
+    };
+    let counts = state.db.surveillance(&query, state.min_count).await?;
+    if !csv {
+        return Ok(Json(counts).into_response());
+    }
+    let mut out = String::from("period_start,prefecture,grade,pcr,source,count\n");
+    for r in &counts.rows {
+        let count = r.count.map_or_else(|| format!("<{}", counts.min_count), |n| n.to_string());
+        out.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            r.period_start,
+            r.prefecture,
+            r.grade,
+            r.pcr.code(),
+            r.source.code(),
+            count
+        ));
+    }
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response())
+}
+
+async fn post_token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<TokenRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let who = authenticate(&state, &headers).await?;
+    if who.role != Role::SiteAdmin {
+        return Err(refuse(StatusCode::FORBIDDEN, "only a site admin issues tokens"));
+    }
+    let Json(req) = body.map_err(|e| refuse(e.status(), e.body_text()))?;
+    if req.role != Role::Reader {
+        return Err(refuse(StatusCode::FORBIDDEN, "a site admin issues reader tokens only"));
+    }
+    if req.reader_id.trim().is_empty() || req.reader_id.len() > 64 || req.reader_id.chars().any(char::is_control) {
+        return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "reader_id: must be 1–64 printable characters"));
+    }
+    if !(1..=400).contains(&req.days) {
+        return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "days: must be 1–400"));
+    }
+    let holder = Principal { reader_id: req.reader_id, site_code: who.site_code.clone(), role: Role::Reader };
+    let issued = issue_token(&state.db, &holder, req.days, &who.reader_id).await?;
+    Ok((StatusCode::CREATED, Json(issued)).into_response())
+}
+
+/// Makes a new random token for `holder`, valid `days` days; only its hash is stored.
+pub async fn issue_token(db: &Db, holder: &Principal, days: i64, issued_by: &str) -> Result<IssuedToken, DbError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let expires_at = db::unix_now() + days * 86_400;
+    db.add_token(&token, holder, expires_at, issued_by).await?;
+    Ok(IssuedToken {
+        token,
+        reader_id: holder.reader_id.clone(),
+        site_code: holder.site_code.clone(),
+        role: holder.role,
+        expires_at,
+    })
+}
+
+/// A service running on its own thread and tokio runtime, for the desk's tests and the binary.
+#[derive(Debug)]
+pub struct RunningService {
+    pub addr: SocketAddr,
+    pub db: Db,
+    handle: axum_server::Handle<SocketAddr>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Errors starting the service.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("cannot read the TLS certificate or key: {0}")]
+    Tls(std::io::Error),
+    #[error("cannot start the service's runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// TLS certificate chain and private key, PEM.
+#[derive(Debug, Clone)]
+pub struct TlsPem {
+    pub cert: Vec<u8>,
+    pub key: Vec<u8>,
+}
+
+impl RunningService {
+    /// Connects the database and serves on `listener` until stopped.
+    pub fn start(config: &Config, listener: std::net::TcpListener, tls: Option<TlsPem>) -> Result<Self, StartError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("lungdesk-cloud")
+            .enable_all()
+            .build()
+            .map_err(StartError::Runtime)?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: "?".into(), source })?;
+        listener.set_nonblocking(true).map_err(|source| StartError::Listen { addr: addr.to_string(), source })?;
+        let db = runtime.block_on(Db::connect(&config.database_url))?;
+        let state = Arc::new(AppState { db: db.clone(), min_count: config.min_count });
+        let app = router(state).into_make_service();
+        let handle = axum_server::Handle::new();
+        let _entered = runtime.enter();
+        match tls {
+            None => {
+                let server = axum_server::from_tcp(listener)
+                    .map_err(|source| StartError::Listen { addr: addr.to_string(), source })?
+                    .handle(handle.clone());
+                runtime.spawn(async move { server.serve(app).await });
+            }
+            Some(pem) => {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let config = runtime
+                    .block_on(axum_server::tls_rustls::RustlsConfig::from_pem(pem.cert, pem.key))
+                    .map_err(StartError::Tls)?;
+                let server = axum_server::tls_rustls::from_tcp_rustls(listener, config)
+                    .map_err(|source| StartError::Listen { addr: addr.to_string(), source })?
+                    .handle(handle.clone());
+                runtime.spawn(async move { server.serve(app).await });
+            }
+        }
+        Ok(RunningService { addr, db, handle, runtime: Some(runtime) })
+    }
+
+    /// Runs `f` on the service's runtime (for tests that inspect the database).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.as_ref().expect("running").block_on(f)
+    }
+
+    /// Stops at once, dropping open connections: what a crash looks like to the desks.
+    pub fn kill(mut self) {
+        self.handle.shutdown();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+
+    /// Waits until the service stops (the binary's main loop).
+    pub fn wait(&self) {
+        self.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! What travels between the desk and the service, besides the label payload itself
+//! ([`lungdesk_domain::LabelPayload`]).
+
+use lungdesk_domain::Pcr;
+use serde::{Deserialize, Serialize};
+
+/// What a token allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Writes their own labels for their own site; reads their site's labels.
+    Reader,
+    /// Reads their site's labels and audit trail; issues reader tokens for their site.
+    SiteAdmin,
+    /// Reads labels and audit trails across sites; writes no labels.
+    Curator,
+}
+
+impl Role {
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::SiteAdmin => "site_admin",
+            Role::Curator => "curator",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Role::Reader, Role::SiteAdmin, Role::Curator].into_iter().find(|r| r.code() == code)
+    }
+}
+
+/// Whose grade a count is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The AI's pre-read grade of each labelled case.
+    Ai,
+    /// The radiologist-confirmed grade (the latest confirmed label of the case).
+    Radiologist,
+}
+
+impl Source {
+    pub fn code(self) -> &'static str {
+        match self {
+            Source::Ai => "ai",
+            Source::Radiologist => "radiologist",
+        }
+    }
+}
+
+/// Counting period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    /// By exam date.
+    #[default]
+    Day,
+    /// By ISO week (Monday) of the exam date.
+    Week,
+}
+
+/// Filters of a surveillance request; `None` means all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurveillanceQuery {
+    #[serde(default)]
+    pub period: Period,
+    /// First exam date, `YYYY-MM-DD`, inclusive.
+    pub from: Option<String>,
+    /// Last exam date, `YYYY-MM-DD`, inclusive.
+    pub to: Option<String>,
+    /// JIS prefecture code `01`–`47`.
+    pub prefecture: Option<String>,
+    pub grade: Option<u8>,
+    pub pcr: Option<Pcr>,
+    pub source: Option<Source>,
+}
+
+/// One cell of the counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurveillanceRow {
+    /// The exam day, or the Monday of the exam week, `YYYY-MM-DD`.
+    pub period_start: String,
+    pub prefecture: String,
+    pub grade: u8,
+    pub pcr: Pcr,
+    pub source: Source,
+    /// `None` when suppressed (fewer cases than the service's threshold).
+    pub count: Option<i64>,
+}
+
+/// The counts, with the suppression threshold they were published under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Surveillance {
+    pub period: Period,
+    /// Counts below this are published as suppressed.
+    pub min_count: i64,
+    pub rows: Vec<SurveillanceRow>,
+}
+
+/// A site admin's request for a reader token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub reader_id: String,
+    pub role: Role,
+    pub days: i64,
+}
+
+/// A token, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedToken {
+    pub token: String,
+    pub reader_id: String,
+    pub site_code: String,
+    pub role: Role,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// An audited write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub site_code: String,
+    pub action: String,
+    pub target: String,
+}
+
+/// The body of every refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}

@@ -1,0 +1,333 @@
+//! The service over HTTP on loopback, on both backends (SQLite, and PostgreSQL when a server
+//! is there: `scripts/postgres.sh`; CI requires it): labels stored exactly once, counts that
+//! follow revisions, suppression, CSV, pulls by role, TLS, and every refusal writing nothing.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use lungdesk_cloud::server::backends::TestDatabase;
+use lungdesk_cloud::server::{Config, Principal, RunningService, TlsPem, issue_token};
+use lungdesk_cloud::wire::IssuedToken;
+use lungdesk_cloud::{Client, Period, PushOutcome, Role, Source, SurveillanceQuery};
+use lungdesk_domain::{Finding, LABEL_SCHEMA, LabelPayload, Pcr};
+use reqwest::StatusCode;
+
+fn start(db: &TestDatabase, min_count: i64) -> RunningService {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    RunningService::start(&Config { database_url: db.url.clone(), min_count }, listener, None).expect("service starts")
+}
+
+fn token(svc: &RunningService, reader: &str, site: &str, role: Role, days: i64) -> String {
+    let holder = Principal { reader_id: reader.into(), site_code: site.into(), role };
+    let issued: IssuedToken = svc.block_on(issue_token(&svc.db, &holder, days, "test")).expect("token");
+    issued.token
+}
+
+fn label(case: u32, site: &str, reader: &str, revision: i64, grade: u8, pcr: Pcr, day: &str) -> LabelPayload {
+    LabelPayload {
+        schema: LABEL_SCHEMA.into(),
+        case_key: format!("{case:016x}"),
+        site_code: site.into(),
+        facility_postal_code: if site == "OSAKA-U" { "565-0871".into() } else { "466-8560".into() },
+        exam_date: Some(day.into()),
+        age_years: Some(61),
+        sex: Some("F".into()),
+        reader_id: reader.into(),
+        grade,
+        pcr,
+        findings: vec![Finding::CrazyPaving],
+        ai_grade: Some(2),
+        ai_models: Some(vec!["lungdesk-lesion 0.3".into()]),
+        revision,
+        confirmed_at: format!("{day}T09:00:{revision:02}Z"),
+    }
+}
+
+fn client(svc: &RunningService, token: &str) -> Client {
+    Client::new(&format!("http://{}", svc.addr), token, Duration::from_secs(10), None).expect("client")
+}
+
+fn push(c: &Client, p: &LabelPayload) -> PushOutcome {
+    c.push(&p.idempotency_key(), &serde_json::to_string(p).expect("json")).expect("push")
+}
+
+fn rows(svc: &RunningService, table: &str) -> i64 {
+    svc.block_on(svc.db.count_rows(table)).expect("count")
+}
+
+#[test]
+fn labels_are_stored_once_counts_follow_revisions_and_small_counts_are_suppressed() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 2);
+        let a = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let b = client(&svc, &token(&svc, "R-B", "NAGOYA-U", Role::Reader, 30));
+        // Three cases on 2026-04-01 (a Wednesday), one on 04-02; reader B also reads case 1.
+        let l1 = label(1, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01");
+        assert_eq!(push(&a, &l1), PushOutcome::Stored, "{}", db.name);
+        assert_eq!(push(&a, &l1), PushOutcome::AlreadyThere, "a retry is not counted twice ({})", db.name);
+        assert_eq!(push(&a, &label(2, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01")), PushOutcome::Stored);
+        assert_eq!(push(&a, &label(3, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01")), PushOutcome::Stored);
+        assert_eq!(push(&a, &label(4, "NAGOYA-U", "R-A", 1, 4, Pcr::Negative, "2026-04-02")), PushOutcome::Stored);
+        // The same revision with other content: a conflict, the service's copy returned.
+        let changed = LabelPayload { grade: 3, ..l1.clone() };
+        match push(&a, &changed) {
+            PushOutcome::Conflict(held) => assert_eq!(held.as_ref().as_ref().map(|h| h.grade), Some(1)),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        // Reader B's later label of case 1 becomes the case's current grade: 3 cases stay 3.
+        assert_eq!(push(&b, &label(1, "NAGOYA-U", "R-B", 1, 2, Pcr::Positive, "2026-04-01")), PushOutcome::Stored);
+        assert_eq!(rows(&svc, "labels"), 5);
+        assert_eq!(rows(&svc, "cases"), 4);
+
+        let q = SurveillanceQuery { source: Some(Source::Radiologist), ..SurveillanceQuery::default() };
+        let s = a.surveillance(&q).expect("counts");
+        let cell =
+            |day: &str, grade: u8| s.rows.iter().find(|r| r.period_start == day && r.grade == grade).map(|r| r.count);
+        assert_eq!(s.min_count, 2);
+        assert_eq!(cell("2026-04-01", 1), Some(Some(2)), "{} {:?}", db.name, s.rows);
+        assert_eq!(cell("2026-04-01", 2), Some(None), "one case: suppressed");
+        assert_eq!(cell("2026-04-02", 4), Some(None), "one case: suppressed");
+        assert!(s.rows.iter().all(|r| r.prefecture == "23"), "Nagoya is in Aichi (23)");
+        // The AI's grade of the same cases, as its own source.
+        let ai = a.surveillance(&SurveillanceQuery { source: Some(Source::Ai), ..q.clone() }).expect("counts");
+        let ai_total: i64 = ai.rows.iter().filter_map(|r| r.count).sum();
+        assert_eq!(ai_total, 3, "four AI-graded cases, three on 04-01 in one cell, one suppressed");
+        // Revision 2 of case 2 moves it from grade 1 to 4: the grade-1 cell drops to 1 (suppressed).
+        assert_eq!(push(&a, &label(2, "NAGOYA-U", "R-A", 2, 4, Pcr::Positive, "2026-04-01")), PushOutcome::Stored);
+        let s = a.surveillance(&q).expect("counts");
+        let g1 = s.rows.iter().find(|r| r.period_start == "2026-04-01" && r.grade == 1).expect("cell");
+        assert_eq!(g1.count, None);
+        // By week: all four cases fall in the week of Monday 2026-03-30.
+        let week = a
+            .surveillance(&SurveillanceQuery {
+                period: Period::Week,
+                source: Some(Source::Radiologist),
+                ..Default::default()
+            })
+            .expect("counts");
+        assert!(week.rows.iter().all(|r| r.period_start == "2026-03-30"), "{:?}", week.rows);
+        // CSV, with suppressed cells written as "<2".
+        let csv = a.surveillance_csv(&q).expect("csv");
+        assert!(csv.starts_with("period_start,prefecture,grade,pcr,source,count\n"), "{csv}");
+        assert!(csv.contains("2026-04-01,23,2,positive,radiologist,<2"), "{csv}");
+        // Filters.
+        let none = a.surveillance(&SurveillanceQuery { prefecture: Some("13".into()), ..q.clone() }).expect("counts");
+        assert!(none.rows.is_empty(), "nothing in Tokyo");
+        let from = a.surveillance(&SurveillanceQuery { from: Some("2026-04-02".into()), ..q }).expect("counts");
+        assert!(from.rows.iter().all(|r| r.period_start == "2026-04-02"));
+        // Every accepted write is audited: 3 tokens + 6 labels.
+        assert_eq!(rows(&svc, "audit"), 2 + 6, "{}", db.name);
+        svc.kill();
+    }
+}
+
+#[test]
+fn readers_pull_their_sites_labels_and_curators_read_across_sites() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let a = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let o = client(&svc, &token(&svc, "R-O", "OSAKA-U", Role::Reader, 30));
+        let curator = client(&svc, &token(&svc, "C-1", "JRS", Role::Curator, 30));
+        push(&a, &label(1, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01"));
+        push(&o, &label(9, "OSAKA-U", "R-O", 1, 3, Pcr::Negative, "2026-04-01"));
+        let mine = a.pull(0, 100).expect("pull");
+        assert_eq!(mine.iter().map(|l| l.site_code.as_str()).collect::<Vec<_>>(), ["NAGOYA-U"], "{}", db.name);
+        let all = curator.pull(0, 100).expect("pull");
+        assert_eq!(all.len(), 2);
+        assert_eq!(curator.pull(all[0].id, 100).expect("pull").len(), 1, "pulls resume after a receipt");
+        let osaka = curator.surveillance(&SurveillanceQuery { prefecture: Some("27".into()), ..Default::default() });
+        assert_eq!(osaka.expect("counts").rows.len(), 2, "Osaka: radiologist and AI cells");
+        svc.kill();
+    }
+}
+
+/// Sends a raw request; the status.
+fn raw(
+    svc: &RunningService,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    key: Option<&str>,
+    body: Option<(String, &str)>,
+) -> StatusCode {
+    let mut req = reqwest::blocking::Client::new().request(method, format!("http://{}{path}", svc.addr));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(k) = key {
+        req = req.header("Idempotency-Key", k);
+    }
+    if let Some((b, content_type)) = body {
+        req = req.header("Content-Type", content_type).body(b);
+    }
+    req.send().expect("send").status()
+}
+
+#[test]
+fn every_refusal_has_its_status_and_writes_nothing() {
+    use reqwest::Method;
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let reader = token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30);
+        let other_site = token(&svc, "R-O", "OSAKA-U", Role::Reader, 30);
+        let admin = token(&svc, "ADMIN", "NAGOYA-U", Role::SiteAdmin, 30);
+        let curator = token(&svc, "C-1", "JRS", Role::Curator, 30);
+        let expired = token(&svc, "R-OLD", "NAGOYA-U", Role::Reader, -1);
+        // One label of Nagoya's case 1, so "another site's case" has a case to aim at.
+        let good = label(1, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01");
+        assert_eq!(push(&client(&svc, &reader), &good), PushOutcome::Stored);
+        let before: Vec<i64> = ["labels", "cases", "counts", "audit", "tokens"].iter().map(|t| rows(&svc, t)).collect();
+
+        let json = |p: &LabelPayload| (serde_json::to_string(p).expect("json"), "application/json");
+        let l2 = label(2, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01");
+        let k2 = l2.idempotency_key();
+        let osaka_on_nagoya_case = label(1, "OSAKA-U", "R-O", 1, 3, Pcr::Positive, "2026-04-01");
+        let mut big = serde_json::to_value(&l2).expect("json");
+        big["ai_models"] = serde_json::json!(vec!["x".repeat(1000); 100]);
+        let mut with_name = serde_json::to_value(&l2).expect("json");
+        with_name["patient_name"] = serde_json::json!("YAMADA^TARO");
+        let injection = LabelPayload { case_key: "'; DROP TABLE labels;--".into(), ..l2.clone() };
+        let site_injection = LabelPayload { site_code: "NAGOYA-U' OR '1'='1".into(), ..l2.clone() };
+        let post = |t: Option<&str>, key: Option<&str>, body: (String, &str)| {
+            raw(&svc, Method::POST, "/v1/labels", t, key, Some(body))
+        };
+        let cases: Vec<(&str, StatusCode, StatusCode)> = vec![
+            ("no token", post(None, Some(&k2), json(&l2)), StatusCode::UNAUTHORIZED),
+            ("invalid token", post(Some("not-a-token"), Some(&k2), json(&l2)), StatusCode::UNAUTHORIZED),
+            ("expired token", post(Some(&expired), Some(&k2), json(&l2)), StatusCode::UNAUTHORIZED),
+            ("curator writes a label", post(Some(&curator), Some(&k2), json(&l2)), StatusCode::FORBIDDEN),
+            ("site admin writes a label", post(Some(&admin), Some(&k2), json(&l2)), StatusCode::FORBIDDEN),
+            ("another reader's label", post(Some(&other_site), Some(&k2), json(&l2)), StatusCode::FORBIDDEN),
+            (
+                "another site's case",
+                post(Some(&other_site), Some(&osaka_on_nagoya_case.idempotency_key()), json(&osaka_on_nagoya_case)),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "oversized payload",
+                post(Some(&reader), Some(&k2), (big.to_string(), "application/json")),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (
+                "malformed JSON",
+                post(Some(&reader), Some(&k2), ("{\"schema\": ".into(), "application/json")),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "a field outside the whitelist",
+                post(Some(&reader), Some(&k2), (with_name.to_string(), "application/json")),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                "not JSON",
+                post(Some(&reader), Some(&k2), ("grade=1".into(), "text/plain")),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            ("missing idempotency key", post(Some(&reader), None, json(&l2)), StatusCode::BAD_REQUEST),
+            (
+                "SQL in the case key",
+                post(Some(&reader), Some(&injection.idempotency_key()), json(&injection)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                "SQL in the site code",
+                post(Some(&reader), Some(&site_injection.idempotency_key()), json(&site_injection)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                "SQL in a surveillance filter",
+                raw(&svc, Method::GET, "/v1/surveillance?prefecture=13'%20OR%20'1'='1", Some(&reader), None, None),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "SQL in a pull cursor",
+                raw(&svc, Method::GET, "/v1/labels?after=0;DELETE%20FROM%20labels", Some(&reader), None, None),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "reader reads the audit trail",
+                raw(&svc, Method::GET, "/v1/audit", Some(&reader), None, None),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "reader issues a token",
+                raw(
+                    &svc,
+                    Method::POST,
+                    "/v1/tokens",
+                    Some(&reader),
+                    None,
+                    Some((r#"{"reader_id":"X","role":"reader","days":30}"#.into(), "application/json")),
+                ),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "site admin issues a curator token",
+                raw(
+                    &svc,
+                    Method::POST,
+                    "/v1/tokens",
+                    Some(&admin),
+                    None,
+                    Some((r#"{"reader_id":"X","role":"curator","days":30}"#.into(), "application/json")),
+                ),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "no token for the counts",
+                raw(&svc, Method::GET, "/v1/surveillance", None, None, None),
+                StatusCode::UNAUTHORIZED,
+            ),
+        ];
+        for (what, got, want) in &cases {
+            assert_eq!(got, want, "{what} ({})", db.name);
+        }
+        let after: Vec<i64> = ["labels", "cases", "counts", "audit", "tokens"].iter().map(|t| rows(&svc, t)).collect();
+        assert_eq!(before, after, "nothing written by any refused request ({})", db.name);
+
+        // What the roles may do: the site admin issues a reader token (audited) and reads the
+        // site's audit trail; a token holder whose id looks like SQL writes it as plain text.
+        let issued = raw(
+            &svc,
+            Method::POST,
+            "/v1/tokens",
+            Some(&admin),
+            None,
+            Some((r#"{"reader_id":"R-NEW","role":"reader","days":30}"#.into(), "application/json")),
+        );
+        assert_eq!(issued, StatusCode::CREATED);
+        assert_eq!(raw(&svc, Method::GET, "/v1/audit", Some(&admin), None, None), StatusCode::OK);
+        let odd = "R'); DROP TABLE labels;--";
+        let odd_token = token(&svc, odd, "NAGOYA-U", Role::Reader, 30);
+        let odd_label = label(5, "NAGOYA-U", odd, 1, 2, Pcr::Pending, "2026-04-03");
+        assert_eq!(push(&client(&svc, &odd_token), &odd_label), PushOutcome::Stored);
+        assert_eq!(rows(&svc, "labels"), before[0] + 1, "the labels table is intact");
+        let pulled = client(&svc, &admin).pull(0, 100).expect("pull");
+        assert!(pulled.iter().any(|l| l.reader_id == odd), "stored as text");
+        svc.kill();
+    }
+}
+
+#[test]
+fn the_service_speaks_tls() {
+    let db = TestDatabase::sqlite();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("certificate");
+    let cert_pem = cert.cert.pem();
+    let tls = TlsPem { cert: cert_pem.clone().into_bytes(), key: cert.signing_key.serialize_pem().into_bytes() };
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let svc = RunningService::start(&Config { database_url: db.url.clone(), min_count: 1 }, listener, Some(tls))
+        .expect("service starts");
+    let t = token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30);
+    let url = format!("https://localhost:{}", svc.addr.port());
+    let trusted = Client::new(&url, &t, Duration::from_secs(10), Some(cert_pem.as_bytes())).expect("client");
+    let l = label(1, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01");
+    assert_eq!(push(&trusted, &l), PushOutcome::Stored);
+    // Without the certificate trusted, the client refuses the connection; plain HTTP gets nowhere.
+    let untrusted = Client::new(&url, &t, Duration::from_secs(10), None).expect("client");
+    let err = untrusted.pull(0, 10).expect_err("untrusted certificate");
+    assert!(err.to_string().contains("cannot be reached"), "{err}");
+    let plain = Client::new(&format!("http://localhost:{}", svc.addr.port()), &t, Duration::from_secs(5), None)
+        .expect("client");
+    assert!(plain.pull(0, 10).is_err());
+    svc.kill();
+}
