@@ -6,6 +6,7 @@
 //! `lungdesk-import` with their own connection; cases load on `lungdesk-case` threads, the
 //! next case in the worklist already while the reader looks at the current one.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
@@ -14,20 +15,22 @@ use egui::{Color32, Key, Modifiers, RichText};
 use lungdesk_store::export::export_to_file;
 use lungdesk_store::{
     AiResult, CaseRow, CaseStatus, Confusion, Disagreement, DisagreementKind, Finding, Grade, HistoryEntry, Identity,
-    ImportReport, Pcr, Review, ReviewDraft, Store, import_folder,
+    ImportReport, Pcr, Review, ReviewDraft, SharedLabel, Store, SyncState, import_folder,
 };
 use lungdesk_volume::{Progress, scan_files};
 
+use crate::cloud_ui::{CloudAction, CloudPanel};
 use crate::i18n::{Lang, tr, trf};
+use crate::sync::{SyncEvent, SyncHandle, SyncSettings, SyncTiming};
 use crate::viewer::{AnalysisSettings, Loaded, PROGRESS_TICK, Viewer, load_and_upload};
 
 /// A job for the store thread; its result comes back as an event.
 type StoreJob = Box<dyn FnOnce(&mut Store) -> Event + Send>;
 
 /// What the store holds at start: identity, language, export folder, worklist.
-type Opened = Box<(Option<Identity>, Option<String>, Option<String>, Vec<CaseRow>)>;
-/// A case's working copy, AI result and history.
-type CaseDetails = Box<(ReviewDraft, Option<AiResult>, Vec<HistoryEntry>)>;
+type Opened = Box<(Option<Identity>, Option<String>, Option<String>, Vec<CaseRow>, Option<SyncSettings>)>;
+/// A case's working copy, AI result, history and other readers' labels from the service.
+type CaseDetails = Box<(ReviewDraft, Option<AiResult>, Vec<HistoryEntry>, Vec<SharedLabel>)>;
 
 /// What background work reports to the UI thread.
 enum Event {
@@ -51,6 +54,8 @@ enum Event {
     Imported(Result<ImportReport, String>),
     Disagreements(Result<Box<(Vec<Disagreement>, Confusion)>, String>),
     Exported(Result<(PathBuf, PathBuf, usize), String>),
+    SyncStates(Result<HashMap<i64, SyncState>, String>),
+    CloudSaved(Result<SyncSettings, String>),
 }
 
 /// What the desk shows.
@@ -58,6 +63,7 @@ enum Event {
 pub enum Tab {
     Review,
     Disagreements,
+    Surveillance,
 }
 
 /// Worklist columns the reader can sort by.
@@ -186,6 +192,9 @@ pub struct OpenCase {
     pub loaded: bool,
     pub ai: Option<AiResult>,
     pub history: Vec<HistoryEntry>,
+    /// Other readers' labels of this case, pulled from the service (and this reader's own
+    /// label as the service holds it).
+    pub shared: Vec<SharedLabel>,
     /// The analysis already recorded in the store for this case.
     ai_recorded: bool,
 }
@@ -251,6 +260,15 @@ pub struct Desk {
     scroll_to_current: bool,
     switch_started: Option<std::time::Instant>,
     ctx: Option<egui::Context>,
+    /// The dataset service: settings, sync status, surveillance counts.
+    pub cloud: CloudPanel,
+    /// Per case, its latest label's sync state.
+    pub sync_states: HashMap<i64, SyncState>,
+    /// Timing of the sync thread (tests shorten it).
+    pub sync_timing: SyncTiming,
+    sync: Option<SyncHandle>,
+    sync_tx: Sender<SyncEvent>,
+    sync_rx: Receiver<SyncEvent>,
 }
 
 impl std::fmt::Debug for Desk {
@@ -305,6 +323,7 @@ impl Desk {
         let mut viewer = Viewer::new(render_state);
         viewer.embedded = true;
         let (events_tx, events_rx) = channel();
+        let (sync_tx, sync_rx) = channel();
         let export_dir =
             std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from).join("lungdesk-exports");
         let mut desk = Self {
@@ -339,6 +358,12 @@ impl Desk {
             scroll_to_current: false,
             switch_started: None,
             ctx: None,
+            cloud: CloudPanel::default(),
+            sync_states: HashMap::new(),
+            sync_timing: SyncTiming::default(),
+            sync: None,
+            sync_tx,
+            sync_rx,
         };
         desk.start_store_thread();
         desk
@@ -365,7 +390,8 @@ impl Desk {
                     Some(i) => store.worklist(&i.reader_id)?,
                     None => Vec::new(),
                 };
-                Ok(Box::new((identity, language, export_dir, rows)))
+                let cloud = store.setting(SyncSettings::KEY)?.and_then(|c| serde_json::from_str(&c).ok());
+                Ok(Box::new((identity, language, export_dir, rows, cloud)))
             })();
             let _ = events.send(Event::Opened(first.map_err(|e| e.to_string())));
             for job in rx {
@@ -539,6 +565,7 @@ impl Desk {
             loaded: false,
             ai: None,
             history: Vec::new(),
+            shared: Vec::new(),
             ai_recorded: false,
         });
         self.scroll_to_current = true;
@@ -550,6 +577,7 @@ impl Desk {
                     s.working_copy(case_id, &reader)?,
                     s.ai_result(case_id)?,
                     s.history(case_id)?,
+                    s.shared_labels(case_id)?,
                 )))
             })();
             Event::CaseDetails { case_id, details: details.map_err(|e| e.to_string()) }
@@ -711,6 +739,90 @@ impl Desk {
             self.pending_jobs = self.pending_jobs.saturating_sub(usize::from(!matches!(event, Event::Imported(_))));
             self.handle(event);
         }
+        while let Ok(event) = self.sync_rx.try_recv() {
+            match event {
+                SyncEvent::Status(status) => {
+                    let changed =
+                        status.summary != self.cloud.status.summary || status.pulled != self.cloud.status.pulled;
+                    self.cloud.status = status;
+                    if changed {
+                        self.store_job(|s| Event::SyncStates(s.sync_states().map_err(|e| e.to_string())));
+                        // Other readers' labels of the open case may have arrived.
+                        if let Some(case_id) = self.current.as_ref().map(|c| c.case_id) {
+                            self.refresh_shared(case_id);
+                        }
+                    }
+                }
+                SyncEvent::Surveillance(counts) => {
+                    self.cloud.fetching = false;
+                    self.cloud.counts = Some(counts);
+                }
+            }
+        }
+    }
+
+    fn refresh_shared(&mut self, case_id: i64) {
+        self.store_job(move |s| Event::CaseDetails {
+            case_id,
+            details: (|| {
+                Ok::<_, lungdesk_store::StoreError>(Box::new((
+                    ReviewDraft::default(),
+                    s.ai_result(case_id)?,
+                    s.history(case_id)?,
+                    s.shared_labels(case_id)?,
+                )))
+            })()
+            .map_err(|e| e.to_string()),
+        });
+    }
+
+    /// Starts (or restarts) syncing with the service.
+    fn start_sync(&mut self, settings: SyncSettings) {
+        self.sync = None; // stops the old thread
+        self.cloud.url_entry.clone_from(&settings.url);
+        self.cloud.token_entry.clone_from(&settings.token);
+        match crate::sync::spawn(
+            self.store_path.clone(),
+            &settings,
+            self.sync_timing,
+            self.sync_tx.clone(),
+            self.ctx.clone(),
+        ) {
+            Ok(handle) => {
+                self.sync = Some(handle);
+                self.cloud.settings = Some(settings);
+            }
+            Err(e) => self.notice = Some(Notice { text: e, error: true }),
+        }
+    }
+
+    /// Saves the service's settings in the store and starts syncing.
+    pub fn connect_cloud(&mut self, settings: SyncSettings) {
+        self.store_job(move |s| {
+            let json = serde_json::to_string(&settings).unwrap_or_default();
+            Event::CloudSaved(s.set_setting(SyncSettings::KEY, &json).map(|()| settings).map_err(|e| e.to_string()))
+        });
+    }
+
+    /// Opens the Surveillance tab and fetches the counts.
+    pub fn show_surveillance(&mut self) {
+        self.tab = Tab::Surveillance;
+        self.refresh_surveillance();
+    }
+
+    pub fn refresh_surveillance(&mut self) {
+        if self.cloud.query.source.is_none() {
+            self.cloud.query.source = Some(lungdesk_cloud::Source::Radiologist);
+        }
+        if let Some(sync) = &self.sync {
+            self.cloud.fetching = true;
+            sync.fetch_surveillance(self.cloud.query.clone());
+        }
+    }
+
+    /// The sync thread is running.
+    pub fn is_syncing(&self) -> bool {
+        self.sync.is_some()
     }
 
     #[allow(clippy::too_many_lines)] // one arm per event
@@ -718,7 +830,7 @@ impl Desk {
         let lang = self.lang;
         match event {
             Event::Opened(Ok(opened)) => {
-                let (identity, language, export_dir, rows) = *opened;
+                let (identity, language, export_dir, rows, cloud) = *opened;
                 if let Some(l) = language.as_deref().and_then(Lang::from_code) {
                     self.lang = l;
                     self.viewer.lang = l;
@@ -730,6 +842,9 @@ impl Desk {
                 self.visible_for = None;
                 self.phase = if identity.is_some() { Phase::Ready } else { Phase::Identity(IdentityForm::default()) };
                 self.identity = identity;
+                if let Some(settings) = cloud {
+                    self.start_sync(settings);
+                }
             }
             Event::Opened(Err(e)) => self.phase = Phase::Failed(e),
             Event::IdentitySaved(Ok(identity)) => {
@@ -750,7 +865,8 @@ impl Desk {
             Event::CaseDetails { case_id, details } => match details {
                 Ok(details) => {
                     if let Some(c) = self.current.as_mut().filter(|c| c.case_id == case_id) {
-                        let (draft, ai, history) = *details;
+                        let (draft, ai, history, shared) = *details;
+                        c.shared = shared;
                         // Keys pressed before the details arrived win over the stored copy.
                         if c.draft == ReviewDraft::default() {
                             c.draft = draft;
@@ -764,6 +880,10 @@ impl Desk {
             },
             Event::Confirmed { case_id, result } => match result {
                 Ok((review, history, status)) => {
+                    if let Some(sync) = &self.sync {
+                        sync.wake();
+                    }
+                    self.sync_states.insert(case_id, SyncState::Pending { error: None });
                     if let Some(i) = self.row_index(case_id) {
                         let row = &mut Arc::make_mut(&mut self.rows)[i];
                         (row.grade, row.pcr, row.revision, row.status) =
@@ -797,6 +917,11 @@ impl Desk {
                     self.reload_worklist();
                 }
             },
+            Event::SyncStates(Ok(states)) => self.sync_states = states,
+            Event::CloudSaved(Ok(settings)) => {
+                self.start_sync(settings);
+                self.refresh_surveillance();
+            }
             Event::AiStored { case_id, result } => match result {
                 Ok(history) => {
                     if let Some(c) = self.current.as_mut().filter(|c| c.case_id == case_id) {
@@ -818,7 +943,11 @@ impl Desk {
                 self.reload_worklist();
             }
             Event::Disagreements(Ok(d)) => self.disagreements = Some(*d),
-            Event::Disagreements(Err(e)) | Event::Worklist(Err(e)) | Event::Written(Err(e)) => {
+            Event::Disagreements(Err(e))
+            | Event::Worklist(Err(e))
+            | Event::Written(Err(e))
+            | Event::SyncStates(Err(e))
+            | Event::CloudSaved(Err(e)) => {
                 self.notice = Some(Notice { text: e, error: true });
             }
             Event::Exported(Ok((csv, json, n))) => {
@@ -937,6 +1066,7 @@ impl Desk {
         let (mut confirm, mut step, mut note, mut search, mut import, mut export, mut sheet) =
             (false, 0isize, false, false, false, false, false);
         let (mut review_tab, mut disagreements_tab, mut cycle_status, mut cycle_sort) = (false, false, false, false);
+        let mut surveillance_tab = false;
         ctx.input_mut(|i| {
             for (n, key) in
                 [Key::Num1, Key::Num2, Key::Num3, Key::Num4, Key::Num5, Key::Num6, Key::Num7].into_iter().enumerate()
@@ -968,6 +1098,7 @@ impl Desk {
             sheet = i.consume_key(Modifiers::NONE, Key::Questionmark) || i.consume_key(Modifiers::SHIFT, Key::Slash);
             review_tab = i.consume_key(Modifiers::NONE, Key::F3);
             disagreements_tab = i.consume_key(Modifiers::NONE, Key::F4);
+            surveillance_tab = i.consume_key(Modifiers::NONE, Key::F7);
             cycle_status = i.consume_key(Modifiers::NONE, Key::F5);
             cycle_sort = i.consume_key(Modifiers::NONE, Key::F6);
         });
@@ -996,6 +1127,9 @@ impl Desk {
         }
         if disagreements_tab {
             self.show_disagreements();
+        }
+        if surveillance_tab {
+            self.show_surveillance();
         }
         if cycle_status {
             let all: Vec<Option<CaseStatus>> = std::iter::once(None).chain(CaseStatus::ALL.map(Some)).collect();
@@ -1101,6 +1235,16 @@ impl Desk {
                 }
             }
             Tab::Disagreements => self.disagreements_ui(ui),
+            Tab::Surveillance => match crate::cloud_ui::surveillance_ui(ui, self.lang, &mut self.cloud) {
+                Some(CloudAction::Connect(settings)) => self.connect_cloud(settings),
+                Some(CloudAction::Refresh) => self.refresh_surveillance(),
+                Some(CloudAction::SyncNow) => {
+                    if let Some(sync) = &self.sync {
+                        sync.wake();
+                    }
+                }
+                None => {}
+            },
         }
         if self.show_shortcuts {
             self.shortcut_sheet(&ctx);
@@ -1187,6 +1331,9 @@ impl Desk {
             if ui.selectable_label(self.tab == Tab::Disagreements, tr(lang, "Disagreements (F4)")).clicked() {
                 self.show_disagreements();
             }
+            if ui.selectable_label(self.tab == Tab::Surveillance, tr(lang, "Surveillance (F7)")).clicked() {
+                self.show_surveillance();
+            }
             ui.separator();
             if ui.button(tr(lang, "Import folder… (Ctrl+I)")).clicked() {
                 self.ask_for_import_folder();
@@ -1232,6 +1379,11 @@ impl Desk {
             }
             if let Some(i) = &self.identity {
                 ui.weak(format!("{} · {} · {}", i.display_name, i.reader_id, i.site_code));
+            }
+            ui.separator();
+            let (line, color) = crate::cloud_ui::status_line(lang, &self.cloud);
+            if ui.add(egui::Label::new(RichText::new(line).color(color)).sense(egui::Sense::click())).clicked() {
+                self.show_surveillance();
             }
         });
         if let Some(n) = &self.notice {
@@ -1300,13 +1452,14 @@ impl Desk {
             .column(egui_extras::Column::exact(64.0))
             .column(egui_extras::Column::exact(26.0))
             .column(egui_extras::Column::exact(44.0))
+            .column(egui_extras::Column::exact(64.0))
             .column(egui_extras::Column::remainder());
         if let Some(row) = scroll_to {
             table = table.scroll_to_row(row, None);
         }
         table
             .header(18.0, |mut header| {
-                for name in ["Status", "Exam date", "Age/sex", "AI", "Grade", "PCR"] {
+                for name in ["Status", "Exam date", "Age/sex", "AI", "Grade", "PCR", "Sync"] {
                     header.col(|ui| {
                         ui.strong(tr(lang, name));
                     });
@@ -1337,6 +1490,10 @@ impl Desk {
                     });
                     row.col(|ui| {
                         ui.label(r.pcr.map_or("—", |p| tr(lang, pcr_short(p))));
+                    });
+                    row.col(|ui| {
+                        let (mark, color) = crate::cloud_ui::sync_mark(lang, self.sync_states.get(&r.case_id));
+                        ui.label(RichText::new(mark).color(color));
                     });
                     if row.response().clicked() {
                         clicked = Some(r.case_id);
@@ -1410,6 +1567,7 @@ impl Desk {
         if let Some(r) = row.revision {
             ui.weak(trf(lang, "Confirmed revision {revision}", &[("revision", &r)]));
         }
+        self.sync_ui(ui, &case, row.revision);
         if !case.history.is_empty() {
             egui::CollapsingHeader::new(tr(lang, "History")).default_open(false).show(ui, |ui| {
                 for h in case.history.iter().rev().take(30) {
@@ -1433,6 +1591,56 @@ impl Desk {
         }
         if confirm {
             self.confirm_and_next();
+        }
+    }
+
+    /// This case's sync state, conflicts, and what other readers said (from the service).
+    fn sync_ui(&self, ui: &mut egui::Ui, case: &OpenCase, local_revision: Option<i64>) {
+        let lang = self.lang;
+        match self.sync_states.get(&case.case_id) {
+            Some(SyncState::Sent) => {
+                ui.weak(tr(lang, "Synced to the dataset service."));
+            }
+            Some(SyncState::Pending { error }) => {
+                ui.weak(match error {
+                    Some(e) => trf(lang, "Waiting to sync ({error}).", &[("error", e)]),
+                    None => tr(lang, "Waiting to sync.").to_owned(),
+                });
+            }
+            Some(SyncState::Conflict(why)) => {
+                ui.colored_label(
+                    Color32::from_rgb(255, 120, 100),
+                    trf(lang, "Sync conflict: {why}. Confirm again to send a new revision.", &[("why", why)]),
+                );
+            }
+            None => {}
+        }
+        let me = self.reader();
+        // This reader's label as the service holds it, newer than here: made at another desk.
+        if let Some(mine) = case.shared.iter().find(|l| l.reader_id == me)
+            && local_revision.is_some_and(|r| mine.revision > r)
+        {
+            ui.colored_label(
+                Color32::from_rgb(255, 120, 100),
+                trf(
+                    lang,
+                    "Conflict: the service has your revision {theirs} (grade {grade}) from another desk; this desk has revision {ours}.",
+                    &[("theirs", &mine.revision), ("grade", &mine.grade), ("ours", &local_revision.unwrap_or(0))],
+                ),
+            );
+        }
+        let others: Vec<&SharedLabel> = case.shared.iter().filter(|l| l.reader_id != me).collect();
+        if !others.is_empty() {
+            ui.strong(tr(lang, "Other readers (from the service)"));
+            for l in others {
+                let text =
+                    crate::cloud_ui::other_reader_text(lang, &l.reader_id, l.grade, tr(lang, l.pcr.name()), l.revision);
+                if case.draft.grade.is_some_and(|g| g.number() != l.grade) {
+                    ui.label(text.color(Color32::from_rgb(255, 170, 90)));
+                } else {
+                    ui.label(text);
+                }
+            }
         }
     }
 
@@ -1538,6 +1746,7 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("Ctrl+F", "Search the worklist"),
     ("F5 / F6", "Cycle the status filter / the sort order"),
     ("F3 / F4", "Review / disagreements"),
+    ("F7", "Surveillance: counts from the dataset service (again: refresh)"),
     ("Ctrl+I", "Import a folder"),
     ("Ctrl+E", "Export labels (CSV and JSON)"),
     ("F2", "English / Japanese"),

@@ -2,8 +2,10 @@
 //! Kept out of `main.rs` so that it can be tested.
 
 pub mod cli;
+pub mod cloud_ui;
 pub mod desk;
 pub mod fonts;
 pub mod i18n;
 pub mod inspect;
+pub mod sync;
 pub mod viewer;

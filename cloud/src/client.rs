@@ -109,6 +109,30 @@ impl Client {
         }
     }
 
+    /// Sends outbox labels (their JSON, as is) in one request; an outcome per label, in order.
+    pub fn push_batch(&self, payloads: &[&str]) -> Result<Vec<PushOutcome>, ClientError> {
+        let body = format!("[{}]", payloads.join(","));
+        let res = self.send(
+            self.http
+                .post(format!("{}/v1/labels/batch", self.base))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body),
+        )?;
+        let outcomes: Vec<serde_json::Value> = res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+        if outcomes.len() != payloads.len() {
+            return Err(ClientError::BadAnswer(format!("{} outcomes for {} labels", outcomes.len(), payloads.len())));
+        }
+        outcomes
+            .into_iter()
+            .map(|o| match o["status"].as_u64() {
+                Some(201) => Ok(PushOutcome::Stored),
+                Some(200) => Ok(PushOutcome::AlreadyThere),
+                Some(409) => Ok(PushOutcome::Conflict(Box::new(serde_json::from_value(o["held"].clone()).ok()))),
+                _ => Err(ClientError::BadAnswer(format!("unknown outcome {o}"))),
+            })
+            .collect()
+    }
+
     /// Labels the token may see after receipt number `after`.
     pub fn pull(&self, after: i64, limit: u32) -> Result<Vec<SharedLabel>, ClientError> {
         let res = self.send(self.http.get(format!("{}/v1/labels?after={after}&limit={limit}", self.base)))?;

@@ -164,6 +164,7 @@ fn raw(
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one table of refusals, then what the roles may do
 fn every_refusal_has_its_status_and_writes_nothing() {
     use reqwest::Method;
     for db in TestDatabase::both() {
@@ -330,4 +331,40 @@ fn the_service_speaks_tls() {
         .expect("client");
     assert!(plain.pull(0, 10).is_err());
     svc.kill();
+}
+
+#[test]
+fn a_batch_with_repeats_revisions_and_a_conflict_is_stored_and_counted_once() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let a = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let r1 = label(1, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01");
+        let r2 = label(1, "NAGOYA-U", "R-A", 2, 3, Pcr::Positive, "2026-04-01");
+        let other = label(2, "NAGOYA-U", "R-A", 1, 2, Pcr::Negative, "2026-04-02");
+        let clash = LabelPayload { grade: 4, ..r1.clone() };
+        let batch: Vec<String> =
+            [&r1, &r1, &r2, &other, &clash].iter().map(|p| serde_json::to_string(p).expect("json")).collect();
+        let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+        let outcomes = a.push_batch(&refs).expect("batch");
+        assert_eq!(
+            outcomes[..4],
+            [PushOutcome::Stored, PushOutcome::AlreadyThere, PushOutcome::Stored, PushOutcome::Stored]
+        );
+        assert!(
+            matches!(&outcomes[4], PushOutcome::Conflict(held) if held.as_ref().as_ref().map(|h| h.grade) == Some(1))
+        );
+        // Sent again (a lost answer): all already there or the same conflict, nothing new.
+        let again = a.push_batch(&refs).expect("batch");
+        assert!(again[..4].iter().all(|o| *o == PushOutcome::AlreadyThere), "{again:?}");
+        assert_eq!(rows(&svc, "labels"), 3, "{}", db.name);
+        assert_eq!(rows(&svc, "audit"), 1 + 3);
+        // Case 1 counts once, at its latest revision (grade 3); case 2 at grade 2.
+        let s = a
+            .surveillance(&SurveillanceQuery { source: Some(Source::Radiologist), ..Default::default() })
+            .expect("counts");
+        let cells: Vec<(String, u8, Option<i64>)> =
+            s.rows.iter().map(|r| (r.period_start.clone(), r.grade, r.count)).collect();
+        assert_eq!(cells, vec![("2026-04-01".into(), 3, Some(1)), ("2026-04-02".into(), 2, Some(1))], "{}", db.name);
+        svc.kill();
+    }
 }

@@ -887,6 +887,22 @@ impl Store {
         Ok(())
     }
 
+    /// Many labels accepted at once: one transaction (one fsync) for a whole batch.
+    pub fn mark_sent_many(&mut self, outbox_ids: &[i64]) -> Result<()> {
+        let at = now();
+        let path = self.path.clone();
+        let err = move |source| StoreError::Sql { path: path.clone(), step: "mark labels as sent", source };
+        let tx = self.conn.transaction().map_err(&err)?;
+        {
+            let mut stmt =
+                tx.prepare_cached("UPDATE outbox SET sent_at = ?2, last_error = NULL WHERE id = ?1").map_err(&err)?;
+            for id in outbox_ids {
+                stmt.execute(params![id, at]).map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+
     /// A try that failed and will be retried; `error` is shown to the user.
     pub fn record_attempt(&self, outbox_id: i64, error: &str) -> Result<()> {
         self.conn
@@ -1150,6 +1166,58 @@ mod tests {
         assert!(outbox[1].idempotency_key.ends_with(":R1:2"));
         assert_eq!(s.worklist("R1").expect("worklist")[0].status, CaseStatus::Confirmed);
         assert_eq!(s.worklist("R2").expect("worklist")[0].status, CaseStatus::New);
+    }
+
+    #[test]
+    fn sync_state_follows_the_outbox_and_pulled_labels_are_kept_once() {
+        let (_dir, mut s) = store();
+        s.add_series("SITE-A", &series(1)).expect("add");
+        s.add_series("SITE-A", &series(2)).expect("add");
+        let me = reader("R1");
+        s.confirm(1, &me, &draft(Grade::Typical, Pcr::Positive)).expect("confirm");
+        s.confirm(2, &me, &draft(Grade::Atypical, Pcr::Negative)).expect("confirm");
+        let pending = s.outbox_pending(10).expect("outbox");
+        assert_eq!(s.sync_states().expect("states").get(&1), Some(&SyncState::Pending { error: None }));
+        s.record_attempt(pending[0].id, "the service cannot be reached").expect("attempt");
+        assert_eq!(
+            s.sync_states().expect("states").get(&1),
+            Some(&SyncState::Pending { error: Some("the service cannot be reached".into()) })
+        );
+        s.mark_sent(pending[0].id).expect("sent");
+        s.mark_conflict(pending[1].id, "held differently").expect("conflict");
+        let states = s.sync_states().expect("states");
+        assert_eq!(states.get(&1), Some(&SyncState::Sent));
+        assert_eq!(states.get(&2), Some(&SyncState::Conflict("held differently".into())));
+        assert!(s.outbox_pending(10).expect("outbox").is_empty(), "a conflict is not retried");
+        assert_eq!(
+            s.sync_summary().expect("summary"),
+            SyncSummary { pending: 0, sent: 1, conflicts: 1, last_error: None }
+        );
+        // A new revision of the conflicting case is pending again.
+        s.confirm(2, &me, &draft(Grade::Negative, Pcr::Negative)).expect("confirm");
+        assert_eq!(s.sync_states().expect("states").get(&2), Some(&SyncState::Pending { error: None }));
+
+        let key: String =
+            s.connection().query_row("SELECT case_key FROM cases WHERE id = 1", [], |r| r.get(0)).expect("key");
+        let other = SharedLabel {
+            id: 7,
+            case_key: key,
+            site_code: "SITE-A".into(),
+            reader_id: "R2".into(),
+            revision: 1,
+            grade: 3,
+            pcr: Pcr::Positive,
+            findings: vec![Finding::CrazyPaving],
+            ai_grade: None,
+            confirmed_at: now(),
+        };
+        s.add_shared_labels(&[other.clone(), other.clone()]).expect("pulled");
+        s.add_shared_labels(&[SharedLabel { id: 9, revision: 2, grade: 4, ..other.clone() }]).expect("pulled");
+        assert_eq!(s.last_shared_label_id().expect("last"), 9);
+        let shared = s.shared_labels(1).expect("shared");
+        assert_eq!(shared.len(), 1, "the latest revision per reader");
+        assert_eq!((shared[0].revision, shared[0].grade), (2, 4));
+        assert!(s.shared_labels(2).expect("shared").is_empty());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use lungdesk_domain::{LabelPayload, Pcr, SharedLabel, prefecture_of_postal_code};
 use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
+use std::collections::{BTreeMap, HashMap};
+
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use crate::wire::{AuditEntry, Period, Role, Source, Surveillance, SurveillanceQuery, SurveillanceRow};
@@ -36,6 +38,76 @@ pub enum Ingested {
     Conflict(Box<LabelPayload>),
     /// The case belongs to another site.
     OtherSite,
+}
+
+/// What ingestion derives from a label before touching the database.
+struct Prepared {
+    key: String,
+    hash: String,
+    day: String,
+    week: String,
+    prefecture: &'static str,
+}
+
+impl Prepared {
+    fn new(p: &LabelPayload) -> Self {
+        let canonical = serde_json::to_string(p).unwrap_or_default();
+        let day = p.exam_date.clone().unwrap_or_else(|| p.confirmed_at.get(..10).unwrap_or_default().to_owned());
+        Prepared {
+            key: p.idempotency_key(),
+            hash: format!("{:x}", Sha256::digest(canonical.as_bytes())),
+            week: week_of(&day).unwrap_or_else(|| day.clone()),
+            day,
+            prefecture: prefecture_of_postal_code(&p.facility_postal_code).unwrap_or("00"),
+        }
+    }
+}
+
+/// A case row as ingestion reads it.
+struct CaseNow {
+    key: String,
+    site: String,
+    day: String,
+    prefecture: String,
+    confirmed_at: Option<String>,
+    grade: Option<i64>,
+    pcr: Option<String>,
+    ai_grade: Option<i64>,
+}
+
+impl CaseNow {
+    fn from_row(r: &AnyRow) -> std::result::Result<Self, sqlx::Error> {
+        Ok(CaseNow {
+            key: r.try_get(0)?,
+            site: r.try_get(1)?,
+            day: r.try_get(2)?,
+            prefecture: r.try_get(4)?,
+            confirmed_at: r.try_get(5)?,
+            grade: r.try_get(6)?,
+            pcr: r.try_get(7)?,
+            ai_grade: r.try_get(8)?,
+        })
+    }
+}
+
+/// Appends `rows` groups of `columns` numbered placeholders: `($1, $2), ($3, $4)`.
+fn push_rows(q: &mut String, rows: usize, columns: usize) {
+    for r in 0..rows {
+        if r > 0 {
+            q.push_str(", ");
+        }
+        q.push('(');
+        push_list(q, r * columns + 1, columns);
+        q.push(')');
+    }
+}
+
+/// Appends `n` numbered placeholders from `$first`: `$1, $2, $3`.
+fn push_list(q: &mut String, first: usize, n: usize) {
+    use std::fmt::Write as _;
+    for i in 0..n {
+        let _ = write!(q, "{}${}", if i > 0 { ", " } else { "" }, first + i);
+    }
 }
 
 /// The token's holder.
@@ -202,165 +274,274 @@ impl Db {
             .ok_or(TokenProblem::Unknown))
     }
 
-    /// Stores one validated label: once per idempotency key, in one transaction with its case,
-    /// the counts it moves and its audit row.
+    /// Stores one validated label (see [`Db::ingest_batch`]).
     pub async fn ingest(&self, p: &LabelPayload, actor: &Principal) -> Result<Ingested> {
-        let canonical = serde_json::to_string(p).unwrap_or_default();
-        let hash = format!("{:x}", Sha256::digest(canonical.as_bytes()));
-        let key = p.idempotency_key();
-        let confirmed_day = p.confirmed_at.get(..10).unwrap_or_default().to_owned();
-        let day = p.exam_date.clone().unwrap_or(confirmed_day);
-        let week = week_of(&day).unwrap_or_else(|| day.clone());
-        let prefecture = prefecture_of_postal_code(&p.facility_postal_code).unwrap_or("00");
-
-        let mut tx = self.pool.begin().await.map_err(sql("begin storing a label"))?;
-        // A write first: it takes SQLite's write lock at once, and the UPDATE below locks the
-        // case row in PostgreSQL, so labels of one case are stored one at a time.
-        sqlx::query(
-            "INSERT INTO cases (case_key, site_code, exam_date, age_band, sex, postal_code, prefecture, day, week) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (case_key) DO NOTHING",
-        )
-        .bind(&p.case_key)
-        .bind(&p.site_code)
-        .bind(p.exam_date.as_deref())
-        .bind(age_band(p.age_years))
-        .bind(p.sex.as_deref())
-        .bind(&p.facility_postal_code)
-        .bind(prefecture)
-        .bind(&day)
-        .bind(&week)
-        .execute(&mut *tx)
-        .await
-        .map_err(sql("store the case"))?;
-        let case = sqlx::query(
-            "UPDATE cases SET touched = touched + 1 WHERE case_key = $1 \
-             RETURNING site_code, day, week, prefecture, cur_label, cur_confirmed_at, cur_grade, cur_pcr, cur_ai_grade",
-        )
-        .bind(&p.case_key)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(sql("lock the case"))?;
-        let site: String = case.try_get(0).map_err(sql("read the case"))?;
-        if site != p.site_code {
-            tx.rollback().await.map_err(sql("roll back"))?;
-            return Ok(Ingested::OtherSite);
-        }
-        let existing = sqlx::query("SELECT id, payload_sha256 FROM labels WHERE idempotency_key = $1")
-            .bind(&key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(sql("look up the label"))?;
-        if let Some(row) = existing {
-            tx.rollback().await.map_err(sql("roll back"))?;
-            let id: i64 = row.try_get(0).map_err(sql("read the label"))?;
-            let stored_hash: String = row.try_get(1).map_err(sql("read the label"))?;
-            if stored_hash == hash {
-                return Ok(Ingested::AlreadyThere(id));
-            }
-            let held = self.label_payload(id).await?;
-            return Ok(Ingested::Conflict(Box::new(held)));
-        }
-        let findings = p.findings.iter().map(|f| f.code()).collect::<Vec<_>>().join(";");
-        let id: i64 = sqlx::query(
-            "INSERT INTO labels (idempotency_key, case_key, site_code, reader_id, revision, grade, pcr, findings, \
-             ai_grade, ai_models, confirmed_at, received_at, payload_sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-        )
-        .bind(&key)
-        .bind(&p.case_key)
-        .bind(&p.site_code)
-        .bind(&p.reader_id)
-        .bind(p.revision)
-        .bind(i64::from(p.grade))
-        .bind(p.pcr.code())
-        .bind(&findings)
-        .bind(p.ai_grade.map(i64::from))
-        .bind(serde_json::to_string(&p.ai_models).unwrap_or_default())
-        .bind(&p.confirmed_at)
-        .bind(now())
-        .bind(&hash)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(sql("store the label"))?
-        .try_get(0)
-        .map_err(sql("read the label id"))?;
-
-        // The case's current label is its latest confirmed one; the counts follow it.
-        let cur_confirmed: Option<String> = case.try_get(5).map_err(sql("read the case"))?;
-        if cur_confirmed.as_deref().is_none_or(|c| p.confirmed_at.as_str() >= c) {
-            let case_day: String = case.try_get(1).map_err(sql("read the case"))?;
-            let case_week: String = case.try_get(2).map_err(sql("read the case"))?;
-            let case_pref: String = case.try_get(3).map_err(sql("read the case"))?;
-            let old_grade: Option<i64> = case.try_get(6).map_err(sql("read the case"))?;
-            let old_pcr: Option<String> = case.try_get(7).map_err(sql("read the case"))?;
-            let old_ai: Option<i64> = case.try_get(8).map_err(sql("read the case"))?;
-            let cell = |source: Source, grade: i64, pcr: String| (source, grade, pcr);
-            let mut old = Vec::new();
-            if let (Some(g), Some(pcr)) = (old_grade, old_pcr.clone()) {
-                old.push(cell(Source::Radiologist, g, pcr));
-            }
-            if let (Some(g), Some(pcr)) = (old_ai, old_pcr) {
-                old.push(cell(Source::Ai, g, pcr));
-            }
-            let mut new = vec![cell(Source::Radiologist, i64::from(p.grade), p.pcr.code().to_owned())];
-            if let Some(g) = p.ai_grade {
-                new.push(cell(Source::Ai, i64::from(g), p.pcr.code().to_owned()));
-            }
-            for (source, grade, pcr) in old {
-                sqlx::query(
-                    "UPDATE counts SET n = n - 1 WHERE source = $1 AND day = $2 AND prefecture = $3 AND grade = $4 AND pcr = $5",
-                )
-                .bind(source.code())
-                .bind(&case_day)
-                .bind(&case_pref)
-                .bind(grade)
-                .bind(pcr)
-                .execute(&mut *tx)
-                .await
-                .map_err(sql("update the counts"))?;
-            }
-            for (source, grade, pcr) in new {
-                sqlx::query(
-                    "INSERT INTO counts (source, day, week, prefecture, grade, pcr, n) VALUES ($1, $2, $3, $4, $5, $6, 1) \
-                     ON CONFLICT (source, day, prefecture, grade, pcr) DO UPDATE SET n = counts.n + 1",
-                )
-                .bind(source.code())
-                .bind(&case_day)
-                .bind(&case_week)
-                .bind(&case_pref)
-                .bind(grade)
-                .bind(pcr)
-                .execute(&mut *tx)
-                .await
-                .map_err(sql("update the counts"))?;
-            }
-            sqlx::query(
-                "UPDATE cases SET cur_label = $2, cur_confirmed_at = $3, cur_grade = $4, cur_pcr = $5, cur_ai_grade = $6 \
-                 WHERE case_key = $1",
-            )
-            .bind(&p.case_key)
-            .bind(id)
-            .bind(&p.confirmed_at)
-            .bind(i64::from(p.grade))
-            .bind(p.pcr.code())
-            .bind(p.ai_grade.map(i64::from))
-            .execute(&mut *tx)
-            .await
-            .map_err(sql("update the case"))?;
-        }
-        audit(&mut tx, &actor.reader_id, &actor.site_code, "label.store", &key).await?;
-        tx.commit().await.map_err(sql("commit the label"))?;
-        Ok(Ingested::Stored(id))
+        Ok(match self.ingest_batch(std::slice::from_ref(p), actor).await? {
+            Ok(mut one) => one.pop().unwrap_or(Ingested::OtherSite),
+            Err(_) => Ingested::OtherSite,
+        })
     }
 
-    async fn label_payload(&self, id: i64) -> Result<LabelPayload> {
+    /// Stores validated labels in one transaction: each once per idempotency key, with its
+    /// case, the counts it moves and its audit row. A label of another site's case refuses the
+    /// whole batch (`Err(index)`) and writes nothing.
+    #[allow(clippy::too_many_lines)] // the eight steps of one transaction, in order
+    pub async fn ingest_batch(
+        &self,
+        labels: &[LabelPayload],
+        actor: &Principal,
+    ) -> Result<std::result::Result<Vec<Ingested>, usize>> {
+        if labels.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        // Set-based: a handful of statements per batch whatever its size, so a batch costs
+        // about one round trip per step, not one per label and step.
+        let prepared: Vec<Prepared> = labels.iter().map(Prepared::new).collect();
+        let mut tx = self.pool.begin().await.map_err(sql("begin storing labels"))?;
+
+        // 1. The cases, new ones inserted (a write first: SQLite's write lock at once).
+        let mut case_keys: Vec<&str> = labels.iter().map(|p| p.case_key.as_str()).collect();
+        case_keys.sort_unstable();
+        case_keys.dedup();
+        let mut q = String::from(
+            "INSERT INTO cases (case_key, site_code, exam_date, age_band, sex, postal_code, prefecture, day, week) VALUES ",
+        );
+        push_rows(&mut q, labels.len(), 9);
+        q.push_str(" ON CONFLICT (case_key) DO NOTHING");
+        let mut insert = sqlx::query(AssertSqlSafe(q));
+        for (p, x) in labels.iter().zip(&prepared) {
+            insert = insert
+                .bind(p.case_key.clone())
+                .bind(p.site_code.clone())
+                .bind(p.exam_date.clone())
+                .bind(age_band(p.age_years))
+                .bind(p.sex.clone())
+                .bind(p.facility_postal_code.clone())
+                .bind(x.prefecture)
+                .bind(x.day.clone())
+                .bind(x.week.clone());
+        }
+        insert.execute(&mut *tx).await.map_err(sql("store the cases"))?;
+
+        // 2. The cases as they stand, locked in key order in PostgreSQL.
+        let mut q = String::from(
+            "SELECT case_key, site_code, day, week, prefecture, cur_confirmed_at, cur_grade, cur_pcr, cur_ai_grade \
+             FROM cases WHERE case_key IN (",
+        );
+        push_list(&mut q, 1, case_keys.len());
+        q.push_str(") ORDER BY case_key");
+        if self.postgres {
+            q.push_str(" FOR UPDATE");
+        }
+        let mut select = sqlx::query(AssertSqlSafe(q));
+        for k in &case_keys {
+            select = select.bind(k.to_string());
+        }
+        let mut cases: HashMap<String, CaseNow> = HashMap::new();
+        for r in select.fetch_all(&mut *tx).await.map_err(sql("lock the cases"))? {
+            let c = CaseNow::from_row(&r).map_err(sql("read the cases"))?;
+            cases.insert(c.key.clone(), c);
+        }
+        for (i, p) in labels.iter().enumerate() {
+            if cases.get(&p.case_key).is_none_or(|c| c.site != p.site_code) {
+                tx.rollback().await.map_err(sql("roll back"))?;
+                return Ok(Err(i));
+            }
+        }
+
+        // 3. Labels already held under these keys.
+        let mut q = String::from("SELECT idempotency_key, id, payload_sha256 FROM labels WHERE idempotency_key IN (");
+        push_list(&mut q, 1, labels.len());
+        q.push(')');
+        let mut select = sqlx::query(AssertSqlSafe(q));
+        for x in &prepared {
+            select = select.bind(x.key.clone());
+        }
+        let mut held: HashMap<String, (i64, String)> = HashMap::new();
+        for r in select.fetch_all(&mut *tx).await.map_err(sql("look up the labels"))? {
+            let key: String = r.try_get(0).map_err(sql("read the labels"))?;
+            held.insert(
+                key,
+                (r.try_get(1).map_err(sql("read the labels"))?, r.try_get(2).map_err(sql("read the labels"))?),
+            );
+        }
+
+        // 4. Which are new (a key twice in one batch counts once), and what they do to the
+        //    cases' current labels and the counts.
+        let mut outcome: Vec<Option<Ingested>> = vec![None; labels.len()];
+        let mut conflicts = Vec::new();
+        let mut new: Vec<usize> = Vec::new();
+        let mut in_batch: HashMap<&str, usize> = HashMap::new();
+        for (i, x) in prepared.iter().enumerate() {
+            if let Some((id, hash)) = held.get(&x.key) {
+                if *hash == x.hash {
+                    outcome[i] = Some(Ingested::AlreadyThere(*id));
+                } else {
+                    conflicts.push((i, *id));
+                }
+            } else if let Some(&first) = in_batch.get(x.key.as_str()) {
+                if prepared[first].hash != x.hash {
+                    conflicts.push((i, -1 - first as i64));
+                }
+                // Same content: resolved to the first one's id below.
+            } else {
+                in_batch.insert(&x.key, i);
+                new.push(i);
+            }
+        }
+        if !new.is_empty() {
+            // 5. The new labels, their ids back by key.
+            let mut q = String::from(
+                "INSERT INTO labels (idempotency_key, case_key, site_code, reader_id, revision, grade, pcr, findings, \
+                 ai_grade, ai_models, confirmed_at, received_at, payload_sha256) VALUES ",
+            );
+            push_rows(&mut q, new.len(), 13);
+            q.push_str(" RETURNING id, idempotency_key");
+            let received = now();
+            let mut insert = sqlx::query(AssertSqlSafe(q));
+            for &i in &new {
+                let (p, x) = (&labels[i], &prepared[i]);
+                insert = insert
+                    .bind(x.key.clone())
+                    .bind(p.case_key.clone())
+                    .bind(p.site_code.clone())
+                    .bind(p.reader_id.clone())
+                    .bind(p.revision)
+                    .bind(i64::from(p.grade))
+                    .bind(p.pcr.code())
+                    .bind(p.findings.iter().map(|f| f.code()).collect::<Vec<_>>().join(";"))
+                    .bind(p.ai_grade.map(i64::from))
+                    .bind(serde_json::to_string(&p.ai_models).unwrap_or_default())
+                    .bind(p.confirmed_at.clone())
+                    .bind(received.clone())
+                    .bind(x.hash.clone());
+            }
+            let mut ids: HashMap<String, i64> = HashMap::new();
+            for r in insert.fetch_all(&mut *tx).await.map_err(sql("store the labels"))? {
+                ids.insert(
+                    r.try_get(1).map_err(sql("read the label ids"))?,
+                    r.try_get(0).map_err(sql("read the label ids"))?,
+                );
+            }
+            for &i in &new {
+                outcome[i] = Some(Ingested::Stored(ids.get(&prepared[i].key).copied().unwrap_or_default()));
+            }
+
+            // 6. Each case's current label: the latest confirmed; the counts follow it.
+            let mut deltas: BTreeMap<(Source, String, String, i64, String), i64> = BTreeMap::new();
+            let mut changed: BTreeMap<String, (i64, &LabelPayload)> = BTreeMap::new();
+            for &i in &new {
+                let p = &labels[i];
+                let c = cases.get_mut(&p.case_key).expect("every case was read above");
+                if c.confirmed_at.as_deref().is_some_and(|cur| p.confirmed_at.as_str() < cur) {
+                    continue;
+                }
+                if let (Some(g), Some(pcr)) = (c.grade, c.pcr.clone()) {
+                    *deltas
+                        .entry((Source::Radiologist, c.day.clone(), c.prefecture.clone(), g, pcr.clone()))
+                        .or_default() -= 1;
+                    if let Some(ai) = c.ai_grade {
+                        *deltas.entry((Source::Ai, c.day.clone(), c.prefecture.clone(), ai, pcr)).or_default() -= 1;
+                    }
+                }
+                let pcr = p.pcr.code().to_owned();
+                *deltas
+                    .entry((Source::Radiologist, c.day.clone(), c.prefecture.clone(), i64::from(p.grade), pcr.clone()))
+                    .or_default() += 1;
+                if let Some(ai) = p.ai_grade {
+                    *deltas
+                        .entry((Source::Ai, c.day.clone(), c.prefecture.clone(), i64::from(ai), pcr.clone()))
+                        .or_default() += 1;
+                }
+                c.confirmed_at = Some(p.confirmed_at.clone());
+                c.grade = Some(i64::from(p.grade));
+                c.pcr = Some(pcr);
+                c.ai_grade = p.ai_grade.map(i64::from);
+                let id = ids.get(&prepared[i].key).copied().unwrap_or_default();
+                changed.insert(p.case_key.clone(), (id, p));
+            }
+            deltas.retain(|_, d| *d != 0);
+            if !deltas.is_empty() {
+                let mut q = String::from("INSERT INTO counts (source, day, week, prefecture, grade, pcr, n) VALUES ");
+                push_rows(&mut q, deltas.len(), 7);
+                q.push_str(
+                    " ON CONFLICT (source, day, prefecture, grade, pcr) DO UPDATE SET n = counts.n + excluded.n",
+                );
+                let mut upsert = sqlx::query(AssertSqlSafe(q));
+                for ((source, day, prefecture, grade, pcr), delta) in &deltas {
+                    let week = week_of(day).unwrap_or_else(|| day.clone());
+                    upsert = upsert
+                        .bind(source.code())
+                        .bind(day.clone())
+                        .bind(week)
+                        .bind(prefecture.clone())
+                        .bind(*grade)
+                        .bind(pcr.clone())
+                        .bind(*delta);
+                }
+                upsert.execute(&mut *tx).await.map_err(sql("update the counts"))?;
+            }
+            // 7. The cases' current labels.
+            if !changed.is_empty() {
+                let mut q = String::from(
+                    "UPDATE cases SET cur_label = v.column2, cur_confirmed_at = v.column3, \
+                     cur_grade = v.column4, cur_pcr = v.column5, cur_ai_grade = v.column6 FROM (VALUES ",
+                );
+                push_rows(&mut q, changed.len(), 6);
+                q.push_str(") AS v WHERE cases.case_key = v.column1");
+                let mut update = sqlx::query(AssertSqlSafe(q));
+                for (key, (id, p)) in &changed {
+                    update = update
+                        .bind(key.clone())
+                        .bind(*id)
+                        .bind(p.confirmed_at.clone())
+                        .bind(i64::from(p.grade))
+                        .bind(p.pcr.code())
+                        .bind(p.ai_grade.map(i64::from));
+                }
+                update.execute(&mut *tx).await.map_err(sql("update the cases"))?;
+            }
+            // 8. One audit row per stored label.
+            let mut q = String::from("INSERT INTO audit (at, actor, site_code, action, target) VALUES ");
+            push_rows(&mut q, new.len(), 5);
+            let mut insert = sqlx::query(AssertSqlSafe(q));
+            for &i in &new {
+                insert = insert
+                    .bind(received.clone())
+                    .bind(actor.reader_id.clone())
+                    .bind(actor.site_code.clone())
+                    .bind("label.store")
+                    .bind(prepared[i].key.clone());
+            }
+            insert.execute(&mut *tx).await.map_err(sql("audit the writes"))?;
+        }
+        // Duplicates inside the batch take the first one's id; conflicts carry the held label.
+        for (i, x) in prepared.iter().enumerate() {
+            if outcome[i].is_none()
+                && let Some(&first) = in_batch.get(x.key.as_str())
+                && prepared[first].hash == x.hash
+                && let Some(Ingested::Stored(id)) = outcome[first]
+            {
+                outcome[i] = Some(Ingested::AlreadyThere(id));
+            }
+        }
+        for (i, id) in conflicts {
+            let held =
+                if id >= 0 { self.label_payload_in(&mut tx, id).await? } else { labels[(-1 - id) as usize].clone() };
+            outcome[i] = Some(Ingested::Conflict(Box::new(held)));
+        }
+        tx.commit().await.map_err(sql("commit the labels"))?;
+        Ok(Ok(outcome.into_iter().map(|o| o.unwrap_or(Ingested::OtherSite)).collect()))
+    }
+
+    async fn label_payload_in(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: i64) -> Result<LabelPayload> {
         let row = sqlx::query(
             "SELECT l.case_key, l.site_code, c.postal_code, c.exam_date, l.reader_id, l.grade, l.pcr, l.findings, \
              l.ai_grade, l.ai_models, l.revision, l.confirmed_at FROM labels l JOIN cases c ON c.case_key = l.case_key \
              WHERE l.id = $1",
         )
         .bind(id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut **tx)
         .await
         .map_err(sql("read the stored label"))?;
         let get = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten().unwrap_or_default();

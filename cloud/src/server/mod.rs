@@ -4,6 +4,7 @@
 //! | route | who | what |
 //! |---|---|---|
 //! | `POST /v1/labels` | reader | one label (`lungdesk-label/1`), header `Idempotency-Key` |
+//! | `POST /v1/labels/batch` | reader | up to 500 labels in one transaction, an outcome each |
 //! | `GET /v1/labels?after=N&limit=M` | reader, site admin (own site); curator (all) | labels, for adjudication |
 //! | `GET /v1/surveillance?period=day&from=&to=&prefecture=&grade=&pcr=&source=&format=csv` | any token | counts |
 //! | `POST /v1/tokens` | site admin | a reader token for their site |
@@ -13,6 +14,7 @@
 pub mod backends;
 pub mod db;
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,10 @@ use crate::wire::{ErrorBody, IssuedToken, Period, Role, Source, SurveillanceQuer
 
 /// Largest request body accepted; a label is well under 2 KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Largest batch body, and most labels in one batch.
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+pub const MAX_BATCH_LABELS: usize = 500;
 
 /// The service's settings.
 #[derive(Debug, Clone)]
@@ -75,6 +81,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/health", get(|| async { "ok" }))
         .route("/v1/labels", post(post_label).get(get_labels))
+        .route("/v1/labels/batch", post(post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)))
         .route("/v1/surveillance", get(get_surveillance))
         .route("/v1/tokens", post(post_token))
         .route("/v1/audit", get(get_audit))
@@ -112,12 +119,7 @@ async fn post_label(
     if key != payload.idempotency_key() {
         return Err(refuse(StatusCode::BAD_REQUEST, "Idempotency-Key must be case_key:reader_id:revision of the body"));
     }
-    if payload.reader_id != who.reader_id {
-        return Err(refuse(StatusCode::FORBIDDEN, "a reader writes only their own labels"));
-    }
-    if payload.site_code != who.site_code {
-        return Err(refuse(StatusCode::FORBIDDEN, "a reader writes only for their own site"));
-    }
+    may_write(&who, &payload)?;
     Ok(match state.db.ingest(&payload, &who).await? {
         Ingested::Stored(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
         Ingested::AlreadyThere(id) => (StatusCode::OK, Json(serde_json::json!({ "id": id }))).into_response(),
@@ -131,6 +133,51 @@ async fn post_label(
             .into_response(),
         Ingested::OtherSite => return Err(refuse(StatusCode::FORBIDDEN, "this case belongs to another site")),
     })
+}
+
+fn may_write(who: &Principal, p: &LabelPayload) -> Result<(), ApiError> {
+    if p.reader_id != who.reader_id {
+        return Err(refuse(StatusCode::FORBIDDEN, "a reader writes only their own labels"));
+    }
+    if p.site_code != who.site_code {
+        return Err(refuse(StatusCode::FORBIDDEN, "a reader writes only for their own site"));
+    }
+    Ok(())
+}
+
+/// Up to [`MAX_BATCH_LABELS`] labels in one transaction; one outcome per label, in order:
+/// `{"status": 201|200|409, "id"?: …, "held"?: …}`. Any invalid label refuses the whole batch.
+async fn post_batch(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<Vec<LabelPayload>>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let who = authenticate(&state, &headers).await?;
+    if who.role != Role::Reader {
+        return Err(refuse(StatusCode::FORBIDDEN, format!("a {} token cannot write labels", who.role.code())));
+    }
+    let Json(labels) = body.map_err(|e| refuse(e.status(), e.body_text()))?;
+    if labels.len() > MAX_BATCH_LABELS {
+        return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("at most {MAX_BATCH_LABELS} labels per batch")));
+    }
+    for (i, p) in labels.iter().enumerate() {
+        p.validate().map_err(|e| refuse(StatusCode::UNPROCESSABLE_ENTITY, format!("label {i}: {e}")))?;
+        may_write(&who, p)?;
+    }
+    let outcomes = match state.db.ingest_batch(&labels, &who).await? {
+        Ok(o) => o,
+        Err(i) => return Err(refuse(StatusCode::FORBIDDEN, format!("label {i}: this case belongs to another site"))),
+    };
+    let body: Vec<serde_json::Value> = outcomes
+        .into_iter()
+        .map(|o| match o {
+            Ingested::Stored(id) => serde_json::json!({ "status": 201, "id": id }),
+            Ingested::AlreadyThere(id) => serde_json::json!({ "status": 200, "id": id }),
+            Ingested::Conflict(held) => serde_json::json!({ "status": 409, "held": held }),
+            Ingested::OtherSite => serde_json::json!({ "status": 403 }),
+        })
+        .collect();
+    Ok(Json(body).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,15 +273,16 @@ async fn get_surveillance(
     let mut out = String::from("period_start,prefecture,grade,pcr,source,count\n");
     for r in &counts.rows {
         let count = r.count.map_or_else(|| format!("<{}", counts.min_count), |n| n.to_string());
-        out.push_str(&format!(
-            "{},{},{},{},{},{}\n",
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{}",
             r.period_start,
             r.prefecture,
             r.grade,
             r.pcr.code(),
             r.source.code(),
             count
-        ));
+        );
     }
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response())
 }
@@ -267,7 +315,10 @@ async fn post_token(
 pub async fn issue_token(db: &Db, holder: &Principal, days: i64, issued_by: &str) -> Result<IssuedToken, DbError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source works");
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = bytes.iter().fold(String::with_capacity(64), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
     let expires_at = db::unix_now() + days * 86_400;
     db.add_token(&token, holder, expires_at, issued_by).await?;
     Ok(IssuedToken {

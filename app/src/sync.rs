@@ -1,0 +1,292 @@
+//! Sync with the cloud dataset service, on the `lungdesk-sync` thread.
+//!
+//! The thread drains the store's outbox in batches, oldest first, each label under its
+//! idempotency key; it marks a label sent only after the service has it, so a crash or a cut
+//! network at any moment means at most a resend, which the service recognises. Failures that
+//! may pass (no network, timeouts, 5xx) are retried with exponential backoff and jitter; a
+//! label the service holds differently (409) or refuses is marked as a conflict and shown to
+//! the reader, never overwritten. After the outbox is empty it pulls the other readers'
+//! labels of this site, for adjudication, and it fetches surveillance counts on request.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use lungdesk_cloud::{Client, ClientError, PushOutcome, Surveillance, SurveillanceQuery};
+use lungdesk_store::{Store, SyncSummary};
+
+/// Where the service is and who we are to it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SyncSettings {
+    /// `https://…` (or `http://` on loopback).
+    pub url: String,
+    pub token: String,
+}
+
+impl SyncSettings {
+    /// The settings key in the store.
+    pub const KEY: &'static str = "cloud";
+}
+
+/// Timing of the sync loop.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncTiming {
+    /// Per request.
+    pub timeout: Duration,
+    /// First retry delay; doubles per failure.
+    pub backoff_start: Duration,
+    pub backoff_max: Duration,
+    /// How often to pull and retry when idle.
+    pub idle_poll: Duration,
+    /// Labels per request.
+    pub batch: usize,
+}
+
+impl Default for SyncTiming {
+    fn default() -> Self {
+        SyncTiming {
+            timeout: Duration::from_secs(15),
+            backoff_start: Duration::from_secs(1),
+            backoff_max: Duration::from_mins(1),
+            idle_poll: Duration::from_secs(30),
+            batch: 200,
+        }
+    }
+}
+
+/// The overall sync state the desk shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    pub summary: SyncSummary,
+    /// The last exchange with the service worked.
+    pub online: bool,
+    /// Why the last exchange failed.
+    pub error: Option<String>,
+    /// When the next try is, after a failure.
+    pub retry_in: Option<Duration>,
+    /// Labels of other readers pulled so far in this session.
+    pub pulled: usize,
+    /// A pass is running now.
+    pub busy: bool,
+}
+
+/// What the sync thread reports.
+#[derive(Debug)]
+pub enum SyncEvent {
+    Status(SyncStatus),
+    Surveillance(Result<Surveillance, String>),
+}
+
+enum Command {
+    Wake,
+    Surveillance(SurveillanceQuery),
+    Stop,
+}
+
+/// The running sync thread; dropping it stops the thread.
+#[derive(Debug)]
+pub struct SyncHandle {
+    tx: Sender<Command>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SyncHandle {
+    /// Sync now (a label was just confirmed, or the user asked).
+    pub fn wake(&self) {
+        let _ = self.tx.send(Command::Wake);
+    }
+    /// Fetch surveillance counts; they arrive as [`SyncEvent::Surveillance`].
+    pub fn fetch_surveillance(&self, q: SurveillanceQuery) {
+        let _ = self.tx.send(Command::Surveillance(q));
+    }
+}
+
+impl Drop for SyncHandle {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Command::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the `lungdesk-sync` thread on its own connection to the store file.
+pub fn spawn(
+    store_path: PathBuf,
+    settings: &SyncSettings,
+    timing: SyncTiming,
+    events: Sender<SyncEvent>,
+    repaint: Option<egui::Context>,
+) -> Result<SyncHandle, String> {
+    let client = Client::new(&settings.url, &settings.token, timing.timeout, None).map_err(|e| e.to_string())?;
+    let (tx, rx) = channel();
+    let thread = std::thread::Builder::new()
+        .name("lungdesk-sync".into())
+        .spawn(move || run(&store_path, &client, timing, &rx, &events, repaint.as_ref()))
+        .map_err(|e| format!("cannot start the sync thread: {e}"))?;
+    Ok(SyncHandle { tx, thread: Some(thread) })
+}
+
+fn run(
+    store_path: &std::path::Path,
+    client: &Client,
+    timing: SyncTiming,
+    rx: &Receiver<Command>,
+    events: &Sender<SyncEvent>,
+    repaint: Option<&egui::Context>,
+) {
+    let send = |e: SyncEvent| {
+        let _ = events.send(e);
+        if let Some(ctx) = repaint {
+            ctx.request_repaint();
+        }
+    };
+    let mut store = match Store::open(store_path) {
+        Ok(s) => s,
+        Err(e) => {
+            send(SyncEvent::Status(SyncStatus { error: Some(e.to_string()), ..SyncStatus::default() }));
+            return;
+        }
+    };
+    let mut status = SyncStatus::default();
+    let mut failures = 0u32;
+    loop {
+        status.busy = true;
+        status.retry_in = None;
+        status.summary = store.sync_summary().unwrap_or_default();
+        send(SyncEvent::Status(status.clone()));
+        let wait = match pass(&mut store, client, timing.batch) {
+            Ok(pulled) => {
+                failures = 0;
+                status.online = true;
+                status.error = None;
+                status.pulled += pulled;
+                timing.idle_poll
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                status.online = false;
+                status.error = Some(e.to_string());
+                let delay = backoff(timing, failures);
+                status.retry_in = Some(delay);
+                delay
+            }
+        };
+        status.busy = false;
+        status.summary = store.sync_summary().unwrap_or_default();
+        send(SyncEvent::Status(status.clone()));
+        // Wait for the next pass; surveillance requests are served meanwhile.
+        let until = Instant::now() + wait;
+        loop {
+            match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(Command::Wake) => {
+                    // A wake during backoff does not skip the backoff (a confirm storm must
+                    // not hammer a failing service), but after success it syncs at once.
+                    if failures == 0 {
+                        break;
+                    }
+                }
+                Ok(Command::Surveillance(q)) => {
+                    send(SyncEvent::Surveillance(client.surveillance(&q).map_err(|e| e.to_string())));
+                }
+                Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => break,
+            }
+        }
+    }
+}
+
+/// Exponential backoff with ±25 % jitter, so desks of a site do not retry in step.
+fn backoff(timing: SyncTiming, failures: u32) -> Duration {
+    let base = timing.backoff_start.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(timing.backoff_max);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let jitter = f64::from(nanos % 1000) / 1000.0 * 0.5 - 0.25;
+    base.mul_f64(1.0 + jitter)
+}
+
+/// Errors of one pass.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Service(#[from] ClientError),
+    #[error(transparent)]
+    Store(#[from] lungdesk_store::StoreError),
+}
+
+/// One pass: push every pending label, then pull other readers' labels. The number pulled.
+pub fn pass(store: &mut Store, client: &Client, batch: usize) -> Result<usize, SyncError> {
+    loop {
+        let pending = store.outbox_pending(batch.max(1))?;
+        if pending.is_empty() {
+            break;
+        }
+        let payloads: Vec<&str> = pending.iter().map(|o| o.payload.as_str()).collect();
+        match client.push_batch(&payloads) {
+            Ok(outcomes) => {
+                let mut sent = Vec::with_capacity(pending.len());
+                for (item, outcome) in pending.iter().zip(outcomes) {
+                    match outcome {
+                        PushOutcome::Stored | PushOutcome::AlreadyThere => sent.push(item.id),
+                        PushOutcome::Conflict(held) => {
+                            let why = match held.as_ref() {
+                                Some(h) => format!(
+                                    "the service holds revision {} of this label with grade {} and PCR {}",
+                                    h.revision,
+                                    h.grade,
+                                    h.pcr.code()
+                                ),
+                                None => "the service holds this revision of the label with other content".into(),
+                            };
+                            store.mark_conflict(item.id, &why)?;
+                        }
+                    }
+                }
+                store.mark_sent_many(&sent)?;
+            }
+            Err(ClientError::Refused { status, message }) if status == 422 || status == 403 && pending.len() > 1 => {
+                // One bad label refuses the batch: send them one by one to find it.
+                for item in &pending {
+                    push_one(store, client, item)?;
+                }
+                let _ = (status, message);
+            }
+            Err(ClientError::Refused { status: 403, message }) => {
+                store.mark_conflict(pending[0].id, &format!("refused by the service: {message}"))?;
+            }
+            Err(e) => {
+                for item in &pending {
+                    store.record_attempt(item.id, &e.to_string())?;
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    let mut pulled = 0;
+    loop {
+        let after = store.last_shared_label_id()?;
+        let labels = client.pull(after, 1000)?;
+        pulled += labels.len();
+        store.add_shared_labels(&labels)?;
+        if labels.len() < 1000 {
+            return Ok(pulled);
+        }
+    }
+}
+
+fn push_one(store: &Store, client: &Client, item: &lungdesk_store::OutboxItem) -> Result<(), SyncError> {
+    match client.push(&item.idempotency_key, &item.payload) {
+        Ok(PushOutcome::Stored | PushOutcome::AlreadyThere) => store.mark_sent(item.id)?,
+        Ok(PushOutcome::Conflict(_)) => {
+            store.mark_conflict(item.id, "the service holds this revision of the label with other content")?;
+        }
+        Err(ClientError::Refused { status, message }) if status != 401 => {
+            store.mark_conflict(item.id, &format!("refused by the service ({status}): {message}"))?;
+        }
+        Err(e) => {
+            store.record_attempt(item.id, &e.to_string())?;
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Two desks (two readers of one site) and the dataset service on loopback, end to end with
+//! egui_kittest: reader A labels offline with the keyboard, reconnects, and the sync state goes
+//! from waiting to sent; reader B labels the same cases and sees A's labels for adjudication;
+//! the Surveillance tab plots counts that match what was labelled. Run on SQLite and on
+//! PostgreSQL. The cases are SYNTHETIC phantoms; their grades are made up by the test.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use egui::{Key, Vec2};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use lungdesk::desk::{Desk, Phase};
+use lungdesk::sync::SyncTiming;
+use lungdesk_cloud::server::backends::TestDatabase;
+use lungdesk_cloud::server::{Config, Principal, RunningService, issue_token};
+use lungdesk_cloud::{Role, Source};
+use lungdesk_store::{Identity, SyncState};
+use lungdesk_volume::phantom::{PhantomSpec, write_phantom_series};
+use support::faults::{Fault, FaultProxy};
+
+fn desk(store: &Path, reader: &str) -> Harness<'static, Desk> {
+    let mut desk = Desk::new(None, store.to_owned());
+    desk.viewer.analysis_settings.cache_dir = None;
+    desk.viewer.analyse_on_load = false;
+    desk.sync_timing = SyncTiming {
+        timeout: Duration::from_secs(2),
+        backoff_start: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(300),
+        idle_poll: Duration::from_millis(200),
+        batch: 50,
+    };
+    let mut h = Harness::builder()
+        .with_size(Vec2::new(1500.0, 900.0))
+        .with_context_setup(lungdesk::fonts::install)
+        .build_ui_state(|ui, desk: &mut Desk| desk.ui(ui), desk);
+    settle(&mut h);
+    let Phase::Identity(form) = &mut h.state_mut().phase else { panic!("first start asks for the identity") };
+    form.identity = Identity {
+        reader_id: reader.into(),
+        display_name: format!("Reader {reader}"),
+        site_code: "NAGOYA-U".into(),
+        postal_code: "466-8560".into(),
+    };
+    h.state_mut().save_identity();
+    settle(&mut h);
+    h
+}
+
+fn settle(h: &mut Harness<'static, Desk>) {
+    wait(h, "the desk to settle", |d| d.is_idle() && !matches!(d.phase, Phase::Opening));
+}
+
+/// Runs frames until `done` holds for the desk.
+fn wait(h: &mut Harness<'static, Desk>, what: &str, done: impl Fn(&Desk) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(h.state()) {
+            h.step();
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_mins(1), "timed out waiting for {what}: {:?}", h.state().cloud.status);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn press(h: &mut Harness<'static, Desk>, key: Key) {
+    h.key_press(key);
+    h.step();
+}
+
+/// Grades every case in the worklist with the keyboard: J, then (grade, P, Enter) per case.
+fn label_all(h: &mut Harness<'static, Desk>, grades: &[Key]) {
+    press(h, Key::J);
+    settle(h);
+    for &g in grades {
+        press(h, g);
+        press(h, Key::P);
+        settle(h);
+        press(h, Key::Enter);
+        settle(h);
+    }
+}
+
+fn connect(h: &mut Harness<'static, Desk>, url: &str, token: &str) {
+    press(h, Key::F7);
+    h.state_mut().cloud.url_entry = url.into();
+    h.state_mut().cloud.token_entry = token.into();
+    h.step();
+    h.get_by_label("Connect and sync").click();
+    h.step();
+}
+
+#[test]
+fn two_readers_label_offline_reconnect_and_see_the_national_counts_plotted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    for seed in 1..=3 {
+        let spec = PhantomSpec { dims: [40, 40, 16], seed, ..PhantomSpec::default() };
+        write_phantom_series(&spec, &data.join(format!("case-{seed}"))).expect("phantom");
+    }
+    for db in TestDatabase::both() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let svc = RunningService::start(&Config { database_url: db.url.clone(), min_count: 1 }, listener, None)
+            .expect("service");
+        let token = |reader: &str| {
+            let holder = Principal { reader_id: reader.into(), site_code: "NAGOYA-U".into(), role: Role::Reader };
+            svc.block_on(issue_token(&svc.db, &holder, 30, "test")).expect("token").token
+        };
+        let proxy = FaultProxy::start(svc.addr, Fault::Cut);
+
+        // Reader A: the site is offline. Import, label three cases with the keyboard, connect.
+        let mut a = desk(&dir.path().join(format!("a-{}.sqlite", db.name)), "R-A");
+        a.state_mut().import(&data);
+        settle(&mut a);
+        assert_eq!(a.state().rows.len(), 3);
+        label_all(&mut a, &[Key::Num1, Key::Num1, Key::Num2]);
+        connect(&mut a, &format!("http://{}", proxy.addr), &token("R-A"));
+        wait(&mut a, "a failed try while offline", |d| d.cloud.status.error.is_some());
+        wait(&mut a, "per-case sync states", |d| d.sync_states.len() == 3);
+        assert_eq!(a.state().cloud.status.summary.pending, 3, "{:?}", a.state().cloud.status);
+        assert!(a.state().sync_states.values().all(|s| matches!(s, SyncState::Pending { .. })));
+        let (line, _) = lungdesk::cloud_ui::status_line(lungdesk::i18n::Lang::En, &a.state().cloud);
+        assert!(line.starts_with("Sync: offline, 3 waiting"), "{line}");
+
+        // The network comes back: everything is sent.
+        proxy.set(Fault::None);
+        wait(&mut a, "A's labels sent", |d| {
+            d.cloud.status.summary.sent == 3 && d.sync_states.values().all(|s| *s == SyncState::Sent)
+        });
+        assert!(a.state().cloud.status.error.is_none());
+
+        // Reader B, same site, same studies: disagrees on the first case, agrees on the second.
+        let mut b = desk(&dir.path().join(format!("b-{}.sqlite", db.name)), "R-B");
+        b.state_mut().import(&data);
+        settle(&mut b);
+        connect(&mut b, &format!("http://{}", svc.addr), &token("R-B"));
+        wait(&mut b, "A's labels pulled", |d| d.cloud.status.pulled >= 3);
+        label_all(&mut b, &[Key::Num3, Key::Num1]);
+        wait(&mut b, "B's labels sent", |d| d.cloud.status.summary.sent == 2);
+        // B opens the first case: A's label is there, for adjudication.
+        let first = b.state().rows[0].case_id;
+        b.state_mut().open_case(first);
+        settle(&mut b);
+        let shared = &b.state().current.as_ref().expect("open").shared;
+        assert!(shared.iter().any(|l| l.reader_id == "R-A" && l.grade == 1), "{shared:?}");
+
+        // A's Surveillance tab: three cases on 2026-04-01, each counted once by its latest
+        // confirmed label — case 1 grade 3 (B), case 2 grade 1 (B), case 3 grade 2 (A).
+        wait(&mut a, "B's labels pulled by A", |d| d.cloud.status.pulled >= 2);
+        press(&mut a, Key::F7);
+        wait(&mut a, "the counts", |d| matches!(d.cloud.counts, Some(Ok(_))));
+        let series = a.state().cloud.plotted();
+        let on = |grade: u8| {
+            series.iter().find(|s| s.grade == grade).expect("series").points.iter().map(|p| p.1).sum::<i64>()
+        };
+        assert_eq!((on(1), on(2), on(3), on(4)), (1, 1, 1, 0), "{} {series:?}", db.name);
+        assert!(series.iter().all(|s| s.points.iter().all(|p| p.0 == "2026-04-01")), "the phantoms' exam date");
+        assert_eq!(a.state().cloud.query.source, Some(Source::Radiologist));
+        a.get_by_label("Surveillance: daily CT-based pneumonia counts");
+        drop(a);
+        drop(b);
+        svc.kill();
+    }
+}
