@@ -84,7 +84,9 @@ enum Command {
     Stop,
 }
 
-/// The running sync thread; dropping it stops the thread.
+/// The running sync thread; dropping it tells the thread to stop after its current request,
+/// without waiting for it (the UI thread never waits on the network). A label in flight at
+/// that moment is sent again later, and the service recognises it.
 #[derive(Debug)]
 pub struct SyncHandle {
     tx: Sender<Command>,
@@ -102,12 +104,19 @@ impl SyncHandle {
     }
 }
 
-impl Drop for SyncHandle {
-    fn drop(&mut self) {
+impl SyncHandle {
+    /// Stops the thread and waits for it (tests, and the end of a command-line sync).
+    pub fn stop_and_wait(mut self) {
         let _ = self.tx.send(Command::Stop);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for SyncHandle {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Command::Stop);
     }
 }
 

@@ -135,7 +135,7 @@ fn every_label_arrives_exactly_once_through_kills_5xx_timeouts_and_a_cut_network
             let s = summary();
             s.pending == 0 && s.conflicts == 0
         });
-        drop(sync);
+        sync.stop_and_wait();
 
         // Exactly once: one stored label and one audit row per outbox entry, all keys present.
         let outbox = store.outbox_all().expect("outbox");
