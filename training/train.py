@@ -65,8 +65,9 @@ def phantom_slices(seed: int, tmp: str):
     """A SYNTHETIC phantom series and its synthetic labels, through LungDesk's own CLI."""
     out = os.path.join(tmp, f"phantom{seed}")
     labels = os.path.join(tmp, f"phantom{seed}.nii.gz")
-    exe = os.path.join(ROOT, "target", "release", "lungdesk")
-    cmd = [exe] if os.path.exists(exe) else ["cargo", "run", "-q", "--release", "-p", "lungdesk", "--"]
+    built = [os.path.join(ROOT, "target", p, "lungdesk") for p in ("release", "debug")]
+    built = [exe for exe in built if os.path.exists(exe)]
+    cmd = built[:1] or ["cargo", "run", "-q", "--release", "-p", "lungdesk", "--"]
     subprocess.run(cmd + ["phantom", "--out", out, "--size", "256x256x60", "--seed", str(seed), "--labels", labels], check=True, cwd=ROOT)
     hu, spacing = data.read_series(out)
     lab = np.asarray(nib.load(labels).dataobj).transpose(2, 1, 0)
@@ -79,7 +80,7 @@ def phantom_slices(seed: int, tmp: str):
 class Pool:
     """Slices resampled to one task's spacing: HU, lung mask, optional fixed lesion labels."""
 
-    def __init__(self, task, tmp):
+    def __init__(self, task, tmp, phantom=True):
         self.task = task
         self.real, self.synthetic = [], []
         for rel in data.TRAIN_SERIES:
@@ -89,7 +90,7 @@ class Pool:
                 if lung.sum() * sp[0] * sp[1] < 20 * 100:  # under 20 cm^2 of lung: skip
                     continue
                 self.real.append(self._resample(hu[z], lung, None, sp))
-        hu, lab, sp = phantom_slices(seed=11, tmp=tmp)
+        hu, lab, sp = phantom_slices(seed=11, tmp=tmp) if phantom else (np.zeros((0, 1, 1)), None, None)
         for z in range(hu.shape[0]):
             if (lab[z] >= data.LUNG).sum() < 500:
                 continue
@@ -106,7 +107,7 @@ class Pool:
     def sample(self, rng, kind):
         crop = self.task["crop"]
         t = self.task["spacing_mm"]
-        synthetic = rng.random() < 0.25
+        synthetic = bool(self.synthetic) and rng.random() < 0.25
         hu, lung, lab = (self.synthetic if synthetic else self.real)[rng.integers(len(self.synthetic if synthetic else self.real))]
         # Augment: rotation, scale, flip, then a crop (padded with air).
         angle = np.deg2rad(rng.uniform(-12, 12))
@@ -137,6 +138,10 @@ class Pool:
         x = np.clip((new_hu - lo) / (hi - lo), 0, 1).astype(np.float32)
         if kind == "lung":
             y = lung_c.astype(np.int32)
+        elif kind == "lesion4":
+            # Lung, ground glass, consolidation: consolidated lung is lung too.
+            y = np.select([lesion == data.GGO, lesion == data.CONSOLIDATION, lung_c | (lesion > 0)], [2, 3, 1], 0).astype(np.int32)
+            y[ignore & (y != 0)] = -1
         else:
             y = np.select([lesion == data.GGO, lesion == data.CONSOLIDATION], [1, 2], 0).astype(np.int32)
             y[ignore] = -1

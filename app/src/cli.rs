@@ -152,6 +152,8 @@ pub enum CliError {
 struct AnalysisReport<'a> {
     series_uid: &'a str,
     dims: [usize; 3],
+    /// The RSNA grade 1–4; `null` when the AI cannot grade (then `cannot_grade` says why).
+    grade: Option<u8>,
     #[serde(flatten)]
     analysis: &'a lungdesk_inference::analysis::Analysis,
     seconds: f64,
@@ -302,8 +304,13 @@ fn analyze(dir: &Path, opts: &AnalyzeOptions<'_>, out: &mut dyn Write) -> Result
         nifti_export::write_label_nifti(&volume.geometry, &analysis.labels, mask)?;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let report =
-        AnalysisReport { series_uid: &volume.series_uid, dims: volume.geometry.dims, analysis: &analysis, seconds };
+    let report = AnalysisReport {
+        series_uid: &volume.series_uid,
+        dims: volume.geometry.dims,
+        grade: analysis.grade_number(),
+        analysis: &analysis,
+        seconds,
+    };
     match opts.json {
         Some(path) if path.as_os_str() == "-" => {
             serde_json::to_writer_pretty(&mut *out, &report)?;
@@ -318,8 +325,10 @@ fn analyze(dir: &Path, opts: &AnalyzeOptions<'_>, out: &mut dyn Write) -> Result
         None => {}
     }
     let q = &analysis.quantification;
-    let prediction = &analysis.prediction;
     writeln!(out, "series {}", volume.series_uid)?;
+    if let Some(read_as) = &analysis.read_as {
+        writeln!(out, "{read_as}")?;
+    }
     writeln!(out, "segmentation: {}", analysis.method)?;
     if let Some(reason) = &analysis.fallback_reason {
         writeln!(out, "models not used: {reason}")?;
@@ -339,8 +348,17 @@ fn analyze(dir: &Path, opts: &AnalyzeOptions<'_>, out: &mut dyn Write) -> Result
         if q.bilateral { "bilateral" } else { "unilateral" },
         q.severity_score
     )?;
-    writeln!(out, "predicted grade: {} {} ({})", prediction.grade as u8, prediction.grade.name(), prediction.method)?;
-    writeln!(out, "why: {}", prediction.explanation)?;
+    match (&analysis.prediction, &analysis.cannot_grade) {
+        (Some(p), _) => {
+            writeln!(out, "predicted grade: {} {} ({})", p.grade as u8, p.grade.name(), p.method)?;
+            writeln!(out, "why: {}", p.explanation)?;
+        }
+        (None, Some(c)) => {
+            writeln!(out, "predicted grade: — cannot grade ({})", c.code.as_str())?;
+            writeln!(out, "why: {}", c.reason)?;
+        }
+        (None, None) => {}
+    }
     let source = if analysis.from_cache { "from the per-series cache" } else { "computed" };
     let what = if analysis.models.is_empty() {
         "the HU baseline is deterministic, not a trained model"

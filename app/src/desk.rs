@@ -14,8 +14,8 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use egui::{Color32, Key, Modifiers, RichText};
 use lungdesk_store::export::export_to_file;
 use lungdesk_store::{
-    AiResult, CaseRow, CaseStatus, Confusion, Disagreement, DisagreementKind, Finding, Grade, HistoryEntry, Identity,
-    ImportReport, Pcr, Review, ReviewDraft, SharedLabel, Store, SyncState, import_folder,
+    AiCannotGrade, AiResult, CaseRow, CaseStatus, Confusion, Disagreement, DisagreementKind, Finding, Grade,
+    HistoryEntry, Identity, ImportReport, Pcr, Review, ReviewDraft, SharedLabel, Store, SyncState, import_folder,
 };
 use lungdesk_volume::{Progress, scan_files};
 
@@ -973,12 +973,20 @@ impl Desk {
             return;
         }
         let Some(a) = &self.viewer.analysis else { return };
-        let Some(grade) = Grade::from_number(a.prediction.grade as i64) else { return };
+        let grade = a.prediction.as_ref().and_then(|p| Grade::from_number(p.grade as i64));
+        let cannot_grade = a
+            .cannot_grade
+            .as_ref()
+            .map(|c| AiCannotGrade { code: c.code.as_str().to_owned(), reason: c.reason.clone() });
+        if grade.is_none() && cannot_grade.is_none() {
+            return;
+        }
         let ai = AiResult {
             series_uid: self.viewer.volume.as_ref().map(|v| v.series_uid.clone()).unwrap_or_default(),
             grade,
-            scores: a.prediction.scores,
-            explanation: a.prediction.explanation.clone(),
+            cannot_grade: cannot_grade.clone(),
+            scores: a.prediction.as_ref().map_or([0.0; 4], |p| p.scores),
+            explanation: crate::ai_text::explanation(Lang::En, a),
             method: a.method.clone(),
             models: a.models.clone(),
         };
@@ -989,7 +997,8 @@ impl Desk {
         }
         if let Some(i) = self.row_index(case_id) {
             let row = &mut Arc::make_mut(&mut self.rows)[i];
-            row.ai_grade = Some(grade);
+            row.ai_grade = grade;
+            row.ai_cannot_grade = cannot_grade.map(|c| c.code);
             if row.status == CaseStatus::New {
                 row.status = CaseStatus::AiDone;
             }
@@ -1483,7 +1492,7 @@ impl Desk {
                         ));
                     });
                     row.col(|ui| {
-                        ui.label(r.ai_grade.map_or("—".into(), |g| g.number().to_string()));
+                        ui.label(crate::ai_text::ai_grade_cell(lang, r));
                     });
                     row.col(|ui| {
                         ui.strong(r.grade.map_or("—".into(), |g| g.number().to_string()));
@@ -1518,11 +1527,23 @@ impl Desk {
             tr(lang, row.status.name())
         ));
         if let Some(ai) = &case.ai {
-            ui.label(trf(
-                lang,
-                "AI grade: {grade} {name}",
-                &[("grade", &ai.grade.number()), ("name", &tr(lang, ai.grade.name()))],
-            ));
+            match (ai.grade, &ai.cannot_grade) {
+                (Some(g), _) => {
+                    ui.label(trf(
+                        lang,
+                        "AI grade: {grade} {name}",
+                        &[("grade", &g.number()), ("name", &tr(lang, g.name()))],
+                    ));
+                }
+                (None, Some(c)) => {
+                    ui.label(format!(
+                        "{}: — {}",
+                        tr(lang, "AI grade"),
+                        crate::ai_text::cannot_grade_reason(lang, &c.code, &c.reason)
+                    ));
+                }
+                (None, None) => {}
+            }
         }
         ui.separator();
         ui.strong(tr(lang, "RSNA grade (1–4)"));
@@ -1857,6 +1878,7 @@ mod tests {
             slices: 10,
             status,
             ai_grade: None,
+            ai_cannot_grade: None,
             grade,
             pcr: None,
             revision: None,

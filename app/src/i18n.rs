@@ -143,11 +143,31 @@ pub const JA: &[(&str, &str)] = &[
         "rule set over quantified features (RSNA consensus, Simpson et al. 2020); not a trained classifier",
         "定量特徴に基づく規則 (RSNA コンセンサス, Simpson et al. 2020)。学習済み分類器ではありません",
     ),
+    ("no opacity found ({opacity} % of {lung} mL lung, {ml} mL)", "陰影なし (肺 {lung} mL の {opacity} %、{ml} mL)"),
+    ("one lung only (unilateral)", "片肺のみ (片側性)"),
+    ("{percent} % of opacity in the outer third (peripheral)", "陰影の {percent} % が外側 1/3 (末梢性)"),
+    ("{percent} % in the inner third (perihilar)", "{percent} % が内側 1/3 (肺門周囲)"),
+    ("{foci} focus/foci, {ggo} of them ground glass", "病変 {foci} 個、うちすりガラス影 {ggo} 個"),
     (
-        "{side}; {peripheral} % of opacity in the outer third; {foci} focus/foci; ground glass {ggo} % and consolidation {cons} % of opacity ({opacity} % of lung) → {grade}",
-        "{side}、陰影の {peripheral} % が外側 1/3、病変 {foci} 個、陰影のうちすりガラス影 {ggo} %・浸潤影 {cons} % (肺の {opacity} %) → {grade}",
+        "ground glass {ggo} % and consolidation {cons} % of opacity ({opacity} % of lung)",
+        "陰影のうちすりガラス影 {ggo} %・浸潤影 {cons} % (肺の {opacity} %)",
     ),
-    ("no opacity found ({opacity} % of {lung} mL lung) → {grade}", "陰影なし (肺 {lung} mL の {opacity} %) → {grade}"),
+    (
+        "isolated consolidation ({n} solid focus/foci) without ground glass",
+        "すりガラス影を伴わない孤立性浸潤影 ({n} 個)",
+    ),
+    ("{n} discrete small nodules", "孤立性小結節 {n} 個"),
+    ("{n} solid mass(es) of 3 cm or more", "3 cm 以上の充実性腫瘤 {n} 個"),
+    ("diffuse: {zones} of 6 zones involved", "びまん性: 6 領域中 {zones} 領域"),
+    ("Cannot grade", "判定不能"),
+    ("a single slice cannot be graded", "単一スライスは判定できません"),
+    ("too few slices to grade", "スライスが少なすぎて判定できません"),
+    ("too little head-to-foot coverage to grade", "頭尾方向の撮影範囲が狭すぎて判定できません"),
+    ("slices too thick to grade", "スライスが厚すぎて判定できません"),
+    ("an oblique series cannot be read as axial", "斜位断のシリーズは軸位断として読めません"),
+    ("not a chest CT", "胸部 CT ではありません"),
+    ("no lung found: the AI cannot read this scan", "肺が検出されず、AI はこの検査を読めません"),
+    ("the lung found is implausible", "検出された肺の大きさが不自然です"),
     ("(from this series' saved result)", "(このシリーズの保存済み結果)"),
     ("Reading {what}", "{what} を読み込み中"),
     ("Choosing a folder…", "フォルダを選択中…"),
@@ -394,7 +414,7 @@ mod tests {
     fn every_literal_key_in_the_sources_is_translated() {
         let mut missing = Vec::new();
         let mut found = 0;
-        for source in [include_str!("desk.rs"), include_str!("viewer.rs")] {
+        for source in [include_str!("desk.rs"), include_str!("viewer.rs"), include_str!("ai_text.rs")] {
             let calls = source.match_indices("tr(").chain(source.match_indices("trf("));
             for (at, call) in calls {
                 // `tr(lang, "key"` or `trf(\n lang,\n "key"`: the language, a comma, a literal.

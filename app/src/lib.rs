@@ -1,6 +1,7 @@
 //! LungDesk's application library: the command line today, the review UI as it arrives.
 //! Kept out of `main.rs` so that it can be tested.
 
+pub mod ai_text;
 pub mod cli;
 pub mod cloud_ui;
 pub mod desk;

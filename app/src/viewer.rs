@@ -15,6 +15,8 @@ use glam::{DVec2, DVec3};
 use lungdesk_inference::analysis::{Analysis, Engine};
 use lungdesk_inference::cache;
 use lungdesk_inference::grade::RsnaGrade;
+
+use crate::ai_text::{explanation, grade_name};
 use lungdesk_render::slice::{GpuVolume, Look, OverlayStyle, SliceRenderer, ViewFrame, hu_at_patient};
 use lungdesk_render::view::{Plane, SlabMode, ViewMapping, ViewState, Window, patient_bounds, slice_step_mm};
 use lungdesk_volume::{Progress, ScanReport, Volume, load_series, scan};
@@ -694,17 +696,29 @@ impl Viewer {
             }
             return;
         };
-        let p = &a.prediction;
-        ui.label(
-            egui::RichText::new(format!("{} {}", p.grade as u8, grade_name(self.lang, p.grade))).size(20.0).strong(),
-        );
-        for (g, score) in RsnaGrade::ALL.iter().zip(p.scores) {
-            ui.add(egui::ProgressBar::new(score as f32).text(format!(
-                "{} {} {:.0} %",
-                *g as u8,
-                grade_name(self.lang, *g),
-                100.0 * score
-            )));
+        match &a.prediction {
+            Some(p) => {
+                ui.label(
+                    egui::RichText::new(format!("{} {}", p.grade as u8, grade_name(self.lang, p.grade)))
+                        .size(20.0)
+                        .strong(),
+                );
+                for (g, score) in RsnaGrade::ALL.iter().zip(p.scores) {
+                    ui.add(egui::ProgressBar::new(score as f32).text(format!(
+                        "{} {} {:.0} %",
+                        *g as u8,
+                        grade_name(self.lang, *g),
+                        100.0 * score
+                    )));
+                }
+            }
+            // "Cannot grade" is a result, shown as such: never a grade, no scores.
+            None => {
+                ui.label(egui::RichText::new(format!("— {}", tr(self.lang, "Cannot grade"))).size(20.0).strong());
+            }
+        }
+        if let Some(read_as) = &a.read_as {
+            ui.label(read_as);
         }
         ui.add(egui::Label::new(explanation(self.lang, a)).wrap());
         ui.separator();
@@ -756,7 +770,7 @@ impl Viewer {
                 &[("models", &a.models.join(" + "))],
             ));
         }
-        ui.weak(trf(self.lang, "Grade: {method}.", &[("method", &tr(self.lang, p.method))]));
+        ui.weak(trf(self.lang, "Grade: {method}.", &[("method", &tr(self.lang, lungdesk_inference::grade::METHOD))]));
         if a.from_cache {
             ui.weak(tr(self.lang, "(from this series' saved result)"));
         }
@@ -918,45 +932,6 @@ impl Viewer {
         );
         painter.rect_stroke(rect, 0.0, Stroke::new(1.0, Color32::from_gray(60)), egui::StrokeKind::Inside);
     }
-}
-
-/// The name of an RSNA grade in `lang`.
-fn grade_name(lang: Lang, grade: RsnaGrade) -> &'static str {
-    lungdesk_store::Grade::from_number(grade as i64).map_or(grade.name(), |g| tr(lang, g.name()))
-}
-
-/// The grade's explanation in `lang`, from the same quantified features as the English one.
-fn explanation(lang: Lang, a: &Analysis) -> String {
-    let (q, grade) = (&a.quantification, a.prediction.grade);
-    if lang == Lang::En {
-        return a.prediction.explanation.clone();
-    }
-    let opacity_ml = q.ggo_ml + q.consolidation_ml;
-    let ggo_share = if opacity_ml > 0.0 { q.ggo_ml / opacity_ml } else { 0.0 };
-    if grade == RsnaGrade::Negative && q.foci == 0 {
-        return trf(
-            lang,
-            "no opacity found ({opacity} % of {lung} mL lung) → {grade}",
-            &[
-                ("opacity", &format!("{:.2}", q.opacity_percent)),
-                ("lung", &format!("{:.0}", q.lung_ml)),
-                ("grade", &grade_name(lang, grade)),
-            ],
-        );
-    }
-    trf(
-        lang,
-        "{side}; {peripheral} % of opacity in the outer third; {foci} focus/foci; ground glass {ggo} % and consolidation {cons} % of opacity ({opacity} % of lung) → {grade}",
-        &[
-            ("side", &tr(lang, if q.bilateral { "bilateral" } else { "unilateral" })),
-            ("peripheral", &format!("{:.0}", 100.0 * q.peripheral_fraction)),
-            ("foci", &q.foci),
-            ("ggo", &format!("{:.0}", 100.0 * ggo_share)),
-            ("cons", &format!("{:.0}", 100.0 * (1.0 - ggo_share))),
-            ("opacity", &format!("{:.1}", q.opacity_percent)),
-            ("grade", &grade_name(lang, grade)),
-        ],
-    )
 }
 
 /// Text on a translucent dark box, readable over bright bone or soft tissue.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use egui::{Event, ImeEvent, Key, Modifiers, Vec2};
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
 use lungdesk::desk::{Desk, Phase};
 use lungdesk::i18n::Lang;
 use lungdesk_store::{CaseStatus, Finding, Grade, Identity, Pcr, Store};
@@ -140,7 +141,11 @@ fn import_grade_three_cases_with_the_keyboard_restart_and_find_them_with_history
                 (CaseStatus::Confirmed, Some(Grade::Indeterminate), Some(Pcr::Pending)),
             ]
         );
-        assert!(h.state().rows.iter().all(|r| r.ai_grade.is_some()), "the AI pre-read of each opened case is stored");
+        // These 48×48×24 phantoms have 14.6 mm slices: the AI says it cannot grade them.
+        assert!(
+            h.state().rows.iter().all(|r| r.ai_grade.is_some() || r.ai_cannot_grade.is_some()),
+            "the AI pre-read of each opened case is stored"
+        );
     }
     // Restart: a new desk on the same store.
     let mut h = desk(&store);
@@ -395,4 +400,67 @@ fn ctrl_e_exports_the_confirmed_labels() {
     assert_eq!(text.lines().count(), 2, "{text}");
     assert!(text.lines().nth(1).is_some_and(|l| l.contains(",NAGOYA-U,466-8560,R-0042,1,typical,positive,")), "{text}");
     assert!(files.iter().any(|p| p.extension().is_some_and(|e| e == "json")));
+}
+
+/// Series the AI cannot grade show "—" and the reason in the worklist and the review panel,
+/// in English and Japanese, and are stored as such (never as a grade). Real: a single axial
+/// slice, a two-slice series. SYNTHETIC: a single sagittal phantom slice, and a phantom body
+/// without lungs for a non-chest CT.
+#[test]
+fn series_the_ai_cannot_grade_show_why_in_the_worklist() {
+    use lungdesk_volume::phantom::{Anatomy, SliceOrientation, write_anatomy_series};
+    let (Some(syntaxes), Some(two)) = (shared("dicom/transfer-syntaxes"), shared("dicom/lungmask-slices")) else {
+        return;
+    };
+    let slice = syntaxes.join("CTImage.dcm_LittleEndianExplicitTransferSyntax_1.2.840.10008.1.2.1.dcm");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("axial")).expect("dir");
+    std::fs::copy(&slice, data.join("axial/slice.dcm")).expect("copy");
+    std::fs::create_dir_all(data.join("two")).expect("dir");
+    for entry in std::fs::read_dir(&two).expect("lungmask") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, data.join("two").join(path.file_name().expect("name"))).expect("copy");
+    }
+    let sagittal =
+        PhantomSpec { dims: [96, 96, 1], orientation: SliceOrientation::Sagittal, seed: 41, ..PhantomSpec::default() };
+    write_anatomy_series(&sagittal, &Anatomy::new(41, None), &data.join("sagittal")).expect("phantom");
+    let body = PhantomSpec { dims: [64, 64, 40], seed: 42, ..PhantomSpec::default() };
+    write_anatomy_series(&body, &Anatomy::new(42, None).without_lungs(), &data.join("body")).expect("phantom");
+
+    let store = dir.path().join("labels.sqlite");
+    let mut h = desk(&store);
+    set_identity(&mut h);
+    h.state_mut().import(&data);
+    settle(&mut h);
+    let n = h.state().rows.len();
+    assert_eq!(n, 4, "{:?}", h.state().rows);
+    // Open each case with the keyboard; the AI pre-reads it on opening.
+    press(&mut h, Key::J);
+    for _ in 1..n {
+        settle(&mut h);
+        press(&mut h, Key::J);
+    }
+    settle(&mut h);
+    let mut codes: Vec<String> = h.state().rows.iter().filter_map(|r| r.ai_cannot_grade.clone()).collect();
+    codes.sort();
+    assert_eq!(codes, ["not_chest_ct", "single_slice", "single_slice", "too_few_slices"], "{:?}", h.state().rows);
+    assert!(h.state().rows.iter().all(|r| r.ai_grade.is_none() && r.status == CaseStatus::AiDone));
+    // The worklist shows "—" and the reason, in both languages.
+    for text in ["— a single slice cannot be graded", "— too few slices to grade", "— not a chest CT"] {
+        h.query_all_by_label(text).next().unwrap_or_else(|| panic!("worklist shows {text:?}"));
+    }
+    h.state_mut().set_lang(Lang::Ja);
+    h.step();
+    h.step();
+    for text in ["— 単一スライスは判定できません", "— 胸部 CT ではありません"] {
+        h.query_all_by_label(text).next().unwrap_or_else(|| panic!("worklist shows {text:?}"));
+    }
+    // Stored as "cannot grade", and still gradeable by the reader after a restart.
+    drop(h);
+    let s = Store::open(&store).expect("open");
+    for row in s.worklist("R-0042").expect("worklist") {
+        let ai = s.ai_result(row.case_id).expect("read").expect("an AI result");
+        assert!(ai.grade.is_none() && ai.cannot_grade.is_some(), "{ai:?}");
+    }
 }

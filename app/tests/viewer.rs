@@ -152,7 +152,7 @@ fn wait_for_analysis(h: &mut Harness<'_, Viewer>) {
 #[test]
 fn opening_a_folder_runs_the_analysis_and_shows_its_overlay_and_grade() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write_phantom_series(&PhantomSpec { dims: [128, 128, 64], ..PhantomSpec::default() }, dir.path()).expect("phantom");
+    write_phantom_series(&PhantomSpec { dims: [160, 160, 80], ..PhantomSpec::default() }, dir.path()).expect("phantom");
     let mut h = Harness::builder()
         .with_size(SIZE)
         .with_context_setup(lungdesk::fonts::install)
@@ -163,9 +163,8 @@ fn opening_a_folder_runs_the_analysis_and_shows_its_overlay_and_grade() {
     assert!(viewer.overlay.labels_present && viewer.labels.is_some(), "the analysis labels are the overlay");
     let labels = viewer.labels.as_ref().expect("labels");
     assert!(labels.contains(&lungdesk_volume::labels::GROUND_GLASS));
-    let grade = viewer.analysis.as_ref().expect("analysis").prediction.grade;
-    let name = lungdesk_store::Grade::from_number(grade as i64).expect("1..=4").name();
-    h.get_by_label(&format!("{} {name}", grade as u8));
+    // The default phantom is built typical (bilateral, peripheral, rounded ground glass).
+    h.get_by_label("1 Typical");
     let analysis = viewer.analysis.as_ref().expect("analysis");
     assert!(analysis.method.starts_with("ONNX models lungdesk-lung"), "{}", analysis.method);
     h.get_by_label_contains("trained on SYNTHETIC lesions");
@@ -217,9 +216,7 @@ fn opening_ricord_shows_the_onnx_models_overlay_and_grade() {
     assert!(analysis.fallback_reason.is_none());
     let labels = viewer.labels.as_ref().expect("labels are the overlay");
     assert!(viewer.overlay.labels_present && labels.contains(&lungdesk_volume::labels::GROUND_GLASS));
-    let grade = analysis.prediction.grade;
-    let name = lungdesk_store::Grade::from_number(grade as i64).expect("1..=4").name();
-    h.get_by_label(&format!("{} {name}", grade as u8));
+    h.get_by_label("1 Typical");
     h.get_by_label_contains("of opacity in the outer third");
     h.get_by_label_contains("trained on SYNTHETIC lesions");
 }

@@ -9,11 +9,19 @@ use serde::Serialize;
 
 use crate::InferenceError;
 use crate::baseline::{self, BaselineParams, Segmentation};
+use crate::gradable::{self, CannotGrade, CannotGradeCode};
 use crate::grade::{GradePrediction, grade};
 use crate::manifest::{Manifest, ManifestError, Task};
-use crate::mask::{Grid, fill_holes_slices, keep_largest_lungs};
+use crate::mask::{Grid, components_3d, fill_lung_holes, keep_largest_lungs, within_mm_of};
 use crate::model::{ModelError, SliceModel};
 use crate::quantify::{Quantification, quantify};
+use crate::reformat::{self, Plan};
+
+/// How far (mm, in-plane) from the lung model's mask the lesion model's lung and opacity may
+/// reach and still join the lung when connected to it: consolidated lung is lung, and dense
+/// consolidation (dependent, against the chest wall, a whole lower lobe) is what a lung model
+/// trained on aerated lung leaves out. Whole consolidated lower lobes reach 50 mm.
+pub const LUNG_GROWTH_MM: f64 = 50.0;
 use crate::runtime::{self, RuntimeError};
 
 /// Why the models cannot be used (the analysis then falls back to the HU baseline).
@@ -126,9 +134,10 @@ impl Models {
         2 * SliceModel::steps(geometry.dims[2]) + POST_STEPS
     }
 
-    /// Segments with the models: the lung model, post-processed (largest components, holes
-    /// filled, so dense consolidation stays in the lung); then the lesion model inside the
-    /// lungs only.
+    /// Segments an axial grid with the models: the lung model, post-processed (largest
+    /// components, holes filled without swallowing the diaphragm's dome); then the lesion
+    /// model on and around the lungs; opacity connected to the lung within [`LUNG_GROWTH_MM`]
+    /// joins it (consolidated lung is lung); lesions are kept only inside the lung.
     pub fn segment(
         &self,
         geometry: &VolumeGeometry,
@@ -151,14 +160,20 @@ impl Models {
         drop(lung_labels);
         let voxel_ml = geometry.spacing_mm.iter().product::<f64>() / 1000.0;
         keep_largest_lungs(grid, &mut lung, voxel_ml);
-        fill_holes_slices(grid, &mut lung);
+        let in_plane = [geometry.spacing_mm[0], geometry.spacing_mm[1]];
+        fill_lung_holes(grid, &mut lung, in_plane);
         progress.advance();
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "lung post-processing");
         if progress.is_cancelled() {
             return Err(InferenceError::Cancelled.into());
         }
-        let mut out = self.lesion.predict(geometry, voxels_hu, Some(&lung), progress)?;
+        let near = within_mm_of(grid, &lung, in_plane, LUNG_GROWTH_MM);
+        let mut out = self.lesion.predict(geometry, voxels_hu, Some(&near), progress)?;
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "lesion model");
+        let lesion_model_knows_lung = self.lesion.manifest.manifest.output.classes.iter().any(|c| c == "lung");
+        lung = lung_from_lesion_model(grid, &lung, &near, &out, lesion_model_knows_lung);
+        fill_lung_holes(grid, &mut lung, in_plane);
+        drop(near);
         for (label, &in_lung) in out.iter_mut().zip(&lung) {
             *label = match (*label, in_lung) {
                 (_, false) => labels::BACKGROUND,
@@ -184,6 +199,32 @@ impl Models {
 }
 
 const POST_STEPS: usize = 2;
+
+/// The lung after the lesion model: the parts of what it calls lung (with `knows_lung`: its
+/// lung, ground-glass and consolidation classes, at its finer spacing; otherwise the coarse
+/// lung plus its ground glass and consolidation) that lie within `near` and connect to the
+/// lung model's `coarse` mask. Consolidated lung is lung, so dense consolidation against the
+/// chest wall, which a lung model trained on aerated lung leaves out, joins it.
+fn lung_from_lesion_model(grid: Grid, coarse: &[bool], near: &[bool], labels: &[u8], knows_lung: bool) -> Vec<bool> {
+    use lungdesk_volume::labels as l;
+    let candidate: Vec<bool> = labels
+        .iter()
+        .zip(near)
+        .zip(coarse)
+        .map(|((&label, &n), &c)| {
+            let opacity = label == l::GROUND_GLASS || label == l::CONSOLIDATION;
+            n && (opacity || if knows_lung { label == l::LUNG } else { c })
+        })
+        .collect();
+    let (components, sizes) = components_3d(grid, &candidate);
+    let mut touches = vec![false; sizes.len()];
+    for (&c, &in_coarse) in components.iter().zip(coarse) {
+        if c != 0 && in_coarse {
+            touches[c as usize] = true;
+        }
+    }
+    components.iter().map(|&c| c != 0 && touches[c as usize]).collect()
+}
 
 /// What segments: the models, or the HU baseline and why.
 #[derive(Debug)]
@@ -224,9 +265,21 @@ pub struct Analysis {
     /// Why the models were not used, when the baseline ran instead.
     pub fallback_reason: Option<String>,
     pub quantification: Quantification,
-    pub prediction: GradePrediction,
+    /// The grade; `None` when the AI cannot grade the series (see `cannot_grade`).
+    pub prediction: Option<GradePrediction>,
+    /// Why there is no grade: never a grade, never "negative".
+    pub cannot_grade: Option<CannotGrade>,
+    /// How a series in another plane was read ("coronal series read as axial slices").
+    pub read_as: Option<String>,
     /// Whether this came from the per-series cache.
     pub from_cache: bool,
+}
+
+impl Analysis {
+    /// The RSNA grade number (1–4), or `None` when the AI cannot grade.
+    pub fn grade_number(&self) -> Option<u8> {
+        self.prediction.as_ref().map(|p| p.grade as u8)
+    }
 }
 
 /// Progress steps of [`analyze`].
@@ -237,14 +290,74 @@ pub fn steps(engine: &Engine, geometry: &VolumeGeometry) -> usize {
     }
 }
 
-/// Segments, quantifies and grades. Progress: [`steps`] steps, started here.
+/// What stops the AI before segmentation: the series' geometry and HU alone
+/// (`gradable::before_segmentation`), or an oblique plane it cannot reorder to axial.
+pub fn cannot_grade_before(geometry: &VolumeGeometry, voxels_hu: &[i16]) -> Option<CannotGrade> {
+    if let Some(cannot) = gradable::before_segmentation(geometry, voxels_hu) {
+        return Some(cannot);
+    }
+    match reformat::plan(geometry) {
+        Plan::Oblique { tilt_deg } => Some(CannotGrade {
+            code: CannotGradeCode::Oblique,
+            reason: format!(
+                "an oblique series ({tilt_deg:.0}° from the nearest patient axis, at most {:.0}°) cannot be read as axial slices",
+                reformat::MAX_TILT_DEG
+            ),
+        }),
+        Plan::Axial | Plan::Reformat(_) => None,
+    }
+}
+
+/// Segments, quantifies and grades. Progress: [`steps`] steps, started here. A series in
+/// another plane is read as axial ([`reformat`]); one the AI cannot read gets no grade and the
+/// reason (`Analysis::cannot_grade`), without running the models.
 pub fn analyze(
     engine: &Engine,
     geometry: &VolumeGeometry,
     voxels_hu: &[i16],
     progress: &Progress,
 ) -> Result<Analysis, AnalysisError> {
-    let (segmentation, models, fallback_reason) = match engine {
+    if voxels_hu.len() != geometry.voxel_count() {
+        return Err(InferenceError::WrongLength {
+            step: "analysis",
+            got: voxels_hu.len(),
+            expected: geometry.voxel_count(),
+        }
+        .into());
+    }
+    if let Some(cannot) = cannot_grade_before(geometry, voxels_hu) {
+        let method = format!("not analysed: {}", cannot.reason);
+        return finish(
+            geometry,
+            vec![labels::BACKGROUND; voxels_hu.len()],
+            method,
+            Vec::new(),
+            None,
+            Some(cannot),
+            false,
+        );
+    }
+    let plan = reformat::plan(geometry);
+    let (segmentation, models, fallback_reason) = match &plan {
+        Plan::Reformat(r) => {
+            let axial = r.to_axial(voxels_hu);
+            let (mut s, models, fallback) = segment(engine, &r.geometry, &axial, progress)?;
+            drop(axial);
+            s.labels = r.to_source(&s.labels);
+            (s, models, fallback)
+        }
+        Plan::Axial | Plan::Oblique { .. } => segment(engine, geometry, voxels_hu, progress)?,
+    };
+    finish(geometry, segmentation.labels, segmentation.method, models, fallback_reason, None, false)
+}
+
+fn segment(
+    engine: &Engine,
+    geometry: &VolumeGeometry,
+    voxels_hu: &[i16],
+    progress: &Progress,
+) -> Result<(Segmentation, Vec<String>, Option<String>), AnalysisError> {
+    Ok(match engine {
         Engine::Models(m) => {
             progress.start(Models::steps(geometry));
             (m.segment(geometry, voxels_hu, progress)?, m.versions(), None)
@@ -254,20 +367,52 @@ pub fn analyze(
             Vec::new(),
             Some(reason.clone()),
         ),
-    };
-    finish(geometry, segmentation.labels, segmentation.method, models, fallback_reason, false)
+    })
 }
 
-/// Quantifies and grades a label volume.
+/// Quantifies and grades a label volume on the series' own grid (read as axial when it is
+/// in another plane). `before` is what [`cannot_grade_before`] said; the lung rules of
+/// `gradable::after_segmentation` are checked here.
 pub fn finish(
     geometry: &VolumeGeometry,
     labels: Vec<u8>,
     method: String,
     models: Vec<String>,
     fallback_reason: Option<String>,
+    before: Option<CannotGrade>,
     from_cache: bool,
 ) -> Result<Analysis, AnalysisError> {
-    let quantification = quantify(geometry, &labels)?;
-    let prediction = grade(&quantification);
-    Ok(Analysis { labels, method, models, fallback_reason, quantification, prediction, from_cache })
+    let (quantification, lung, read_as) = match reformat::plan(geometry) {
+        Plan::Reformat(r) => {
+            let axial = r.to_axial(&labels);
+            let lung: Vec<bool> = axial.iter().map(|&l| l != labels::BACKGROUND).collect();
+            let read_as = format!("{} series read as axial slices", plane_name(geometry));
+            (quantify(&r.geometry, &axial)?, (r.geometry, lung), Some(read_as))
+        }
+        Plan::Axial | Plan::Oblique { .. } => {
+            let lung: Vec<bool> = labels.iter().map(|&l| l != labels::BACKGROUND).collect();
+            (quantify(geometry, &labels)?, (*geometry, lung), None)
+        }
+    };
+    let after = if before.is_some() { None } else { gradable::after_segmentation(&lung.0, &lung.1) };
+    drop(lung);
+    let cannot_grade = before.or(after);
+    let prediction = if cannot_grade.is_none() { Some(grade(&quantification)) } else { None };
+    Ok(Analysis {
+        labels,
+        method,
+        models,
+        fallback_reason,
+        quantification,
+        prediction,
+        cannot_grade,
+        read_as,
+        from_cache,
+    })
+}
+
+/// "coronal" or "sagittal": the plane of a series' slices.
+fn plane_name(geometry: &VolumeGeometry) -> &'static str {
+    let n = geometry.axes()[2];
+    if n.y.abs() >= n.x.abs() { "coronal" } else { "sagittal" }
 }

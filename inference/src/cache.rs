@@ -5,7 +5,8 @@
 //! A file is gzip of a JSON header line (method, models, numbers and grade, for the record)
 //! and the label volume. Written to a temporary file and renamed, so a crash leaves either
 //! the old entry or the new one. Quantification and grade are recomputed from the labels
-//! on load, so they always follow the current rule set.
+//! on load, so they always follow the current rule set; a "cannot grade" is kept in the header
+//! and never turns into a grade on load.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::analysis::{Analysis, AnalysisError, Engine, analyze, finish};
 use lungdesk_volume::Progress;
 
-const MAGIC: &str = "lungdesk-analysis/1";
+const MAGIC: &str = "lungdesk-analysis/2";
 
 /// Why a cache entry could not be written (reading failures are misses, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,9 @@ struct Header {
     method: String,
     models: Vec<String>,
     fallback_reason: Option<String>,
+    /// Why the AI could not grade, if it could not.
+    #[serde(default)]
+    cannot_grade: Option<crate::gradable::CannotGrade>,
     voxels: usize,
     /// Numbers and grade at the time of writing, for the record.
     summary: serde_json::Value,
@@ -80,6 +84,7 @@ pub fn store(dir: &Path, key: &CacheKey, analysis: &Analysis) -> Result<(), Cach
         method: analysis.method.clone(),
         models: analysis.models.clone(),
         fallback_reason: analysis.fallback_reason.clone(),
+        cannot_grade: analysis.cannot_grade.clone(),
         voxels: analysis.labels.len(),
         summary: serde_json::to_value(analysis).unwrap_or_default(),
     };
@@ -114,7 +119,7 @@ pub fn load(dir: &Path, key: &CacheKey, geometry: &VolumeGeometry) -> Option<Res
     if labels.len() != expected || labels.iter().any(|&l| l > lungdesk_volume::labels::CONSOLIDATION) {
         return None;
     }
-    Some(finish(geometry, labels, header.method, header.models, header.fallback_reason, true))
+    Some(finish(geometry, labels, header.method, header.models, header.fallback_reason, header.cannot_grade, true))
 }
 
 /// [`analyze`] through the cache in `dir` (none: always computed): a readable entry for

@@ -1,20 +1,30 @@
 //! The predicted RSNA chest-CT category from quantified features: an explicit rule set that
-//! follows the RSNA consensus statement (Simpson et al. 2020), not a trained classifier.
+//! follows the RSNA consensus statement (Simpson et al. 2020) feature by feature, not a
+//! trained classifier.
 //!
-//! - **Negative**: opacity under 0.1 % of the lung and no focus.
-//! - **Typical**: bilateral, mostly peripheral (≥ 50 % in the outer third), multifocal
-//!   (≥ 2 foci) opacity in which ground glass predominates.
-//! - **Atypical**: consolidation predominates (≥ 70 % of opacity) in one or two foci, without
-//!   the typical pattern: isolated lobar or segmental consolidation. Nodules, cavitation and
-//!   septal thickening with effusion are not detected yet, so they cannot raise this grade.
-//! - **Indeterminate**: any other opacity (diffuse, perihilar or unilateral ground glass).
+//! - **Negative**: no opacity — under [`NEGATIVE_PERCENT`] of the lung or [`NEGATIVE_ML`],
+//!   with no focus of `SIGNIFICANT_FOCUS_ML` and fewer than three nodules.
+//! - **Typical**: peripheral (≥ 50 % in the outer third), bilateral, multifocal (≥ 2
+//!   ground-glass foci) opacity in which ground glass predominates, with or without
+//!   consolidation.
+//! - **Atypical**, without the typical pattern: isolated lobar or segmental consolidation
+//!   without ground glass (consolidation ≥ 70 % of opacity, one or two foci, the largest
+//!   holding most of it), discrete small nodules (≥ 3, little ground glass), or a solid mass.
+//!   Cavitation is not detected, so it cannot raise this grade.
+//! - **Indeterminate**: any other opacity — diffuse, perihilar or unilateral ground glass
+//!   without a specific distribution, or atypical features mixed with much ground glass.
 //!
-//! Each class gets a score: the share of its criteria that hold, normalised over the four
-//! classes, so the scores show how clear-cut the call is.
+//! Rounded morphology, crazy-paving and the reverse halo are not measured; the specialist
+//! sees them and confirms every grade.
+//!
+//! Scores: each category gets a continuous strength of evidence from the same features (how
+//! bilateral, how peripheral, how many foci, how much ground glass, how solid, how central),
+//! normalised over the four; the called grade is then raised to the top if needed. Cases with
+//! different findings get different splits.
 
 use serde::Serialize;
 
-use crate::quantify::Quantification;
+use crate::quantify::{Quantification, SIGNIFICANT_FOCUS_ML, SOLID_SHARE};
 
 /// The four RSNA categories, numbered as on the reader's keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,42 +49,140 @@ impl RsnaGrade {
 }
 
 /// A grade with its per-class scores (summing to 1, in [`RsnaGrade::ALL`] order) and the
-/// features behind it in plain words.
+/// features behind it: as [`Reason`]s (for other languages) and in plain English words.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GradePrediction {
     pub grade: RsnaGrade,
     pub scores: [f64; 4],
+    pub reasons: Vec<Reason>,
     pub explanation: String,
     pub method: &'static str,
+}
+
+/// One feature behind a grade, with its numbers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "feature")]
+pub enum Reason {
+    NoOpacity { opacity_percent: f64, lung_ml: f64, opacity_ml: f64 },
+    Bilateral,
+    Unilateral,
+    Peripheral { percent: f64 },
+    Perihilar { percent: f64 },
+    Foci { foci: usize, ground_glass: usize },
+    Mix { ggo_percent: f64, consolidation_percent: f64, opacity_percent: f64 },
+    IsolatedConsolidation { solid_foci: usize },
+    Nodules { nodules: usize },
+    Mass { masses: usize },
+    Diffuse { zones: u8 },
+}
+
+impl Reason {
+    /// The reason in plain English.
+    pub fn english(&self) -> String {
+        match *self {
+            Self::NoOpacity { opacity_percent, lung_ml, opacity_ml } => {
+                format!("no opacity found ({opacity_percent:.2} % of {lung_ml:.0} mL lung, {opacity_ml:.1} mL)")
+            }
+            Self::Bilateral => "bilateral".into(),
+            Self::Unilateral => "one lung only (unilateral)".into(),
+            Self::Peripheral { percent } => format!("{percent:.0} % of opacity in the outer third (peripheral)"),
+            Self::Perihilar { percent } => format!("{percent:.0} % in the inner third (perihilar)"),
+            Self::Foci { foci, ground_glass } => format!("{foci} focus/foci, {ground_glass} of them ground glass"),
+            Self::Mix { ggo_percent, consolidation_percent, opacity_percent } => format!(
+                "ground glass {ggo_percent:.0} % and consolidation {consolidation_percent:.0} % of opacity ({opacity_percent:.1} % of lung)"
+            ),
+            Self::IsolatedConsolidation { solid_foci } => {
+                format!("isolated consolidation ({solid_foci} solid focus/foci) without ground glass")
+            }
+            Self::Nodules { nodules } => format!("{nodules} discrete small nodules"),
+            Self::Mass { masses } => format!("{masses} solid mass(es) of 3 cm or more"),
+            Self::Diffuse { zones } => format!("diffuse: {zones} of 6 zones involved"),
+        }
+    }
 }
 
 pub const METHOD: &str =
     "rule set over quantified features (RSNA consensus, Simpson et al. 2020); not a trained classifier";
 
+/// Opacity below this share of the lung (%) is no finding.
+pub const NEGATIVE_PERCENT: f64 = 0.1;
+/// Opacity below this volume (mL) with no focus of [`SIGNIFICANT_FOCUS_ML`] is no finding.
+pub const NEGATIVE_ML: f64 = 5.0;
+
+/// Strength (0..1) of each feature, from the numbers.
+struct Evidence {
+    opacity: f64,
+    bilateral: f64,
+    peripheral: f64,
+    central: f64,
+    multifocal: f64,
+    ggo: f64,
+    solid: f64,
+    isolated: f64,
+    nodules: f64,
+    mass: f64,
+    diffuse: f64,
+}
+
+fn ramp(x: f64, lo: f64, hi: f64) -> f64 {
+    ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+}
+
+impl Evidence {
+    fn of(q: &Quantification) -> Self {
+        let opacity_ml = q.ggo_ml + q.consolidation_ml;
+        let ggo = if opacity_ml > 0.0 { q.ggo_ml / opacity_ml } else { 0.0 };
+        let side = |s: &crate::quantify::LungStats| s.ggo_ml + s.consolidation_ml;
+        let (r, l) = (side(&q.right), side(&q.left));
+        Self {
+            opacity: 1.0 - (-q.opacity_percent / NEGATIVE_PERCENT).exp(),
+            // 1 when both lungs hold a focus and similar amounts; 0 unilateral.
+            bilateral: if q.bilateral { 0.5 + 0.5 * ramp(r.min(l) / r.max(l).max(1e-9), 0.0, 0.5) } else { 0.0 },
+            peripheral: ramp(q.peripheral_fraction, 0.3, 0.6),
+            central: ramp(q.central_fraction, 0.2, 0.5),
+            multifocal: 1.0 - (-(q.ggo_foci as f64) / 2.0).exp(),
+            ggo,
+            solid: ramp(1.0 - ggo, 0.5, 0.9),
+            isolated: if q.solid_foci == 0 {
+                0.0
+            } else {
+                ramp(q.largest_focus_share, 0.4, 0.8) / q.foci.max(1) as f64 * 2.0
+            },
+            nodules: ramp(q.nodules as f64, 1.0, 5.0) * (1.0 - ggo),
+            mass: if q.masses > 0 { 1.0 } else { 0.0 },
+            diffuse: ramp(f64::from(q.zones_involved), 3.0, 6.0) * (1.0 - ramp(q.peripheral_fraction, 0.4, 0.6)),
+        }
+    }
+}
+
 /// Grades `q`.
 pub fn grade(q: &Quantification) -> GradePrediction {
     let opacity_ml = q.ggo_ml + q.consolidation_ml;
-    let ggo_share = if opacity_ml > 0.0 { q.ggo_ml / opacity_ml } else { 0.0 };
-    let consolidation_share = 1.0 - ggo_share;
-    let negative = q.opacity_percent < 0.1 && q.foci == 0;
-    let frac = |held: &[bool]| held.iter().filter(|&&h| h).count() as f64 / held.len() as f64;
-    let typical_criteria =
-        [q.bilateral, q.peripheral_fraction >= 0.5, q.foci >= 2, ggo_share >= 0.5 && opacity_ml > 0.0];
-    let atypical_criteria = [consolidation_share >= 0.7 && opacity_ml > 0.0, (1..=2).contains(&q.foci), !q.bilateral];
-    let typical = frac(&typical_criteria);
-    let atypical = frac(&atypical_criteria);
-    let mut raw = if negative {
-        [0.0, 0.05, 0.0, 0.95]
-    } else {
-        // Indeterminate holds when neither pattern is complete.
-        let indeterminate = 1.0 - typical.max(atypical) + 0.25;
-        [typical, indeterminate, atypical, if q.foci == 0 { 0.25 } else { 0.0 }]
-    };
+    let e = Evidence::of(q);
+    let negative = (q.opacity_percent < NEGATIVE_PERCENT || opacity_ml < NEGATIVE_ML)
+        && q.largest_focus_share * opacity_ml < SIGNIFICANT_FOCUS_ML
+        && q.nodules < 3;
+    let ggo_share = e.ggo;
+    let typical = q.bilateral && q.peripheral_fraction >= 0.5 && q.ggo_foci >= 2 && ggo_share >= 0.5;
+    let lobar = 1.0 - ggo_share >= SOLID_SHARE && (1..=2).contains(&q.solid_foci) && q.largest_focus_share >= 0.6;
+    let nodular = q.nodules >= 3 && ggo_share < 0.3;
+    let mass = q.masses > 0 && ggo_share < 0.5;
+    let atypical = !typical && (lobar || nodular || mass);
+
+    let typical_strength = (e.bilateral + e.peripheral + e.multifocal + e.ggo) / 4.0;
+    let atypical_strength = (e.solid * e.isolated.min(1.0)).max(e.nodules).max(e.mass * (1.0 - ggo_share));
+    let indeterminate_strength = (e.ggo * (1.0 - typical_strength)).max(e.central).max(e.diffuse) * 0.9 + 0.1;
+    let mut raw = [
+        e.opacity * typical_strength,
+        e.opacity * indeterminate_strength,
+        e.opacity * atypical_strength,
+        1.0 - e.opacity,
+    ];
     let grade = if negative {
         RsnaGrade::Negative
-    } else if typical_criteria.iter().all(|&c| c) {
+    } else if typical {
         RsnaGrade::Typical
-    } else if atypical_criteria.iter().all(|&c| c) {
+    } else if atypical {
         RsnaGrade::Atypical
     } else {
         RsnaGrade::Indeterminate
@@ -85,22 +193,45 @@ pub fn grade(q: &Quantification) -> GradePrediction {
     raw[called] = raw[called].max(top + 0.01);
     let total: f64 = raw.iter().sum();
     let scores = raw.map(|s| s / total);
+    let (reasons, explanation) = explain(q, grade, lobar, nodular, mass);
+    GradePrediction { grade, scores, reasons, explanation, method: METHOD }
+}
 
-    let explanation = if negative {
-        format!("no opacity found ({:.2} % of {:.0} mL lung) → {}", q.opacity_percent, q.lung_ml, grade.name())
+/// The features behind `grade`, and the same in plain English.
+fn explain(q: &Quantification, grade: RsnaGrade, lobar: bool, nodular: bool, mass: bool) -> (Vec<Reason>, String) {
+    let opacity_ml = q.ggo_ml + q.consolidation_ml;
+    let mut reasons = Vec::new();
+    if grade == RsnaGrade::Negative {
+        reasons.push(Reason::NoOpacity { opacity_percent: q.opacity_percent, lung_ml: q.lung_ml, opacity_ml });
     } else {
-        format!(
-            "{}; {:.0} % of opacity in the outer third; {} focus/foci; ground glass {:.0} % and consolidation {:.0} % of opacity ({:.1} % of lung) → {}",
-            if q.bilateral { "bilateral" } else { "unilateral" },
-            100.0 * q.peripheral_fraction,
-            q.foci,
-            100.0 * ggo_share,
-            100.0 * consolidation_share,
-            q.opacity_percent,
-            grade.name()
-        )
-    };
-    GradePrediction { grade, scores, explanation, method: METHOD }
+        let ggo_share = if opacity_ml > 0.0 { q.ggo_ml / opacity_ml } else { 0.0 };
+        reasons.push(if q.bilateral { Reason::Bilateral } else { Reason::Unilateral });
+        reasons.push(Reason::Peripheral { percent: 100.0 * q.peripheral_fraction });
+        if q.central_fraction >= 0.3 {
+            reasons.push(Reason::Perihilar { percent: 100.0 * q.central_fraction });
+        }
+        reasons.push(Reason::Foci { foci: q.foci, ground_glass: q.ggo_foci });
+        reasons.push(Reason::Mix {
+            ggo_percent: 100.0 * ggo_share,
+            consolidation_percent: 100.0 * (1.0 - ggo_share),
+            opacity_percent: q.opacity_percent,
+        });
+        if grade == RsnaGrade::Atypical {
+            if lobar {
+                reasons.push(Reason::IsolatedConsolidation { solid_foci: q.solid_foci });
+            }
+            if nodular {
+                reasons.push(Reason::Nodules { nodules: q.nodules });
+            }
+            if mass {
+                reasons.push(Reason::Mass { masses: q.masses });
+            }
+        } else if q.zones_involved >= 5 && q.peripheral_fraction < 0.5 {
+            reasons.push(Reason::Diffuse { zones: q.zones_involved });
+        }
+    }
+    let text = format!("{} → {}", reasons.iter().map(Reason::english).collect::<Vec<_>>().join("; "), grade.name());
+    (reasons, text)
 }
 
 #[cfg(test)]
@@ -108,17 +239,82 @@ mod tests {
     use super::*;
     use crate::quantify::LungStats;
 
-    fn features(bilateral: bool, peripheral: f64, foci: usize, ggo_ml: f64, consolidation_ml: f64) -> Quantification {
+    #[derive(Clone, Copy)]
+    struct F {
+        bilateral: bool,
+        peripheral: f64,
+        central: f64,
+        foci: usize,
+        ggo_foci: usize,
+        solid_foci: usize,
+        nodules: usize,
+        masses: usize,
+        largest_share: f64,
+        ggo_ml: f64,
+        consolidation_ml: f64,
+    }
+
+    impl Default for F {
+        fn default() -> Self {
+            Self {
+                bilateral: true,
+                peripheral: 0.8,
+                central: 0.05,
+                foci: 6,
+                ggo_foci: 6,
+                solid_foci: 0,
+                nodules: 0,
+                masses: 0,
+                largest_share: 0.3,
+                ggo_ml: 90.0,
+                consolidation_ml: 10.0,
+            }
+        }
+    }
+
+    /// One large consolidation in one lung, no ground glass.
+    fn lobar() -> F {
+        F {
+            bilateral: false,
+            foci: 1,
+            ggo_foci: 0,
+            solid_foci: 1,
+            largest_share: 0.95,
+            ggo_ml: 2.0,
+            consolidation_ml: 80.0,
+            ..F::default()
+        }
+    }
+
+    fn features(f: F) -> Quantification {
+        let half = |ml: f64, side: bool| if side { ml / 2.0 } else { 0.0 };
+        let stats = |right: bool| LungStats {
+            lung_ml: 2000.0,
+            ggo_ml: if f.bilateral { f.ggo_ml / 2.0 } else { half(f.ggo_ml * 2.0, right) },
+            consolidation_ml: if f.bilateral {
+                f.consolidation_ml / 2.0
+            } else {
+                half(f.consolidation_ml * 2.0, right)
+            },
+            ..LungStats::default()
+        };
         Quantification {
-            right: LungStats::default(),
-            left: LungStats::default(),
+            right: stats(true),
+            left: stats(false),
             lung_ml: 4000.0,
-            ggo_ml,
-            consolidation_ml,
-            opacity_percent: 100.0 * (ggo_ml + consolidation_ml) / 4000.0,
-            foci,
-            peripheral_fraction: peripheral,
-            bilateral,
+            ggo_ml: f.ggo_ml,
+            consolidation_ml: f.consolidation_ml,
+            opacity_percent: 100.0 * (f.ggo_ml + f.consolidation_ml) / 4000.0,
+            foci: f.foci,
+            peripheral_fraction: f.peripheral,
+            central_fraction: f.central,
+            ggo_foci: f.ggo_foci,
+            solid_foci: f.solid_foci,
+            nodules: f.nodules,
+            masses: f.masses,
+            largest_focus_share: f.largest_share,
+            zones_involved: 4,
+            bilateral: f.bilateral,
             severity_score: 0,
         }
     }
@@ -126,14 +322,56 @@ mod tests {
     #[test]
     fn each_pattern_gets_its_grade() {
         let cases = [
-            (features(true, 0.82, 6, 90.0, 10.0), RsnaGrade::Typical),
-            (features(false, 0.3, 3, 60.0, 5.0), RsnaGrade::Indeterminate),
-            (features(true, 0.2, 9, 200.0, 20.0), RsnaGrade::Indeterminate),
-            (features(false, 0.6, 1, 2.0, 80.0), RsnaGrade::Atypical),
-            (features(false, 0.0, 0, 0.0, 0.0), RsnaGrade::Negative),
+            (F::default(), RsnaGrade::Typical),
+            // Unilateral ground glass.
+            (
+                F { bilateral: false, foci: 3, ggo_foci: 3, ggo_ml: 60.0, consolidation_ml: 5.0, ..F::default() },
+                RsnaGrade::Indeterminate,
+            ),
+            // Perihilar ground glass in both lungs.
+            (F { peripheral: 0.2, central: 0.6, foci: 9, ggo_foci: 9, ..F::default() }, RsnaGrade::Indeterminate),
+            // Isolated lobar consolidation.
+            (lobar(), RsnaGrade::Atypical),
+            // Discrete small nodules.
+            (
+                F {
+                    foci: 0,
+                    ggo_foci: 0,
+                    nodules: 8,
+                    largest_share: 0.15,
+                    ggo_ml: 0.2,
+                    consolidation_ml: 8.0,
+                    ..F::default()
+                },
+                RsnaGrade::Atypical,
+            ),
+            // A solid mass with a little ground glass round it.
+            (
+                F {
+                    bilateral: false,
+                    foci: 2,
+                    ggo_foci: 1,
+                    solid_foci: 1,
+                    masses: 1,
+                    largest_share: 0.8,
+                    ggo_ml: 6.0,
+                    consolidation_ml: 30.0,
+                    ..F::default()
+                },
+                RsnaGrade::Atypical,
+            ),
+            (
+                F { bilateral: false, foci: 0, ggo_foci: 0, ggo_ml: 0.0, consolidation_ml: 0.0, ..F::default() },
+                RsnaGrade::Negative,
+            ),
+            // A few millilitres of specks: no finding.
+            (
+                F { foci: 0, ggo_foci: 0, largest_share: 0.05, ggo_ml: 1.0, consolidation_ml: 0.0, ..F::default() },
+                RsnaGrade::Negative,
+            ),
         ];
-        for (q, expected) in cases {
-            let p = grade(&q);
+        for (f, expected) in cases {
+            let p = grade(&features(f));
             assert_eq!(p.grade, expected, "{}", p.explanation);
             assert!((p.scores.iter().sum::<f64>() - 1.0).abs() < 1e-9);
             let best = (0..4).max_by(|&a, &b| p.scores[a].total_cmp(&p.scores[b])).unwrap_or(0);
@@ -142,13 +380,38 @@ mod tests {
         }
     }
 
+    /// Two cases with different findings never get the same split.
+    #[test]
+    fn scores_follow_the_evidence() {
+        let a = grade(&features(F::default()));
+        let b = grade(&features(F {
+            peripheral: 0.55,
+            foci: 2,
+            ggo_foci: 2,
+            ggo_ml: 40.0,
+            consolidation_ml: 30.0,
+            ..F::default()
+        }));
+        assert_eq!((a.grade, b.grade), (RsnaGrade::Typical, RsnaGrade::Typical));
+        assert!(
+            a.scores[0] > b.scores[0] + 0.05,
+            "clearer typical findings score higher: {:?} vs {:?}",
+            a.scores,
+            b.scores
+        );
+    }
+
     #[test]
     fn explanation_names_the_features() {
-        let p = grade(&features(true, 0.82, 6, 90.0, 10.0));
+        let p = grade(&features(F::default()));
         assert!(
-            p.explanation.starts_with("bilateral; 82 % of opacity in the outer third; 6 focus/foci"),
+            p.explanation.starts_with(
+                "bilateral; 80 % of opacity in the outer third (peripheral); 6 focus/foci, 6 of them ground glass"
+            ),
             "{}",
             p.explanation
         );
+        let p = grade(&features(lobar()));
+        assert!(p.explanation.contains("isolated consolidation"), "{}", p.explanation);
     }
 }

@@ -10,16 +10,20 @@
 //!   the yardstick for models;
 //! - [`quantify`] and [`grade`]: the numbers per lung, and the explicit rule set that turns
 //!   them into an RSNA category (not a trained classifier);
+//! - [`gradable`]: when the AI cannot grade a series ("cannot grade" is a result with a
+//!   reason, never a grade), and [`reformat`]: coronal and sagittal volumes read as axial;
 //! - [`cache`]: finished analyses kept per series.
 
 pub mod analysis;
 pub mod baseline;
 pub mod cache;
+pub mod gradable;
 pub mod grade;
 pub mod manifest;
 pub mod mask;
 pub mod model;
 pub mod quantify;
+pub mod reformat;
 pub mod runtime;
 
 /// Why an analysis step failed.

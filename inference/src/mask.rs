@@ -154,6 +154,109 @@ pub fn fill_holes_slices(grid: Grid, mask: &mut [bool]) {
     });
 }
 
+/// Background voxels of `mask` that connect, 6-connected in 3D through background, to a face
+/// of the grid.
+pub fn border_connected_3d(grid: Grid, mask: &[bool]) -> Vec<bool> {
+    let [nx, ny, nz] = grid.dims;
+    let mut reached = vec![false; mask.len()];
+    let mut stack = Vec::new();
+    for i in 0..mask.len() {
+        let [x, y, z] = grid.coords(i);
+        let face = x == 0 || y == 0 || z == 0 || x + 1 == nx || y + 1 == ny || z + 1 == nz;
+        if face && !mask[i] {
+            reached[i] = true;
+            stack.push(i);
+        }
+    }
+    while let Some(i) = stack.pop() {
+        let [x, y, z] = grid.coords(i);
+        let neighbours = [
+            (x > 0).then(|| i - 1),
+            (x + 1 < nx).then(|| i + 1),
+            (y > 0).then(|| i - nx),
+            (y + 1 < ny).then(|| i + nx),
+            (z > 0).then(|| i - nx * ny),
+            (z + 1 < nz).then(|| i + nx * ny),
+        ];
+        for j in neighbours.into_iter().flatten() {
+            if !mask[j] && !reached[j] {
+                reached[j] = true;
+                stack.push(j);
+            }
+        }
+    }
+    reached
+}
+
+/// Per axial slice, the pixels within `mm` (in-plane) of `mask`, the mask included (and, as
+/// [`inplane_depth_mm`] takes the slice border for outside, a band along the border).
+pub fn within_mm_of(grid: Grid, mask: &[bool], spacing_mm: [f64; 2], mm: f64) -> Vec<bool> {
+    let [nx, ny, _] = grid.dims;
+    let slice = Grid { dims: [nx, ny, 1] };
+    let mut out = vec![false; mask.len()];
+    out.par_chunks_mut(grid.slice_len()).zip(mask.par_chunks(grid.slice_len())).for_each(|(out, mask)| {
+        if !mask.contains(&true) {
+            return;
+        }
+        let outside: Vec<bool> = mask.iter().map(|&m| !m).collect();
+        let distance = inplane_depth_mm(slice, &outside, spacing_mm);
+        for ((o, &m), &d) in out.iter_mut().zip(mask).zip(&distance) {
+            *o = m || f64::from(d) <= mm;
+        }
+    });
+    out
+}
+
+/// The largest in-plane hole (cm²) of a lung mask that is filled even when it opens, in 3D, to
+/// the outside of the lungs: vessels, bronchi and small opacities that the mask left out.
+pub const MAX_OPEN_HOLE_CM2: f64 = 4.0;
+
+/// Fills the holes of a lung mask without swallowing what bulges into the lungs from below.
+///
+/// Per axial slice, a hole is background that the slice's border cannot reach. Small holes
+/// (≤ [`MAX_OPEN_HOLE_CM2`]: vessels, bronchi, small opacities) are filled first. A larger
+/// hole is filled only when it is enclosed in 3D as well, with no path through the remaining
+/// background to a face of the grid: a consolidation or a mass inside the lung, even where
+/// vessels run from it towards the hilum (their small sections are filled by then). A large
+/// hole that opens in 3D is an organ seen in cross-section where the lung wraps round it — the
+/// diaphragm's dome with the liver or spleen, the stomach — and stays out; filling holes per
+/// slice alone would make those lung.
+pub fn fill_lung_holes(grid: Grid, mask: &mut [bool], spacing_mm: [f64; 2]) {
+    let [nx, ny, _] = grid.dims;
+    let max_small_px = (MAX_OPEN_HOLE_CM2 * 100.0 / (spacing_mm[0] * spacing_mm[1])).floor() as usize;
+    let holes_of = |slice: &[bool]| {
+        let background: Vec<bool> = slice.iter().map(|&m| !m).collect();
+        let outside = border_connected_2d(nx, ny, &background);
+        let hole: Vec<bool> = background.iter().zip(&outside).map(|(&b, &o)| b && !o).collect();
+        components_3d(Grid { dims: [nx, ny, 1] }, &hole)
+    };
+    // 1. Small holes.
+    mask.par_chunks_mut(grid.slice_len()).for_each(|slice| {
+        let (components, sizes) = holes_of(slice);
+        for (m, &c) in slice.iter_mut().zip(&components) {
+            if c != 0 && sizes[c as usize] <= max_small_px {
+                *m = true;
+            }
+        }
+    });
+    // 2. Large holes enclosed in 3D.
+    let outside_3d = border_connected_3d(grid, mask);
+    mask.par_chunks_mut(grid.slice_len()).zip(outside_3d.par_chunks(grid.slice_len())).for_each(|(slice, open)| {
+        let (components, sizes) = holes_of(slice);
+        let mut opens = vec![false; sizes.len()];
+        for (&c, &o) in components.iter().zip(open) {
+            if c != 0 && o {
+                opens[c as usize] = true;
+            }
+        }
+        for (m, &c) in slice.iter_mut().zip(&components) {
+            if c != 0 && !opens[c as usize] {
+                *m = true;
+            }
+        }
+    });
+}
+
 /// Along one axis: `out[i]` = whether any (`dilate`) or every (erode) voxel within `radius`
 /// along that axis is set. Voxels beyond the grid count as unset. Output slices are computed
 /// in parallel, each from at most 2 × `radius` + 1 input slices or rows.
@@ -303,6 +406,52 @@ mod tests {
         fill_holes_slices(g, &mut ring);
         assert!(ring[g.index(6, 6, 2)], "the enclosed hole is filled");
         assert!(!ring[g.index(10, 3, 2)], "the bay open to the border stays empty");
+    }
+
+    /// A lung that wraps round a dome rising from below: per-slice filling would call the
+    /// dome lung; `fill_lung_holes` keeps it out, and still fills an enclosed cavity and a
+    /// small vessel-like hole that opens to the outside.
+    #[test]
+    fn lung_holes_fill_but_the_dome_from_below_stays_out() {
+        let grid = Grid { dims: [40, 40, 30] };
+        let [nx, ny, nz] = grid.dims;
+        let lung_box =
+            |x: usize, y: usize, z: usize| (4..36).contains(&x) && (4..36).contains(&y) && (10..28).contains(&z);
+        let dome = |x: usize, y: usize, z: usize| {
+            let (dx, dy, dz) = (x as f64 - 20.0, y as f64 - 20.0, z as f64 - 6.0);
+            dx * dx + dy * dy + dz * dz < 11.0 * 11.0
+        };
+        let cavity =
+            |x: usize, y: usize, z: usize| (8..11).contains(&x) && (8..11).contains(&y) && (22..25).contains(&z);
+        // A 1-pixel tube from the cavity's column to the top face (like a vessel).
+        let vessel = |x: usize, y: usize, z: usize| x == 30 && y == 30 && z >= 14;
+        let mut mask = vec![false; grid.len()];
+        for z in 0..nz {
+            for y in 0..ny {
+                for x in 0..nx {
+                    mask[grid.index(x, y, z)] =
+                        lung_box(x, y, z) && !dome(x, y, z) && !cavity(x, y, z) && !vessel(x, y, z);
+                }
+            }
+        }
+        let mut per_slice = mask.clone();
+        fill_holes_slices(grid, &mut per_slice);
+        // 2 mm pixels: holes up to 100 px count as small.
+        fill_lung_holes(grid, &mut mask, [2.0, 2.0]);
+        let dome_in = |m: &[bool]| {
+            (0..grid.len())
+                .filter(|&i| {
+                    let [x, y, z] = grid.coords(i);
+                    m[i] && dome(x, y, z)
+                })
+                .count()
+        };
+        let swallowed = dome_in(&per_slice);
+        assert!(swallowed > 1000, "per-slice filling swallows the dome ({swallowed} voxels)");
+        // Only the dome's small tip (sections under 4 cm²) may be filled.
+        assert!(dome_in(&mask) * 10 < swallowed, "the dome stays out of the lung: {} of {swallowed}", dome_in(&mask));
+        assert!(mask[grid.index(9, 9, 23)], "an enclosed cavity is filled");
+        assert!(mask[grid.index(30, 30, 20)], "a small open hole (vessel) is filled");
     }
 
     #[test]

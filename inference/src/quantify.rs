@@ -7,6 +7,12 @@
 //! - The peripheral fraction is the share of lesion volume in the outer third of the lung:
 //!   per axial slice and side, a voxel at distance c from that lung section's centroid and
 //!   depth d from its edge lies at c / (c + d) of the way out; the outer third is ≥ 2/3.
+//! - The central fraction is the share in the inner third (< 1/3 of the way out): perihilar.
+//! - Foci are described one by one: a *ground-glass focus* is at least half ground glass; a
+//!   *solid focus* at least 70 % consolidation; a *nodule* a solid opacity of
+//!   [`NODULE_ML`] (about 4–10 mm across) outside the inner third (round the hila, junctions
+//!   of large vessels look alike); a *mass* a solid focus of at least [`MASS_ML`] (about 3 cm
+//!   across).
 //! - The severity score splits each lung into upper, middle and lower thirds of its height
 //!   and scores each zone 0–5 by involvement (0 %, < 5, 5–25, 25–50, 50–75, > 75 %), the
 //!   scale of Pan et al. 2020 applied to six zones instead of five lobes: 0–30.
@@ -20,6 +26,15 @@ use crate::mask::{Grid, components_3d, inplane_depth_mm};
 /// Smallest connected opacity counted as a focus, in mL.
 /// (About an 8 mm sphere: smaller blobs are mostly vessel junctions in the HU baseline.)
 pub const MIN_FOCUS_ML: f64 = 0.25;
+/// Smallest focus that counts for bilaterality and as a solid focus (mL): specks at vessel
+/// junctions do not.
+pub const SIGNIFICANT_FOCUS_ML: f64 = 1.0;
+/// Volume range of a nodule (mL): spheres of about 4 to 10 mm.
+pub const NODULE_ML: [f64; 2] = [0.03, 0.55];
+/// Smallest solid focus called a mass (mL): a sphere of about 3 cm.
+pub const MASS_ML: f64 = 14.0;
+/// A focus is solid when consolidation makes at least this share of it.
+pub const SOLID_SHARE: f64 = 0.7;
 
 /// One lung.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -47,7 +62,22 @@ pub struct Quantification {
     pub foci: usize,
     /// Share (0..1) of opacity volume in the outer third of the lung; 0 without opacity.
     pub peripheral_fraction: f64,
-    /// Opacity of at least [`MIN_FOCUS_ML`] in each lung.
+    /// Share (0..1) of opacity volume in the inner third (perihilar); 0 without opacity.
+    pub central_fraction: f64,
+    /// Foci that are at least half ground glass.
+    pub ggo_foci: usize,
+    /// Foci of at least [`SIGNIFICANT_FOCUS_ML`] that are at least [`SOLID_SHARE`]
+    /// consolidation.
+    pub solid_foci: usize,
+    /// Solid opacities of [`NODULE_ML`], mostly outside the inner third.
+    pub nodules: usize,
+    /// Solid foci of at least [`MASS_ML`].
+    pub masses: usize,
+    /// The largest focus's share of all opacity (0..1).
+    pub largest_focus_share: f64,
+    /// Zones (of six) with any opacity.
+    pub zones_involved: u8,
+    /// A focus of at least [`SIGNIFICANT_FOCUS_ML`] in each lung.
     pub bilateral: bool,
     /// Zonal CT severity score, 0–30.
     pub severity_score: u8,
@@ -133,7 +163,10 @@ pub fn quantify(geometry: &VolumeGeometry, labels: &[u8]) -> Result<Quantificati
     let mut zone_voxels = [[0usize; 3]; 2];
     let mut zone_opacity = [[0usize; 3]; 2];
     let mut peripheral = 0usize;
+    let mut central = 0usize;
     let mut opacity_voxels = 0usize;
+    // Opacity voxels in the inner (hilar) third, where vessel junctions look like nodules.
+    let mut hilar = vec![false; grid.len()];
     for (i, &l) in labels.iter().enumerate() {
         if !is_lung(l) {
             continue;
@@ -150,8 +183,12 @@ pub fn quantify(geometry: &VolumeGeometry, labels: &[u8]) -> Result<Quantificati
         if is_opacity(l) {
             zone_opacity[side][zone] += 1;
             opacity_voxels += 1;
-            if outward(i, side) >= 2.0 / 3.0 {
+            let out = outward(i, side);
+            if out >= 2.0 / 3.0 {
                 peripheral += 1;
+            } else if out < 1.0 / 3.0 {
+                central += 1;
+                hilar[i] = true;
             }
         }
     }
@@ -173,18 +210,43 @@ pub fn quantify(geometry: &VolumeGeometry, labels: &[u8]) -> Result<Quantificati
     let (components, sizes) = components_3d(grid, &opacity);
     let min_voxels = (MIN_FOCUS_ML / voxel_ml).ceil() as usize;
     let mut focus_side = vec![None; sizes.len()];
+    let mut focus_consolidation = vec![0usize; sizes.len()];
+    let mut focus_hilar = vec![0usize; sizes.len()];
     for (i, &c) in components.iter().enumerate() {
-        if c != 0 && focus_side[c as usize].is_none() {
-            focus_side[c as usize] = Some(usize::from(side_of_voxel[i]));
+        if c != 0 {
+            focus_hilar[c as usize] += usize::from(hilar[i]);
+            if focus_side[c as usize].is_none() {
+                focus_side[c as usize] = Some(usize::from(side_of_voxel[i]));
+            }
+            if labels[i] == labels::CONSOLIDATION {
+                focus_consolidation[c as usize] += 1;
+            }
         }
     }
     let mut foci = 0;
+    let (mut ggo_foci, mut solid_foci, mut nodules, mut masses) = (0, 0, 0, 0);
+    let mut largest = 0usize;
     let mut sides_with_focus = [false; 2];
     for c in 1..sizes.len() {
+        let ml = sizes[c] as f64 * voxel_ml;
+        let solid = focus_consolidation[c] as f64 >= SOLID_SHARE * sizes[c] as f64;
+        largest = largest.max(sizes[c]);
+        if solid && (NODULE_ML[0]..=NODULE_ML[1]).contains(&ml) && 2 * focus_hilar[c] < sizes[c] {
+            nodules += 1;
+        }
         if sizes[c] >= min_voxels.max(1) {
             foci += 1;
-            if let Some(side) = focus_side[c] {
+            if let Some(side) = focus_side[c].filter(|_| ml >= SIGNIFICANT_FOCUS_ML) {
                 sides_with_focus[side] = true;
+            }
+            if 2 * focus_consolidation[c] <= sizes[c] {
+                ggo_foci += 1;
+            }
+            if solid && ml >= SIGNIFICANT_FOCUS_ML {
+                solid_foci += 1;
+                if ml >= MASS_ML {
+                    masses += 1;
+                }
             }
         }
     }
@@ -201,6 +263,13 @@ pub fn quantify(geometry: &VolumeGeometry, labels: &[u8]) -> Result<Quantificati
         opacity_percent: if lung_ml > 0.0 { 100.0 * (ggo_ml + consolidation_ml) / lung_ml } else { 0.0 },
         foci,
         peripheral_fraction: if opacity_voxels > 0 { peripheral as f64 / opacity_voxels as f64 } else { 0.0 },
+        central_fraction: if opacity_voxels > 0 { central as f64 / opacity_voxels as f64 } else { 0.0 },
+        ggo_foci,
+        solid_foci,
+        nodules,
+        masses,
+        largest_focus_share: if opacity_voxels > 0 { largest as f64 / opacity_voxels as f64 } else { 0.0 },
+        zones_involved: stats.iter().flat_map(|s| s.zone_scores).filter(|&z| z > 0).count() as u8,
         bilateral: sides_with_focus[0] && sides_with_focus[1],
         severity_score: stats.iter().flat_map(|s| s.zone_scores).sum(),
     })

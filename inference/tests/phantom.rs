@@ -113,3 +113,40 @@ fn the_cache_returns_a_stored_result_and_ignores_a_damaged_one() {
     assert!(!again.from_cache);
     assert_eq!(again.labels, first.labels);
 }
+
+/// SYNTHETIC phantoms built for each RSNA category are graded as built, from their own label
+/// maps (the grade rules alone) and from the HU baseline's segmentation of their images.
+#[test]
+fn synthetic_phantoms_of_each_rsna_category_are_graded_as_built() {
+    use lungdesk_volume::phantom::LesionPattern as P;
+    let cases = [
+        (P::PeripheralBilateralGgo, RsnaGrade::Typical),
+        (P::PerihilarGgo, RsnaGrade::Indeterminate),
+        (P::UnilateralGgo, RsnaGrade::Indeterminate),
+        (P::LobarConsolidation, RsnaGrade::Atypical),
+        (P::SmallNodules, RsnaGrade::Atypical),
+        (P::SolidMass, RsnaGrade::Atypical),
+        (P::None, RsnaGrade::Negative),
+    ];
+    let spec = PhantomSpec { dims: [200, 200, 140], ..PhantomSpec::default() };
+    let mut splits = Vec::new();
+    for (pattern, built_as) in cases {
+        let anatomy = Anatomy::new(7, None).with_pattern(pattern, 7);
+        let (geometry, hu) = phantom_volume_hu(&spec, &anatomy);
+        let drawn = label_volume(&anatomy, &geometry);
+        let from_labels = grade(&quantify(&geometry, &drawn).expect("quantify"));
+        assert_eq!(from_labels.grade, built_as, "{pattern:?} from its labels: {}", from_labels.explanation);
+        let found = segment(&geometry, &hu, &BaselineParams::default(), &Progress::new()).expect("baseline");
+        let q = quantify(&geometry, &found.labels).expect("quantify");
+        let from_images = grade(&q);
+        eprintln!("{pattern:?}: {} {:?}", from_images.explanation, from_images.scores);
+        assert_eq!(from_images.grade, built_as, "{pattern:?} from the baseline: {} ({q:?})", from_images.explanation);
+        splits.push(from_images.scores);
+    }
+    // Different findings, different splits.
+    for (i, a) in splits.iter().enumerate() {
+        for b in &splits[i + 1..] {
+            assert!(a.iter().zip(b).any(|(x, y)| (x - y).abs() > 1e-3), "two patterns share a split: {a:?}");
+        }
+    }
+}

@@ -9,8 +9,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    AiResult, CaseRow, CaseStatus, Finding, Grade, HistoryEntry, Identity, LabelPayload, OutboxItem, Pcr, Review,
-    ReviewDraft, SharedLabel, SyncState, SyncSummary,
+    AiCannotGrade, AiResult, CaseRow, CaseStatus, Finding, Grade, HistoryEntry, Identity, LabelPayload, OutboxItem,
+    Pcr, Review, ReviewDraft, SharedLabel, SyncState, SyncSummary,
 };
 
 /// Everything that can go wrong with the store, naming the file and the step.
@@ -148,7 +148,44 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX remote_labels_case ON remote_labels(case_key);
     ",
+    // 4: "cannot grade" is an AI result with no grade and a reason (the AI could not read the
+    // series). SQLite cannot loosen a NOT NULL in place, so the table is rebuilt.
+    r"
+    -- rebuilds a table: run with foreign keys off, checked before commit
+    CREATE TABLE ai_results_new (
+        id INTEGER PRIMARY KEY,
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        series_uid TEXT NOT NULL,
+        grade INTEGER CHECK (grade BETWEEN 1 AND 4),
+        cannot_grade_code TEXT,
+        cannot_grade_reason TEXT,
+        scores TEXT NOT NULL,
+        explanation TEXT NOT NULL,
+        method TEXT NOT NULL,
+        models TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        CHECK ((grade IS NULL) = (cannot_grade_code IS NOT NULL))
+    );
+    INSERT INTO ai_results_new (id, case_id, series_uid, grade, scores, explanation, method, models, created_at)
+        SELECT id, case_id, series_uid, grade, scores, explanation, method, models, created_at FROM ai_results;
+    DROP TABLE ai_results;
+    ALTER TABLE ai_results_new RENAME TO ai_results;
+    CREATE INDEX ai_results_case ON ai_results(case_id, id);
+    ",
 ];
+
+/// The AI's result as the history writes it: the grade's number, or "cannot grade: CODE".
+fn ai_grade_text(grade: Option<i64>, cannot_grade_code: Option<&str>) -> String {
+    match (grade, cannot_grade_code) {
+        (Some(g), _) => g.to_string(),
+        (None, Some(code)) => format!("cannot grade: {code}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// Marks a migration that rebuilds a table (SQLite's 12-step procedure): it runs with foreign
+/// keys off, and `PRAGMA foreign_key_check` must be clean before it commits.
+const REBUILDS: &str = "-- rebuilds a table";
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -294,10 +331,40 @@ impl Store {
         for (i, migration) in MIGRATIONS.iter().enumerate().take(upto).skip(found as usize) {
             let path = self.path.clone();
             let step_err = |source| StoreError::Sql { path: path.clone(), step: "migrate the schema", source };
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(step_err)?;
-            tx.execute_batch(migration).map_err(step_err)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1).map_err(step_err)?;
-            tx.commit().map_err(step_err)?;
+            let rebuilds = migration.contains(REBUILDS);
+            if rebuilds {
+                self.conn.pragma_update(None, "foreign_keys", false).map_err(step_err)?;
+            }
+            let result = (|| {
+                let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(step_err)?;
+                // Read again inside the exclusive transaction: another process may have
+                // migrated the file since it was opened.
+                let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(step_err)?;
+                if now > known {
+                    return Err(StoreError::NewerSchema { path: path.clone(), found: now, known });
+                }
+                if now > i as i64 {
+                    return Ok(());
+                }
+                tx.execute_batch(migration).map_err(step_err)?;
+                if rebuilds {
+                    let broken: i64 = tx
+                        .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+                        .map_err(step_err)?;
+                    if broken > 0 {
+                        return Err(StoreError::Damaged {
+                            path: path.clone(),
+                            detail: format!("{broken} broken references after migration {}", i + 1),
+                        });
+                    }
+                }
+                tx.pragma_update(None, "user_version", i as i64 + 1).map_err(step_err)?;
+                tx.commit().map_err(step_err)
+            })();
+            if rebuilds {
+                self.conn.pragma_update(None, "foreign_keys", true).map_err(step_err)?;
+            }
+            result?;
             tracing::info!(version = i + 1, "label store schema migrated");
         }
         Ok(())
@@ -453,26 +520,32 @@ impl Store {
             move |source| StoreError::Sql { path, step, source }
         };
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err("begin AI result"))?;
-        let old: Option<(i64, String, String)> = tx
+        if ai.grade.is_some() == ai.cannot_grade.is_some() {
+            return Err(StoreError::Payload("an AI result holds either a grade or a reason it cannot grade".into()));
+        }
+        let old: Option<(Option<i64>, Option<String>, String, String)> = tx
             .query_row(
-                "SELECT grade, method, models FROM ai_results WHERE case_id = ?1 ORDER BY id DESC LIMIT 1",
+                "SELECT grade, cannot_grade_code, method, models FROM ai_results WHERE case_id = ?1 ORDER BY id DESC LIMIT 1",
                 [case_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
             .map_err(err("read the AI result"))?;
         let models = serde_json::to_string(&ai.models).unwrap_or_default();
-        if old.as_ref().is_some_and(|(g, m, ms)| *g == i64::from(ai.grade.number()) && *m == ai.method && *ms == models)
-        {
+        let grade = ai.grade.map(|g| i64::from(g.number()));
+        let code = ai.cannot_grade.as_ref().map(|c| c.code.clone());
+        if old.as_ref().is_some_and(|(g, c, m, ms)| *g == grade && *c == code && *m == ai.method && *ms == models) {
             return Ok(()); // the same result again (from the cache)
         }
         tx.execute(
-            "INSERT INTO ai_results (case_id, series_uid, grade, scores, explanation, method, models, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO ai_results (case_id, series_uid, grade, cannot_grade_code, cannot_grade_reason, scores, \
+             explanation, method, models, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 case_id,
                 ai.series_uid,
-                ai.grade.number(),
+                grade,
+                code,
+                ai.cannot_grade.as_ref().map(|c| c.reason.clone()),
                 serde_json::to_string(&ai.scores).unwrap_or_default(),
                 ai.explanation,
                 ai.method,
@@ -487,8 +560,8 @@ impl Store {
             case_id,
             &who,
             "ai_grade",
-            old.map(|(g, _, _)| g.to_string()).as_deref(),
-            Some(ai.grade.number().to_string().as_str()),
+            old.map(|(g, c, _, _)| ai_grade_text(g, c.as_deref())).as_deref(),
+            Some(ai_grade_text(grade, code.as_deref()).as_str()),
             0,
         )
         .map_err(err("record the AI result in the history"))?;
@@ -496,29 +569,26 @@ impl Store {
     }
 
     pub fn ai_result(&self, case_id: i64) -> Result<Option<AiResult>> {
+        type Row = (String, Option<i64>, Option<String>, Option<String>, String, String, String, String);
         self.conn
             .query_row(
-                "SELECT series_uid, grade, scores, explanation, method, models FROM ai_results \
-                 WHERE case_id = ?1 ORDER BY id DESC LIMIT 1",
+                "SELECT series_uid, grade, cannot_grade_code, cannot_grade_reason, scores, explanation, method, models \
+                 FROM ai_results WHERE case_id = ?1 ORDER BY id DESC LIMIT 1",
                 [case_id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                    ))
+                |r| -> rusqlite::Result<Row> {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
                 },
             )
             .optional()
             .map_err(self.err("read the AI result"))?
-            .map(|(series_uid, grade, scores, explanation, method, models)| {
+            .map(|(series_uid, grade, code, reason, scores, explanation, method, models)| {
                 let damaged = |detail: String| StoreError::Damaged { path: self.path.clone(), detail };
+                let grade =
+                    grade.map(|g| Grade::from_number(g).ok_or_else(|| damaged(format!("AI grade {g}")))).transpose()?;
                 Ok(AiResult {
                     series_uid,
-                    grade: Grade::from_number(grade).ok_or_else(|| damaged(format!("AI grade {grade}")))?,
+                    grade,
+                    cannot_grade: code.map(|code| AiCannotGrade { code, reason: reason.unwrap_or_default() }),
                     scores: serde_json::from_str(&scores).map_err(|e| damaged(format!("AI scores: {e}")))?,
                     explanation,
                     method,
@@ -603,7 +673,7 @@ impl Store {
         }
         let revision = old.as_ref().map_or(1, |o| o.revision + 1);
         let at = now();
-        let ai: Option<(i64, i64, String)> = tx
+        let ai: Option<(i64, Option<i64>, String)> = tx
             .query_row(
                 "SELECT id, grade, models FROM ai_results WHERE case_id = ?1 ORDER BY id DESC LIMIT 1",
                 [case_id],
@@ -660,7 +730,8 @@ impl Store {
             grade: grade.number(),
             pcr,
             findings: draft.findings.clone(),
-            ai_grade: ai.as_ref().and_then(|a| u8::try_from(a.1).ok()),
+            // "Cannot grade" never goes out as an AI grade.
+            ai_grade: ai.as_ref().and_then(|a| a.1).and_then(|g| u8::try_from(g).ok()),
             ai_models: ai.as_ref().map(|a| serde_json::from_str::<Vec<String>>(&a.2).unwrap_or_default()),
             revision,
             confirmed_at: at.clone(),
@@ -782,7 +853,8 @@ impl Store {
                    r.grade, r.pcr, r.revision, \
                    EXISTS (SELECT 1 FROM drafts d WHERE d.case_id = c.id AND d.reader_id = ?1), \
                    EXISTS (SELECT 1 FROM reviews x JOIN reviews y ON x.case_id = y.case_id AND x.reader_id < y.reader_id \
-                           WHERE x.case_id = c.id AND (x.grade <> y.grade OR x.pcr <> y.pcr)) \
+                           WHERE x.case_id = c.id AND (x.grade <> y.grade OR x.pcr <> y.pcr)), \
+                   (SELECT cannot_grade_code FROM ai_results a WHERE a.case_id = c.id ORDER BY a.id DESC LIMIT 1) \
                  FROM cases c LEFT JOIN reviews r ON r.case_id = c.id AND r.reader_id = ?1 \
                  WHERE ?2 IS NULL OR c.id = ?2 ORDER BY c.id",
             )
@@ -794,6 +866,7 @@ impl Store {
                 let pcr: Option<String> = r.get(8)?;
                 let draft: bool = r.get(10)?;
                 let split: bool = r.get(11)?;
+                let ai_cannot_grade: Option<String> = r.get(12)?;
                 let grade = grade.and_then(Grade::from_number);
                 let ai_grade = ai_grade.and_then(Grade::from_number);
                 let status = if split {
@@ -802,7 +875,7 @@ impl Store {
                     CaseStatus::InReview
                 } else if grade.is_some() {
                     CaseStatus::Confirmed
-                } else if ai_grade.is_some() {
+                } else if ai_grade.is_some() || ai_cannot_grade.is_some() {
                     CaseStatus::AiDone
                 } else {
                     CaseStatus::New
@@ -816,6 +889,7 @@ impl Store {
                     slices: r.get(5)?,
                     status,
                     ai_grade,
+                    ai_cannot_grade,
                     grade,
                     pcr: pcr.as_deref().and_then(Pcr::from_code),
                     revision: r.get(9)?,
@@ -1275,7 +1349,8 @@ mod tests {
         let (_dir, mut s) = store();
         let ai = |g| AiResult {
             series_uid: "x".into(),
-            grade: g,
+            grade: Some(g),
+            cannot_grade: None,
             scores: [0.25; 4],
             explanation: String::new(),
             method: "test".into(),
@@ -1310,6 +1385,81 @@ mod tests {
         // The same AI result again (from the cache) adds no history.
         s.set_ai_result(1, &ai(Grade::Typical)).expect("ai");
         assert_eq!(s.history(1).expect("history").iter().filter(|h| h.field == "ai_grade").count(), 1);
+    }
+
+    /// "Cannot grade" is stored as a result with its reason, shown on the worklist, never
+    /// counted as a grade or sent as one, and a result must be one or the other.
+    #[test]
+    fn cannot_grade_is_stored_with_its_reason_and_never_as_a_grade() {
+        let (_dir, mut s) = store();
+        s.add_series("SITE-A", &series(1)).expect("add");
+        let cannot = AiResult {
+            series_uid: "x".into(),
+            grade: None,
+            cannot_grade: Some(AiCannotGrade { code: "single_slice".into(), reason: "a single slice".into() }),
+            scores: [0.0; 4],
+            explanation: "a single slice".into(),
+            method: "not analysed".into(),
+            models: Vec::new(),
+        };
+        s.set_ai_result(1, &cannot).expect("cannot grade");
+        assert_eq!(s.ai_result(1).expect("read"), Some(cannot.clone()));
+        let row = &s.worklist("R1").expect("worklist")[0];
+        assert_eq!(
+            (row.status, row.ai_grade, row.ai_cannot_grade.as_deref()),
+            (CaseStatus::AiDone, None, Some("single_slice"))
+        );
+        let history = s.history(1).expect("history");
+        assert_eq!(
+            history.iter().find(|h| h.field == "ai_grade").and_then(|h| h.new.as_deref()),
+            Some("cannot grade: single_slice")
+        );
+        s.confirm(1, &reader("R1"), &draft(Grade::Indeterminate, Pcr::Positive)).expect("confirm");
+        let payload: serde_json::Value =
+            serde_json::from_str(&s.outbox_pending(10).expect("outbox")[0].payload).expect("payload");
+        assert!(payload["ai_grade"].is_null(), "{payload}");
+        let (_, confusion) = s.disagreements().expect("disagreements");
+        assert_eq!((confusion.total(), confusion.without_ai), (0, 1), "not counted as any AI grade");
+        // Both or neither: refused, nothing written.
+        let both = AiResult { grade: Some(Grade::Negative), ..cannot.clone() };
+        assert!(s.set_ai_result(1, &both).is_err());
+        let neither = AiResult { cannot_grade: None, ..cannot };
+        assert!(s.set_ai_result(1, &neither).is_err());
+        assert_eq!(
+            s.ai_result(1).expect("read").and_then(|a| a.cannot_grade).map(|c| c.code),
+            Some("single_slice".into())
+        );
+    }
+
+    /// Migration 4 rebuilds the AI results table: rows and the reviews that point at them stay,
+    /// and foreign keys are enforced again afterwards.
+    #[test]
+    fn schema_3_ai_results_survive_the_rebuild() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("labels.sqlite");
+        {
+            let mut old = Store::open_at_schema(&path, 3).expect("v3");
+            old.add_series("SITE-A", &series(1)).expect("add");
+            old.connection()
+                .execute(
+                    "INSERT INTO ai_results (case_id, series_uid, grade, scores, explanation, method, models, created_at) \
+                     VALUES (1, 'x', 1, '[1,0,0,0]', 'why', 'test', '[]', '2026-01-01T00:00:00.000Z')",
+                    [],
+                )
+                .expect("v3 AI result");
+            old.confirm(1, &reader("R1"), &draft(Grade::Typical, Pcr::Positive)).expect("v3 confirm");
+        }
+        let s = Store::open(&path).expect("migrate");
+        assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
+        assert_eq!(s.ai_result(1).expect("read").and_then(|a| a.grade), Some(Grade::Typical));
+        let linked: i64 = s
+            .connection()
+            .query_row("SELECT COUNT(*) FROM reviews r JOIN ai_results a ON a.id = r.ai_result_id", [], |r| r.get(0))
+            .expect("join");
+        assert_eq!(linked, 1);
+        assert_eq!(s.integrity_check().expect("integrity"), "ok");
+        let orphan = s.connection().execute("UPDATE reviews SET ai_result_id = 999", []);
+        assert!(orphan.is_err(), "foreign keys are on again");
     }
 
     #[test]

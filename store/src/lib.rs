@@ -16,6 +16,6 @@ pub mod model;
 pub use db::{Confusion, Disagreement, DisagreementKind, Store, StoreError};
 pub use import::{ImportError, ImportReport, import_folder};
 pub use model::{
-    AiResult, CaseRow, CaseStatus, Finding, Grade, HistoryEntry, Identity, LabelPayload, OutboxItem, Pcr, Review,
-    ReviewDraft, SharedLabel, SyncState, SyncSummary,
+    AiCannotGrade, AiResult, CaseRow, CaseStatus, Finding, Grade, HistoryEntry, Identity, LabelPayload, OutboxItem,
+    Pcr, Review, ReviewDraft, SharedLabel, SyncState, SyncSummary,
 };

@@ -117,11 +117,14 @@ pub struct Review {
     pub confirmed_at: String,
 }
 
-/// The AI's pre-read of a case.
+/// The AI's pre-read of a case: a grade, or "cannot grade" with its reason (never both).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AiResult {
     pub series_uid: String,
-    pub grade: Grade,
+    /// `None` when the AI could not grade: see `cannot_grade`.
+    pub grade: Option<Grade>,
+    /// Why the AI could not grade; never counted as a grade.
+    pub cannot_grade: Option<AiCannotGrade>,
     /// Scores of grades 1–4.
     pub scores: [f64; 4],
     pub explanation: String,
@@ -129,6 +132,14 @@ pub struct AiResult {
     pub method: String,
     /// Model names and versions; empty for the HU baseline.
     pub models: Vec<String>,
+}
+
+/// Why the AI could not grade a series: a stable code (`single_slice`, `not_chest_ct`, …,
+/// from `lungdesk_inference::gradable`) and the reason in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AiCannotGrade {
+    pub code: String,
+    pub reason: String,
 }
 
 /// One worklist row.
@@ -143,6 +154,8 @@ pub struct CaseRow {
     pub slices: i64,
     pub status: CaseStatus,
     pub ai_grade: Option<Grade>,
+    /// The code of the AI's "cannot grade", when that is its latest result.
+    pub ai_cannot_grade: Option<String>,
     pub grade: Option<Grade>,
     pub pcr: Option<Pcr>,
     pub revision: Option<i64>,

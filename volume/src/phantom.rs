@@ -71,6 +71,26 @@ impl PhantomClass {
     }
 }
 
+/// SYNTHETIC lesion layouts, one or more per RSNA category (`Anatomy::with_pattern`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LesionPattern {
+    /// Typical: peripheral, rounded ground glass in both lungs, a little consolidation (the
+    /// default layout of `Anatomy::new`).
+    PeripheralBilateralGgo,
+    /// Indeterminate: ground glass round both hila, not peripheral.
+    PerihilarGgo,
+    /// Indeterminate: peripheral ground glass in one lung only.
+    UnilateralGgo,
+    /// Atypical: one large consolidation without ground glass.
+    LobarConsolidation,
+    /// Atypical: discrete small solid nodules (10 mm) in both lungs.
+    SmallNodules,
+    /// Atypical: one solid mass (44 mm).
+    SolidMass,
+    /// Negative: no opacity.
+    None,
+}
+
 /// What to write.
 #[derive(Debug, Clone)]
 pub struct PhantomSpec {
@@ -139,6 +159,9 @@ pub struct Anatomy {
     consolidation: Vec<Sphere>,
     vessels: Vec<Segment>,
     marker: Option<(DVec3, f64, i16)>,
+    /// Whether the body holds lungs; without them it is a SYNTHETIC stand-in for a scan of
+    /// another region (soft tissue and bone only).
+    lungs: bool,
 }
 
 const LUNG_CENTRES: [DVec3; 2] = [DVec3::new(-80.0, 5.0, 0.0), DVec3::new(80.0, 5.0, 0.0)];
@@ -216,7 +239,14 @@ impl Anatomy {
         // One dependent (posterior) consolidation in the right lung (patient right = −x).
         let dir = DVec3::new(-0.5, 0.8, rng.uniform(-0.3, 0.1)).normalize();
         consolidation.push(Sphere { centre: lung_point(0, dir, 0.7), radius: 13.0 });
-        Self { ggo, consolidation, vessels, marker }
+        Self { ggo, consolidation, vessels, marker, lungs: true }
+    }
+
+    /// The same body with soft tissue where the lungs were: a SYNTHETIC stand-in for a CT of
+    /// another region (no air inside the body), for "not a chest CT".
+    #[must_use]
+    pub fn without_lungs(&self) -> Self {
+        Self { lungs: false, ..self.without_lesions() }
     }
 
     /// The same anatomy with no ground glass and no consolidation: a "negative" phantom.
@@ -236,6 +266,53 @@ impl Anatomy {
         }
     }
 
+    /// The same lungs and vessels with a lesion layout built for one RSNA category (SYNTHETIC
+    /// shapes; the grade they should get is what they were built as, not anyone's reading).
+    #[must_use]
+    pub fn with_pattern(&self, pattern: LesionPattern, seed: u64) -> Self {
+        let mut rng = Rng(seed ^ 0x9A77_E2B5);
+        let lateral = |side: usize| if side == 0 { -1.0 } else { 1.0 };
+        let mut ggo = Vec::new();
+        let mut consolidation = Vec::new();
+        match pattern {
+            LesionPattern::PeripheralBilateralGgo => return Self { marker: self.marker, ..Self::new(seed, None) },
+            LesionPattern::PerihilarGgo => {
+                // Round both hila: near each lung's medial centre, in the middle third.
+                for side in 0..2 {
+                    for _ in 0..3 {
+                        let dir =
+                            DVec3::new(-lateral(side), rng.uniform(-0.4, 0.4), rng.uniform(-0.4, 0.4)).normalize();
+                        ggo.push(Sphere {
+                            centre: lung_point(side, dir, rng.uniform(0.1, 0.3)),
+                            radius: rng.uniform(12.0, 16.0),
+                        });
+                    }
+                }
+            }
+            LesionPattern::UnilateralGgo => {
+                return self.with_pattern(LesionPattern::PeripheralBilateralGgo, seed).left_lesions_only();
+            }
+            LesionPattern::LobarConsolidation => {
+                // One large consolidation in the right lower lung, enclosed by aerated lung.
+                let dir = DVec3::new(-0.3, 0.6, -0.75).normalize();
+                consolidation.push(Sphere { centre: lung_point(0, dir, 0.4), radius: 26.0 });
+            }
+            LesionPattern::SmallNodules => {
+                for i in 0..10 {
+                    let side = i % 2;
+                    let dir = rng.unit();
+                    consolidation.push(Sphere { centre: lung_point(side, dir, rng.uniform(0.3, 0.75)), radius: 5.0 });
+                }
+            }
+            LesionPattern::SolidMass => {
+                let dir = DVec3::new(0.4, -0.3, 0.6).normalize();
+                consolidation.push(Sphere { centre: lung_point(1, dir, 0.35), radius: 22.0 });
+            }
+            LesionPattern::None => {}
+        }
+        Self { ggo, consolidation, ..self.clone() }
+    }
+
     /// The part of the anatomy that can touch the box `lo`..`hi` (LPS mm): rendering a slice
     /// then tests a handful of vessels per voxel instead of all of them.
     #[must_use]
@@ -248,6 +325,7 @@ impl Anatomy {
             consolidation: self.consolidation.iter().filter(sphere_hits).copied().collect(),
             vessels: self.vessels.iter().filter(segment_hits).copied().collect(),
             marker: self.marker,
+            lungs: self.lungs,
         }
     }
 
@@ -261,7 +339,7 @@ impl Anatomy {
             return PhantomClass::Bone;
         }
         let side = usize::from(p.x > 0.0);
-        if lung_radius(p, side) > 1.0 {
+        if !self.lungs || lung_radius(p, side) > 1.0 {
             return PhantomClass::Body;
         }
         let inside = |s: &Sphere| (p - s.centre).length_squared() < s.radius * s.radius;
@@ -418,9 +496,14 @@ fn uid(seed: u64, parts: &[u64]) -> String {
 
 /// Writes the phantom as one DICOM file per slice in `dir` (created), slices in parallel.
 pub fn write_phantom_series(spec: &PhantomSpec, dir: &Path) -> Result<PhantomSeries, VolumeError> {
+    write_anatomy_series(spec, &Anatomy::new(spec.seed, spec.marker), dir)
+}
+
+/// [`write_phantom_series`] of another anatomy (a lesion pattern, or no lungs).
+pub fn write_anatomy_series(spec: &PhantomSpec, anatomy: &Anatomy, dir: &Path) -> Result<PhantomSeries, VolumeError> {
     let write_error = |path: &Path, detail: String| VolumeError::WriteDicom { path: path.to_owned(), detail };
     std::fs::create_dir_all(dir).map_err(|source| VolumeError::Write { path: dir.to_owned(), source })?;
-    let anatomy = Anatomy::new(spec.seed, spec.marker);
+    let anatomy = anatomy.clone();
     let geometry = phantom_geometry(spec);
     let [nx, ny, nz] = spec.dims;
     let orientation_code = spec.orientation as u64;

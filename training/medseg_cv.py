@@ -1,0 +1,305 @@
+"""Lesion model on real lesions: 5-fold cross-validation on the 50 real MedSeg slices, then the
+shipped model on all 50.
+
+    python3 training/medseg_cv.py --cv            # 5 folds, table for docs/MODELS.md
+    python3 training/medseg_cv.py --final         # trains on all 50 and writes assets/models
+    python3 training/medseg_cv.py --eval DIR      # scores the shipped models on DIR/images, DIR/labels
+
+Training mixes three sources per batch: the real MedSeg slices (real texture, a radiologist's
+labels, grey mapped to *estimated* HU by medseg.py), SYNTHETIC insertions into real CT
+backgrounds (volume, chest-wall consolidation, true HU) and the SYNTHETIC phantom. Augmented
+with noise, reconstruction kernel (blur or sharpen), spacing, window (HU scale and offset) and
+orientation (flips, quarter turns), so that the model holds on real DICOM, not only on JPEGs.
+
+The lesion model has four classes: background, lung, ground glass, consolidation. Its targets
+call consolidated lung lung: on MedSeg slices the lung is the threshold lung with the
+radiologist's lesions added (medseg.lung_target, made here, not a reference mask).
+
+Evaluation runs what `lungdesk analyze` runs on a slice: the bundled lung model (never trained
+on MedSeg) at 3 mm finds the lungs; the lesion model's lung (any of its three lung classes)
+within LUNG_GROWTH_MM of them, where connected, is the lung at 1.5 mm; lesions count inside it
+(inference/src/analysis.rs).
+Dice is per slice, then averaged over the slices whose reference has that class (Inf-Net's
+convention of a mean per slice); the estimated-HU caveat of medseg.py holds for every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import onnxruntime as ort
+import optax
+from scipy import ndimage as ndi
+
+sys.path.insert(0, os.path.dirname(__file__))
+import data  # noqa: E402
+import medseg  # noqa: E402
+import train  # noqa: E402
+import unet  # noqa: E402
+
+ROOT = train.ROOT
+LESION = dict(
+    train.TASKS["lesion"],
+    classes=["background", "lung", "ground_glass", "consolidation"],
+    channels=(8, 16, 32, 64, 128),
+    crop=160,
+    steps=2000,
+    lr=3e-3,
+    version="2.0.0",
+)
+LUNG_GROWTH_MM = 50.0
+FOLDS = 5
+# Share of MedSeg slices per batch; the rest is train.Pool's: insertions into real
+# backgrounds, and a quarter of those the phantom.
+MEDSEG_SHARE = 0.6
+
+
+class MixedPool(train.Pool):
+    """train.Pool (real backgrounds with insertions, the phantom) plus MedSeg slices."""
+
+    def __init__(self, task, tmp, medseg_cases):
+        # The SYNTHETIC phantom comes from LungDesk's own CLI (train.phantom_slices); without a
+        # built binary the phantom's share goes to the insertions.
+        super().__init__(task, tmp, phantom=any(os.path.exists(os.path.join(ROOT, "target", p, "lungdesk")) for p in ("release", "debug")))
+        self.medseg = []
+        for _, hu, sp, lab in medseg_cases:
+            lung = medseg.lung_target(hu, lab, sp)
+            self.medseg.append(self._resample(hu, lung, lab, (sp, sp, sp)))
+
+    def sample(self, rng, kind):
+        if rng.random() >= MEDSEG_SHARE or not self.medseg:
+            x, y = super().sample(rng, "lesion4")
+            return augment(x, y, rng, self.task)
+        crop, t = self.task["crop"], self.task["spacing_mm"]
+        hu, lung, lab = self.medseg[rng.integers(len(self.medseg))]
+        angle = np.deg2rad(rng.uniform(-15, 15))
+        scale = rng.uniform(0.8, 1.25)
+        c, s = np.cos(angle) / scale, np.sin(angle) / scale
+        matrix = np.array([[c, -s], [s, c]])
+        # Crops centred on the lungs: most of a MedSeg image is lung anyway.
+        ys, xs = np.nonzero(lung) if lung.any() else (np.array([hu.shape[0] // 2]), np.array([hu.shape[1] // 2]))
+        k = rng.integers(len(ys))
+        centre_in = np.array([ys[k], xs[k]], float)
+        offset = centre_in - matrix @ (np.array([crop, crop]) / 2)
+        hu_c = ndi.affine_transform(hu, matrix, offset, output_shape=(crop, crop), order=1, cval=-1024.0)
+        lab_c = ndi.affine_transform(lab, matrix, offset, output_shape=(crop, crop), order=0, cval=0)
+        lung_c = ndi.affine_transform(lung.astype(np.float32), matrix, offset, output_shape=(crop, crop), order=1, cval=0.0) > 0.5
+        lo, hi = self.task["hu_window"]
+        x = np.clip((hu_c - lo) / (hi - lo), 0, 1).astype(np.float32)[None]
+        y = np.select([lab_c == data.GGO, lab_c == data.CONSOLIDATION, lung_c], [2, 3, 1], 0).astype(np.int32)
+        return augment(x, y, rng, self.task, spacing_mm=t * scale)
+
+
+def augment(x, y, rng, task, spacing_mm=None):
+    """Window, kernel, noise and orientation, on a 0..1 input in the task's HU window."""
+    lo, hi = task["hu_window"]
+    hu = x[0] * (hi - lo) + lo
+    # Window / calibration: scale about -400 HU and shift.
+    hu = (hu + 400) * rng.uniform(0.9, 1.1) - 400 + rng.uniform(-40, 40)
+    # Reconstruction kernel: soft (blur) or sharp (unsharp mask).
+    r = rng.random()
+    if r < 0.3:
+        hu = ndi.gaussian_filter(hu, rng.uniform(0.4, 1.0))
+    elif r < 0.55:
+        hu = hu + rng.uniform(0.3, 1.0) * (hu - ndi.gaussian_filter(hu, 1.0))
+    hu = hu + rng.normal(0, rng.uniform(0, 30), hu.shape)
+    x = np.clip((hu - lo) / (hi - lo), 0, 1).astype(np.float32)
+    turns = rng.integers(4)
+    x, y = np.rot90(x, turns), np.rot90(y, turns)
+    if rng.random() < 0.5:
+        x, y = x[::-1], y[::-1]
+    return np.ascontiguousarray(x)[None], np.ascontiguousarray(y)
+
+
+def train_lesion(tmp, medseg_cases, steps, seed=0, batch=8, log=""):
+    task = LESION
+    levels, n_classes = len(task["channels"]), len(task["classes"])
+    pool = MixedPool(task, tmp, medseg_cases)
+    rng = np.random.default_rng(seed)
+    params = unet.init_params(jax.random.PRNGKey(seed), task["channels"], 1, n_classes)
+    opt = optax.adam(optax.cosine_decay_schedule(task["lr"], steps, alpha=0.05))
+    state = opt.init(params)
+
+    @jax.jit
+    def step(params, state, x, y):
+        loss, grads = jax.value_and_grad(train.loss_fn)(params, x, y, levels, n_classes)
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, loss
+
+    t0 = time.time()
+    for i in range(steps):
+        xs, ys = zip(*(pool.sample(rng, "lesion4") for _ in range(batch)))
+        params, state, loss = step(params, state, jnp.stack(xs), jnp.stack(ys))
+        if i % 100 == 0 or i == steps - 1:
+            print(f"{log}step {i}/{steps} loss {float(loss):.4f} ({time.time() - t0:.0f} s)", flush=True)
+    return params
+
+
+def _pad_to(a, multiple, value):
+    h, w = a.shape
+    H, W = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    return np.pad(a, ((0, H - h), (0, W - w)), constant_values=value), (h, w)
+
+
+def _resample_to(img, shape, order):
+    zoom = (shape[0] / img.shape[0], shape[1] / img.shape[1])
+    out = ndi.zoom(img, zoom, order=order, mode="nearest")
+    return out[: shape[0], : shape[1]]
+
+
+def predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task):
+    """(lung mask, labels 0/GGO/CONSOLIDATION) of one axial slice, at its own resolution, the
+    way the Rust pipeline does it (whole slice here instead of tiles)."""
+    def run(fn, task, levels):
+        t = task["spacing_mm"]
+        r = data.resample_slice(hu, (sp, sp), t, order=1)
+        lo, hi = task["hu_window"]
+        x, (h, w) = _pad_to(np.clip((r - lo) / (hi - lo), 0, 1).astype(np.float32), 2 ** (levels - 1), 0.0)
+        logits = fn(x[None, None])[0][:, :h, :w]
+        p = np.exp(logits - logits.max(0))
+        p /= p.sum(0)
+        return np.stack([_resample_to(c, hu.shape, 1) for c in p]).argmax(0)
+
+    lung_levels = 4
+    coarse = largest_lungs(run(lambda x: lung_session.run(None, {"ct": x})[0], lung_task, lung_levels) == 1)
+    lesion = run(lesion_fn, lesion_task, len(lesion_task["channels"]))
+    # The lesion model's lung (lung, ground glass or consolidation: consolidated lung is lung)
+    # within LUNG_GROWTH_MM of the lung model's, where connected to it, is the lung.
+    near = ndi.distance_transform_edt(~coarse, sampling=(sp, sp)) <= LUNG_GROWTH_MM
+    comp, n = ndi.label((lesion > 0) & near)
+    lung = np.zeros_like(coarse)
+    if n:
+        touching = np.unique(comp[coarse & (comp > 0)])
+        lung = np.isin(comp, touching[touching > 0])
+    lung = ndi.binary_fill_holes(lung)
+    labels = np.select([lung & (lesion == 2), lung & (lesion == 3)], [data.GGO, data.CONSOLIDATION], 0)
+    return lung, labels
+
+
+def largest_lungs(lung):
+    comp, n = ndi.label(lung)
+    if n == 0:
+        return lung
+    sizes = ndi.sum(lung, comp, range(1, n + 1))
+    order = np.argsort(sizes)[::-1][:2]
+    return np.isin(comp, [i + 1 for i in order if sizes[i] >= 0.05 * sizes[order[0]]])
+
+
+def dice(a, b):
+    s = a.sum() + b.sum()
+    return float(2 * (a & b).sum() / s) if s else float("nan")
+
+
+def score(cases, lesion_fn, lesion_task):
+    lung_manifest = json.load(open(os.path.join(ROOT, "assets", "models", "lungdesk-lung.json")))
+    lung_session = ort.InferenceSession(os.path.join(ROOT, "assets", "models", lung_manifest["file"]), providers=["CPUExecutionProvider"])
+    lung_task = {"spacing_mm": lung_manifest["input"]["spacing_mm"][0], "hu_window": lung_manifest["input"]["hu_window"]}
+    rows = []
+    for name, hu, sp, lab in cases:
+        lung, pred = predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task)
+        ref_cons = lab == data.CONSOLIDATION
+        rows.append(dict(
+            name=name,
+            infection=dice(pred > 0, lab > 0) if (lab > 0).any() else float("nan"),
+            ggo=dice(pred == data.GGO, lab == data.GGO) if (lab == data.GGO).any() else float("nan"),
+            consolidation=dice(pred == data.CONSOLIDATION, ref_cons) if ref_cons.any() else float("nan"),
+            cons_px=int(ref_cons.sum()),
+            cons_in_lung=int((ref_cons & lung).sum()),
+        ))
+    return rows
+
+
+def jax_fn(params, levels):
+    f = jax.jit(lambda x: unet.forward(params, x, levels))
+    return lambda x: np.asarray(f(jnp.asarray(x)))
+
+
+def summary(rows):
+    out = {}
+    for k in ("infection", "ggo", "consolidation"):
+        v = np.array([r[k] for r in rows], float)
+        v = v[~np.isnan(v)]
+        out[k] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v))
+    cons = sum(r["cons_px"] for r in rows)
+    out["cons_in_lung"] = sum(r["cons_in_lung"] for r in rows) / max(cons, 1)
+    return out
+
+
+def cross_validate(steps, out_json):
+    cases = medseg.cases()
+    order = np.random.default_rng(2026).permutation(len(cases))
+    folds = [order[i::FOLDS] for i in range(FOLDS)]
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, test_idx in enumerate(folds):
+            test = [cases[i] for i in sorted(test_idx)]
+            train_cases = [c for i, c in enumerate(cases) if i not in set(test_idx)]
+            params = train_lesion(tmp, train_cases, steps, seed=k, log=f"fold {k + 1}/{FOLDS} ")
+            np.savez(f"{out_json}.fold{k + 1}.npz", *[a for wb in params for a in (np.asarray(wb[0]), np.asarray(wb[1]))])
+            rows = score(test, jax_fn(params, len(LESION["channels"])), LESION)
+            s = summary(rows)
+            print(f"fold {k + 1}: " + json.dumps(s), flush=True)
+            results.append(dict(fold=k + 1, test=[r["name"] for r in rows], rows=rows, summary=s))
+            with open(out_json, "w") as f:
+                json.dump(dict(steps=steps, folds=results), f, indent=1)
+    print_table(results)
+
+
+def print_table(results):
+    print("| fold | slices | infection Dice | GGO Dice | consolidation Dice | consolidation inside predicted lung |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        s = r["summary"]
+        print(f"| {r['fold']} | {len(r['test'])} | {s['infection'][0]:.3f} | {s['ggo'][0]:.3f} | {s['consolidation'][0]:.3f} | {100 * s['cons_in_lung']:.1f} % |")
+    for k, label in (("infection", "infection"), ("ggo", "GGO"), ("consolidation", "consolidation")):
+        v = np.array([r["summary"][k][0] for r in results])
+        print(f"{label}: mean of folds {v.mean():.3f} ± {v.std(ddof=1):.3f} (sd)")
+    allrows = [row for r in results for row in r["rows"]]
+    s = summary(allrows)
+    print("all slices pooled: " + json.dumps(s))
+
+
+def final(steps):
+    cases = medseg.cases()
+    with tempfile.TemporaryDirectory() as tmp:
+        params = train_lesion(tmp, cases, steps, seed=0, log="final ")
+    task = dict(LESION)
+    levels, n_classes = len(task["channels"]), len(task["classes"])
+    path = train.export(task, params, levels, n_classes, steps, os.path.join(ROOT, "assets", "models"))
+    train.write_fixture(path, os.path.join(ROOT, "inference", "tests", "fixtures", "onnx"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cv", action="store_true")
+    ap.add_argument("--final", action="store_true")
+    ap.add_argument("--eval", default=None, help="a folder with images/ and labels/ in MedSeg's layout")
+    ap.add_argument("--steps", type=int, default=LESION["steps"])
+    ap.add_argument("--out", default="/tmp/medseg_cv.json")
+    args = ap.parse_args()
+    if args.cv:
+        cross_validate(args.steps, args.out)
+    if args.final:
+        final(args.steps)
+    if args.eval:
+        m = json.load(open(os.path.join(ROOT, "assets", "models", "lungdesk-lesion.json")))
+        session = ort.InferenceSession(os.path.join(ROOT, "assets", "models", m["file"]), providers=["CPUExecutionProvider"])
+        task = {"spacing_mm": m["input"]["spacing_mm"][0], "hu_window": m["input"]["hu_window"],
+                "channels": [0] * (int(np.log2(m["tiling"]["multiple_of"])) + 1)}
+        assert m["output"]["classes"] == LESION["classes"], m["output"]["classes"]
+        rows = score(medseg.cases(args.eval), lambda x: session.run(None, {"ct": x})[0], task)
+        for r in rows:
+            print(json.dumps(r))
+        print(json.dumps(summary(rows)))
+
+
+if __name__ == "__main__":
+    main()
