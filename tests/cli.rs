@@ -187,7 +187,7 @@ fn analyze_reports_quantification_and_a_grade_with_its_method() {
     ])
     .expect("analyze");
     assert!(plain.contains("predicted grade: ") && plain.contains("why: bilateral"), "{plain}");
-    assert!(plain.contains("SYNTHETIC lesions") && plain.contains("wrote"), "{plain}");
+    assert!(plain.contains("SYNTHETIC insertions") && plain.contains("wrote"), "{plain}");
     let text = std::fs::read_to_string(&json_path).expect("report");
     let report: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     let lung_ml = report["quantification"]["lung_ml"].as_f64().expect("lung_ml");
@@ -195,7 +195,8 @@ fn analyze_reports_quantification_and_a_grade_with_its_method() {
     assert_eq!(report["quantification"]["bilateral"], true, "{text}");
     assert!(report["prediction"]["explanation"].as_str().is_some_and(|e| e.contains('→')), "{text}");
     assert!(report["method"].as_str().is_some_and(|m| m.starts_with("ONNX models lungdesk-lung 1.0.0")), "{text}");
-    assert_eq!(report["models"], serde_json::json!(["lungdesk-lung 1.0.0", "lungdesk-lesion 1.0.0"]), "{text}");
+    assert_eq!(report["models"], serde_json::json!(["lungdesk-lung 1.0.0", "lungdesk-lesion 2.0.0"]), "{text}");
+    assert!(report["grade"].is_u64() && report["cannot_grade"].is_null(), "{text}");
     assert!(report["prediction"]["method"].as_str().is_some_and(|m| m.contains("not a trained classifier")));
     // The label volume: NIfTI on the series' grid, classes 0..3, lungs present.
     let labels = nifti::ReaderOptions::new().read_file(&mask_path).expect("NIfTI");

@@ -39,7 +39,9 @@ def run_model(name, hu, spacing, roi=None):
         probs /= probs.sum(0)
         up = np.stack([ndi.zoom(p, (hu.shape[1] / h, hu.shape[2] / w), order=1) for p in probs])
         out[z] = up.argmax(0)
-    return out
+    # Output classes to LungDesk's labels (0 background, 1 lung, 2 ground glass, 3 consolidation).
+    codes = {"background": 0, "lung": 1, "ground_glass": 2, "consolidation": 3}
+    return np.array([codes[c] for c in m["output"]["classes"]], np.uint8)[out]
 
 
 def main():
@@ -52,8 +54,13 @@ def main():
     keep = np.argsort(sizes)[::-1][:2] + 1
     lung = np.isin(comp, keep)
     lung = np.stack([ndi.binary_fill_holes(s) for s in lung])
-    lesion = run_model("lungdesk-lesion", hu, spacing, roi=lung)
-    labels = np.where(lung, np.where(lesion > 0, lesion + 1, 1), 0)
+    # Within 50 mm of those lungs, the lesion model's lung (any lung class) connected to them.
+    near = np.stack([ndi.distance_transform_edt(~s, sampling=(spacing[1], spacing[0])) <= 50 for s in lung])
+    lesion = run_model("lungdesk-lesion", hu, spacing, roi=near)
+    comp, n = ndi.label((lesion > 0) & near)
+    touching = np.unique(comp[lung & (comp > 0)])
+    lung = np.stack([ndi.binary_fill_holes(s) for s in np.isin(comp, touching[touching > 0])])
+    labels = np.where(lung, np.maximum(lesion, 1), 0)
     total = time.perf_counter() - started
     ml = np.prod(spacing) / 1000
     print(f"read {read:.1f} s, total {total:.1f} s; lung {lung.sum() * ml:.0f} mL, GGO {(labels == 2).sum() * ml:.0f} mL, consolidation {(labels == 3).sum() * ml:.0f} mL")

@@ -190,9 +190,9 @@ def train(kind, steps, tmp, seed=0, batch=12):
     return task, params, levels, n_classes
 
 
-def export(task, params, levels, n_classes, steps, out_dir):
+def export(task, params, levels, n_classes, steps, out_dir, version="1.0.0", training_data=None, intended_use=None):
     stem = task["name"]
-    doc = f"{stem}: SYNTHETIC-lesion-trained 2D U-Net, see {stem}.md"
+    doc = f"{stem} {version}: 2D U-Net, see {stem}.md"
     model = unet.to_onnx(params, levels, 1, n_classes, doc=doc)
     onnx_path = os.path.join(out_dir, f"{stem}.onnx")
     with open(onnx_path, "wb") as f:
@@ -208,8 +208,8 @@ def export(task, params, levels, n_classes, steps, out_dir):
     manifest = {
         "format": "lungdesk-model/1",
         "name": stem,
-        "version": "1.0.0",
-        "task": "lung" if "lung" in task["classes"] else "lesion",
+        "version": version,
+        "task": "lesion" if "ground_glass" in task["classes"] else "lung",
         "file": f"{stem}.onnx",
         "sha256": digest,
         "input": {
@@ -221,12 +221,12 @@ def export(task, params, levels, n_classes, steps, out_dir):
         },
         "output": {"name": "logits", "shape": ["batch", n_classes, task["tile"], task["tile"]], "classes": task["classes"]},
         "tiling": {"tile": [task["tile"], task["tile"]], "overlap": task["overlap"], "batch": 4, "multiple_of": 2 ** (levels - 1)},
-        "training_data": (
+        "training_data": training_data or (
             "Real chest CT backgrounds (TCIA Lung-PET-CT-Dx A0002, 30 slices; one cornerstone3D CT slice) with "
             "SYNTHETIC inserted GGO, crazy-paving and consolidation, plus a SYNTHETIC phantom. No real lesion "
             f"ground truth. {steps} steps of Adam, batch 12, seed 0: python3 training/train.py"
         ),
-        "intended_use": (
+        "intended_use": intended_use or (
             "Pre-read of adult chest CT for COVID-19 pneumonia review in LungDesk; a specialist confirms every "
             "result. Not a diagnostic device. Trained on synthetic lesions only."
         ),

@@ -54,6 +54,7 @@ pub fn reason(lang: Lang, r: &Reason) -> String {
         Reason::Nodules { nodules } => trf(lang, "{n} discrete small nodules", &[("n", &nodules)]),
         Reason::Mass { masses } => trf(lang, "{n} solid mass(es) of 3 cm or more", &[("n", &masses)]),
         Reason::Diffuse { zones } => trf(lang, "diffuse: {zones} of 6 zones involved", &[("zones", &zones)]),
+        Reason::Mixed => tr(lang, "typical features mixed with atypical ones").to_owned(),
     }
 }
 

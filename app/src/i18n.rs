@@ -135,8 +135,8 @@ pub const JA: &[(&str, &str)] = &[
         "セグメンテーション: {method}。学習済みモデルではない決定的な基準法で、実際の病変の正解データに基づくものではありません。",
     ),
     (
-        "Segmentation: {models}, trained on SYNTHETIC lesions inserted into real CT and a phantom; there is no real lesion ground truth behind it.",
-        "セグメンテーション: {models}。実 CT とファントムに挿入した合成病変で学習しており、実際の病変の正解データに基づくものではありません。",
+        "Segmentation: {models}. The lesion model learnt from 50 real CT slices labelled by a radiologist (MedSeg, 8-bit images mapped to estimated HU) and from SYNTHETIC lesions inserted into real CT; see the model cards for what it was and was not checked on.",
+        "セグメンテーション: {models}。病変モデルは放射線科医がラベル付けした実際の CT 50 スライス (MedSeg、8 ビット画像を推定 HU に変換) と、実 CT に挿入した合成 (SYNTHETIC) 病変から学習しています。検証範囲はモデルカードを参照してください。",
     ),
     ("Grade: {method}.", "分類: {method}。"),
     (
@@ -159,7 +159,9 @@ pub const JA: &[(&str, &str)] = &[
     ("{n} discrete small nodules", "孤立性小結節 {n} 個"),
     ("{n} solid mass(es) of 3 cm or more", "3 cm 以上の充実性腫瘤 {n} 個"),
     ("diffuse: {zones} of 6 zones involved", "びまん性: 6 領域中 {zones} 領域"),
+    ("typical features mixed with atypical ones", "典型的所見と非典型的所見が混在"),
     ("Cannot grade", "判定不能"),
+    ("The AI did not segment this series.", "AI はこのシリーズをセグメンテーションしていません。"),
     ("a single slice cannot be graded", "単一スライスは判定できません"),
     ("too few slices to grade", "スライスが少なすぎて判定できません"),
     ("too little head-to-foot coverage to grade", "頭尾方向の撮影範囲が狭すぎて判定できません"),

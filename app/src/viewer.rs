@@ -722,6 +722,11 @@ impl Viewer {
         }
         ui.add(egui::Label::new(explanation(self.lang, a)).wrap());
         ui.separator();
+        // Refused before the models ran: there are no numbers to show.
+        if a.models.is_empty() && a.fallback_reason.is_none() {
+            ui.weak(tr(self.lang, "The AI did not segment this series."));
+            return;
+        }
         let q = &a.quantification;
         egui::Grid::new("quantification").striped(true).show(ui, |ui| {
             ui.label("");
@@ -766,7 +771,7 @@ impl Viewer {
         } else {
             ui.weak(trf(
                 self.lang,
-                "Segmentation: {models}, trained on SYNTHETIC lesions inserted into real CT and a phantom; there is no real lesion ground truth behind it.",
+                "Segmentation: {models}. The lesion model learnt from 50 real CT slices labelled by a radiologist (MedSeg, 8-bit images mapped to estimated HU) and from SYNTHETIC lesions inserted into real CT; see the model cards for what it was and was not checked on.",
                 &[("models", &a.models.join(" + "))],
             ));
         }

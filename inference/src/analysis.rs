@@ -181,8 +181,8 @@ impl Models {
                 (_, true) => labels::LUNG,
             };
         }
-        // Tube-shaped "consolidation" (longest axis over 3× the shortest) is a vessel near
-        // the hila, as in the baseline; it goes back to lung.
+        // Tube-shaped "consolidation" (longest axis over 3× the shortest, and thin) is a vessel
+        // near the hila, as in the baseline; it goes back to lung.
         let mut consolidation: Vec<bool> = out.iter().map(|&l| l == labels::CONSOLIDATION).collect();
         baseline::drop_tubes(geometry, &mut consolidation, BaselineParams::default().max_elongation);
         for (label, kept) in out.iter_mut().zip(consolidation) {

@@ -39,11 +39,25 @@ fn symmetric_eigenvalues(m: [[f64; 3]; 3]) -> [f64; 3] {
     [e1, 3.0 * q - e1 - e3, e3]
 }
 
+/// A component this thick somewhere (in-plane distance from its core to its edge, mm) is real
+/// consolidation, however elongated: a band along the dependent chest wall, a lobe. Vessels
+/// in the lung are at most ~15 mm across.
+pub const MIN_CONSOLIDATION_CORE_MM: f64 = 8.0;
+
 /// Removes from `mask` every component whose longest principal axis (standard deviation, in
-/// patient mm) exceeds `max_elongation` times its shortest.
+/// patient mm) exceeds `max_elongation` times its shortest — a vessel or a vessel tree — unless
+/// it is thick: at least [`MIN_CONSOLIDATION_CORE_MM`] from its edge somewhere in a slice.
 pub(crate) fn drop_tubes(geometry: &VolumeGeometry, mask: &mut [bool], max_elongation: f64) {
     let grid = Grid { dims: geometry.dims };
     let (components, sizes) = components_3d(grid, mask);
+    let depth = crate::mask::inplane_depth_mm(grid, mask, [geometry.spacing_mm[0], geometry.spacing_mm[1]]);
+    let mut thick = vec![false; sizes.len()];
+    for (&c, &d) in components.iter().zip(&depth) {
+        if c != 0 && f64::from(d) >= MIN_CONSOLIDATION_CORE_MM {
+            thick[c as usize] = true;
+        }
+    }
+    drop(depth);
     // Per component: n, Σp, Σpp^T.
     let mut sums = vec![([0.0f64; 3], [[0.0f64; 3]; 3]); sizes.len()];
     for (i, &c) in components.iter().enumerate() {
@@ -63,8 +77,9 @@ pub(crate) fn drop_tubes(geometry: &VolumeGeometry, mask: &mut [bool], max_elong
     let tube: Vec<bool> = sums
         .iter()
         .zip(&sizes)
-        .map(|((s, ss), &n)| {
-            if n < 4 {
+        .zip(&thick)
+        .map(|(((s, ss), &n), &thick)| {
+            if n < 4 || thick {
                 return false;
             }
             let n = n as f64;
@@ -210,5 +225,34 @@ mod tests {
         }
         let diagonal = symmetric_eigenvalues([[4.0, 0.0, 0.0], [0.0, 9.0, 0.0], [0.0, 0.0, 1.0]]);
         assert!(diagonal.iter().zip([9.0, 4.0, 1.0]).all(|(got, want)| (got - want).abs() < 1e-12), "{diagonal:?}");
+    }
+
+    /// The vessel filter drops a thin tube but keeps a thick, elongated band of consolidation
+    /// (as along the dependent chest wall).
+    #[test]
+    fn the_vessel_filter_drops_tubes_and_keeps_thick_consolidation() {
+        let dims = [100, 100, 40];
+        let spacing_mm = [1.0, 1.0, 2.0];
+        let geometry = VolumeGeometry {
+            dims,
+            spacing_mm,
+            patient_from_voxel: glam::DMat4::from_diagonal(glam::DVec4::new(1.0, 1.0, 2.0, 1.0)),
+        };
+        let grid = Grid { dims };
+        let mut mask = vec![false; grid.len()];
+        for z in 0..dims[2] {
+            for y in 0..dims[1] {
+                for x in 0..dims[0] {
+                    // A vessel: 3 mm across, 80 mm long, along x.
+                    let tube = (10..90).contains(&x) && (10..13).contains(&y) && z == 20;
+                    // A band: 80 mm long, 30 mm wide, 16 mm thick (8 slices).
+                    let band = (10..90).contains(&x) && (50..80).contains(&y) && (10..18).contains(&z);
+                    mask[grid.index(x, y, z)] = tube || band;
+                }
+            }
+        }
+        drop_tubes(&geometry, &mut mask, 3.0);
+        assert!(!mask[grid.index(50, 11, 20)], "the vessel is dropped");
+        assert!(mask[grid.index(50, 65, 14)], "the thick band of consolidation is kept");
     }
 }

@@ -12,7 +12,8 @@
 //!   holding most of it), discrete small nodules (≥ 3, little ground glass), or a solid mass.
 //!   Cavitation is not detected, so it cannot raise this grade.
 //! - **Indeterminate**: any other opacity — diffuse, perihilar or unilateral ground glass
-//!   without a specific distribution, or atypical features mixed with much ground glass.
+//!   without a specific distribution, or atypical features mixed with much ground glass, or
+//!   the typical pattern beside a solid mass (another diagnosis).
 //!
 //! Rounded morphology, crazy-paving and the reverse halo are not measured; the specialist
 //! sees them and confirms every grade.
@@ -63,17 +64,42 @@ pub struct GradePrediction {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "feature")]
 pub enum Reason {
-    NoOpacity { opacity_percent: f64, lung_ml: f64, opacity_ml: f64 },
+    NoOpacity {
+        opacity_percent: f64,
+        lung_ml: f64,
+        opacity_ml: f64,
+    },
     Bilateral,
     Unilateral,
-    Peripheral { percent: f64 },
-    Perihilar { percent: f64 },
-    Foci { foci: usize, ground_glass: usize },
-    Mix { ggo_percent: f64, consolidation_percent: f64, opacity_percent: f64 },
-    IsolatedConsolidation { solid_foci: usize },
-    Nodules { nodules: usize },
-    Mass { masses: usize },
-    Diffuse { zones: u8 },
+    Peripheral {
+        percent: f64,
+    },
+    Perihilar {
+        percent: f64,
+    },
+    Foci {
+        foci: usize,
+        ground_glass: usize,
+    },
+    Mix {
+        ggo_percent: f64,
+        consolidation_percent: f64,
+        opacity_percent: f64,
+    },
+    IsolatedConsolidation {
+        solid_foci: usize,
+    },
+    Nodules {
+        nodules: usize,
+    },
+    Mass {
+        masses: usize,
+    },
+    Diffuse {
+        zones: u8,
+    },
+    /// The typical pattern together with a solid mass.
+    Mixed,
 }
 
 impl Reason {
@@ -97,6 +123,7 @@ impl Reason {
             Self::Nodules { nodules } => format!("{nodules} discrete small nodules"),
             Self::Mass { masses } => format!("{masses} solid mass(es) of 3 cm or more"),
             Self::Diffuse { zones } => format!("diffuse: {zones} of 6 zones involved"),
+            Self::Mixed => "typical features mixed with atypical ones".into(),
         }
     }
 }
@@ -163,11 +190,16 @@ pub fn grade(q: &Quantification) -> GradePrediction {
         && q.largest_focus_share * opacity_ml < SIGNIFICANT_FOCUS_ML
         && q.nodules < 3;
     let ggo_share = e.ggo;
-    let typical = q.bilateral && q.peripheral_fraction >= 0.5 && q.ggo_foci >= 2 && ggo_share >= 0.5;
+    let typical_pattern = q.bilateral && q.peripheral_fraction >= 0.5 && q.ggo_foci >= 2 && ggo_share >= 0.5;
+    // A solid mass beside the typical pattern suggests another diagnosis: the mix is
+    // indeterminate, never typical. (A few small solid foci are common in COVID-19 pneumonia;
+    // nodules count as atypical only without much ground glass, below.)
+    let mixed = typical_pattern && q.masses > 0;
+    let typical = typical_pattern && !mixed;
     let lobar = 1.0 - ggo_share >= SOLID_SHARE && (1..=2).contains(&q.solid_foci) && q.largest_focus_share >= 0.6;
     let nodular = q.nodules >= 3 && ggo_share < 0.3;
     let mass = q.masses > 0 && ggo_share < 0.5;
-    let atypical = !typical && (lobar || nodular || mass);
+    let atypical = !typical_pattern && (lobar || nodular || mass);
 
     let typical_strength = (e.bilateral + e.peripheral + e.multifocal + e.ggo) / 4.0;
     let atypical_strength = (e.solid * e.isolated.min(1.0)).max(e.nodules).max(e.mass * (1.0 - ggo_share));
@@ -193,12 +225,23 @@ pub fn grade(q: &Quantification) -> GradePrediction {
     raw[called] = raw[called].max(top + 0.01);
     let total: f64 = raw.iter().sum();
     let scores = raw.map(|s| s / total);
-    let (reasons, explanation) = explain(q, grade, lobar, nodular, mass);
+    let (reasons, explanation) = explain(q, grade, Patterns { lobar, nodular, mass, mixed });
     GradePrediction { grade, scores, reasons, explanation, method: METHOD }
 }
 
 /// The features behind `grade`, and the same in plain English.
-fn explain(q: &Quantification, grade: RsnaGrade, lobar: bool, nodular: bool, mass: bool) -> (Vec<Reason>, String) {
+/// Which atypical or mixed patterns the rules found.
+#[allow(clippy::struct_excessive_bools)] // four independent findings
+#[derive(Clone, Copy)]
+struct Patterns {
+    lobar: bool,
+    nodular: bool,
+    mass: bool,
+    mixed: bool,
+}
+
+fn explain(q: &Quantification, grade: RsnaGrade, found: Patterns) -> (Vec<Reason>, String) {
+    let Patterns { lobar, nodular, mass, mixed } = found;
     let opacity_ml = q.ggo_ml + q.consolidation_ml;
     let mut reasons = Vec::new();
     if grade == RsnaGrade::Negative {
@@ -226,6 +269,9 @@ fn explain(q: &Quantification, grade: RsnaGrade, lobar: bool, nodular: bool, mas
             if mass {
                 reasons.push(Reason::Mass { masses: q.masses });
             }
+        } else if mixed {
+            reasons.push(Reason::Mass { masses: q.masses });
+            reasons.push(Reason::Mixed);
         } else if q.zones_involved >= 5 && q.peripheral_fraction < 0.5 {
             reasons.push(Reason::Diffuse { zones: q.zones_involved });
         }

@@ -134,8 +134,10 @@ fn the_bundled_models_segment_an_unseen_phantom_and_grade_it_typical() {
         graded(&a).explanation
     );
     assert!(lung > 0.95, "lung Dice {lung}");
-    assert!(ggo > 0.8, "GGO Dice {ggo}");
-    assert!(lesion > 0.7, "lesion Dice {lesion}");
+    // lesion 1.0.0 (synthetic insertions only) reached 0.95 here; 2.0.0 learnt mostly from
+    // real slices and calls less of the phantom's uniform -650 HU spheres (docs/MODELS.md).
+    assert!(ggo > 0.6, "GGO Dice {ggo}");
+    assert!(lesion > 0.5, "lesion Dice {lesion}");
     assert_eq!(graded(&a).grade, RsnaGrade::Typical);
     assert!(a.method.contains("lungdesk-lung 1.0.0") && a.fallback_reason.is_none(), "{}", a.method);
 }
