@@ -105,6 +105,26 @@ fn non_image_files_are_skipped_with_a_reason() {
     assert_eq!(sha256_hu(&v.voxels_hu), sha256_hu(&reference.voxels_hu));
 }
 
+/// Rows or Columns of 0 (hostile or broken files) are skipped with the reason, never a panic;
+/// the rest of the folder loads.
+#[test]
+fn an_empty_image_size_is_skipped_with_a_reason() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = phantom(dir.path(), &small_spec());
+    for (file, tag) in [(&files[0], tags::ROWS), (&files[files.len() - 1], tags::COLUMNS)] {
+        let mut obj = dicom_object::open_file(file).expect("open");
+        obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(0u16)));
+        obj.write_to_file(file).expect("rewrite");
+    }
+    let report = scan(dir.path(), &Progress::new()).expect("scan");
+    assert_eq!(report.skipped.len(), 2, "{:?}", report.skipped);
+    assert!(report.skipped.iter().all(|s| s.reason.contains("an empty image")), "{:?}", report.skipped);
+    let v = load(dir.path());
+    assert_eq!(v.geometry.dims[2], small_spec().dims[2] - 2, "the other slices load");
+}
+
 #[test]
 fn a_truncated_file_becomes_a_reported_padding_slice() {
     let reference = reference_volume();

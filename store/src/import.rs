@@ -59,14 +59,19 @@ impl ImportReport {
 
 /// DICOM Age String `nnnY|M|W|D` → whole years.
 pub fn age_years(age: &str) -> Option<i64> {
+    // By characters, not bytes: a hostile or local-language value ("61歳") must not panic.
     let age = age.trim();
-    let (number, unit) = age.split_at(age.len().checked_sub(1)?);
+    let unit = age.chars().next_back()?;
+    let number = &age[..age.len() - unit.len_utf8()];
+    if number.is_empty() || number.len() > 3 || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let n: i64 = number.parse().ok()?;
     match unit {
-        "Y" | "y" => Some(n),
-        "M" | "m" => Some(n / 12),
-        "W" | "w" => Some(n / 52),
-        "D" | "d" => Some(n / 365),
+        'Y' | 'y' => Some(n),
+        'M' | 'm' => Some(n / 12),
+        'W' | 'w' => Some(n / 52),
+        'D' | 'd' => Some(n / 365),
         _ => None,
     }
 }
@@ -151,6 +156,11 @@ mod tests {
         assert_eq!(age_years("Y"), None);
         assert_eq!(age_years(""), None);
         assert_eq!(age_years("61"), None);
+        // Multi-byte characters anywhere (a Japanese site's own format) are refused, not a panic.
+        assert_eq!(age_years("61歳"), None);
+        assert_eq!(age_years("歳"), None);
+        assert_eq!(age_years("6歳Y"), None);
+        assert_eq!(age_years("-01Y"), None);
         assert_eq!(exam_date("20260401").as_deref(), Some("2026-04-01"));
         assert_eq!(exam_date("2026-04-01"), None);
     }

@@ -169,6 +169,15 @@ pub(crate) fn header_from_object(path: &Path, obj: &DefaultDicomObject, has_pixe
             why: "no Rows/Columns: not an image".into(),
         };
     };
+    if rows == 0 || cols == 0 {
+        // Checked here, before any size is computed from them: an empty image.
+        return HeaderOutcome::NotImage {
+            path: path.to_owned(),
+            sop_class_uid,
+            modality,
+            why: format!("Rows × Columns is {cols}×{rows}: an empty image"),
+        };
+    }
     if has_pixels_loaded && obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
         return HeaderOutcome::NotImage {
             path: path.to_owned(),
