@@ -105,24 +105,38 @@ fn non_image_files_are_skipped_with_a_reason() {
     assert_eq!(sha256_hu(&v.voxels_hu), sha256_hu(&reference.voxels_hu));
 }
 
-/// Rows or Columns of 0 (hostile or broken files) are skipped with the reason, never a panic;
-/// the rest of the folder loads.
+/// Rows or Columns of 0, Bits Stored of 0 or over Bits Allocated, and a Rescale Slope of 0,
+/// absurd or non-finite (hostile or broken files) are skipped with the reason, never a panic
+/// and never garbage HU; the rest of the folder loads.
 #[test]
-fn an_empty_image_size_is_skipped_with_a_reason() {
+fn unusable_sizes_and_pixel_values_are_skipped_with_a_reason() {
     use dicom_core::{DataElement, PrimitiveValue, VR};
     use dicom_dictionary_std::tags;
     let dir = tempfile::tempdir().expect("tempdir");
     let files = phantom(dir.path(), &small_spec());
-    for (file, tag) in [(&files[0], tags::ROWS), (&files[files.len() - 1], tags::COLUMNS)] {
+    let edits: [(dicom_core::Tag, VR, PrimitiveValue, &str); 7] = [
+        (tags::ROWS, VR::US, PrimitiveValue::from(0u16), "an empty image"),
+        (tags::COLUMNS, VR::US, PrimitiveValue::from(0u16), "an empty image"),
+        (tags::BITS_STORED, VR::US, PrimitiveValue::from(0u16), "Bits Stored 0"),
+        (tags::BITS_STORED, VR::US, PrimitiveValue::from(17u16), "Bits Stored 17"),
+        (tags::RESCALE_SLOPE, VR::DS, "0".into(), "Rescale Slope 0"),
+        (tags::RESCALE_SLOPE, VR::DS, "1e30".into(), "Rescale Slope"),
+        (tags::RESCALE_INTERCEPT, VR::DS, "1e300".into(), "Rescale Intercept"),
+    ];
+    for (file, (tag, vr, value, _)) in files.iter().step_by(3).zip(edits.clone()) {
         let mut obj = dicom_object::open_file(file).expect("open");
-        obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(0u16)));
+        obj.put(DataElement::new(tag, vr, value));
         obj.write_to_file(file).expect("rewrite");
     }
     let report = scan(dir.path(), &Progress::new()).expect("scan");
-    assert_eq!(report.skipped.len(), 2, "{:?}", report.skipped);
-    assert!(report.skipped.iter().all(|s| s.reason.contains("an empty image")), "{:?}", report.skipped);
+    assert_eq!(report.skipped.len(), edits.len(), "{:?}", report.skipped);
+    for (_, _, _, why) in &edits {
+        assert!(report.skipped.iter().any(|s| s.reason.contains(why)), "{why}: {:?}", report.skipped);
+    }
     let v = load(dir.path());
-    assert_eq!(v.geometry.dims[2], small_spec().dims[2] - 2, "the other slices load");
+    // Slice 0 was an end: the grid starts one slice later; the six inner ones are gaps.
+    assert_eq!(v.geometry.dims[2], small_spec().dims[2] - 1, "the other slices load on the series' grid");
+    assert!(!v.problems.is_empty(), "the gaps are reported");
 }
 
 #[test]

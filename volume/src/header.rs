@@ -207,7 +207,8 @@ pub(crate) fn header_from_object(path: &Path, obj: &DefaultDicomObject, has_pixe
         bits_allocated,
         bits_stored: uint(obj, tags::BITS_STORED).unwrap_or(bits_allocated),
         pixel_representation: uint(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0),
-        rescale_slope: float(obj, tags::RESCALE_SLOPE).filter(|s| *s != 0.0).unwrap_or(1.0),
+        // Missing means 1; a present 0 is refused below, not taken as 1.
+        rescale_slope: float(obj, tags::RESCALE_SLOPE).unwrap_or(1.0),
         rescale_intercept: float(obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0),
         pixel_padding_value: obj
             .element_opt(tags::PIXEL_PADDING_VALUE)
@@ -225,7 +226,40 @@ pub(crate) fn header_from_object(path: &Path, obj: &DefaultDicomObject, has_pixe
         patient_sex: text(obj, tags::PATIENT_SEX),
         lossy_image_compression: text(obj, tags::LOSSY_IMAGE_COMPRESSION).is_some_and(|v| v == "01"),
     };
+    if let Some(why) = unusable_pixel_values(&header) {
+        return HeaderOutcome::NotImage {
+            path: path.to_owned(),
+            sop_class_uid: header.sop_class_uid,
+            modality: header.modality,
+            why,
+        };
+    }
     HeaderOutcome::Image(Box::new(header))
+}
+
+/// The largest |Rescale Slope| and |Rescale Intercept| taken as meant: beyond them no CT value
+/// fits 16 bits of HU, so the file is damaged or hostile.
+const MAX_RESCALE_SLOPE: f64 = 1000.0;
+const MAX_RESCALE_INTERCEPT: f64 = 100_000.0;
+
+/// Why the pixel values of `h` cannot become HU, if they cannot: Bits Stored of 0 or over
+/// Bits Allocated, a Rescale Slope of 0, non-finite or absurd, a non-finite or absurd
+/// intercept. Refused, never guessed: garbage HU would look like an image.
+fn unusable_pixel_values(h: &SliceHeader) -> Option<String> {
+    if h.bits_stored == 0 || h.bits_stored > h.bits_allocated {
+        return Some(format!(
+            "Bits Stored {} with Bits Allocated {}: the pixel values are unusable",
+            h.bits_stored, h.bits_allocated
+        ));
+    }
+    let slope = h.rescale_slope;
+    if !slope.is_finite() || slope == 0.0 || slope.abs() > MAX_RESCALE_SLOPE || slope.abs() < 1.0 / MAX_RESCALE_SLOPE {
+        return Some(format!("Rescale Slope {slope} is unusable"));
+    }
+    if !h.rescale_intercept.is_finite() || h.rescale_intercept.abs() > MAX_RESCALE_INTERCEPT {
+        return Some(format!("Rescale Intercept {} is unusable", h.rescale_intercept));
+    }
+    None
 }
 
 fn element(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<&InMemElement> {
