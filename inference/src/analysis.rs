@@ -12,7 +12,7 @@ use crate::baseline::{self, BaselineParams, Segmentation};
 use crate::gradable::{self, CannotGrade, CannotGradeCode};
 use crate::grade::{GradePrediction, grade};
 use crate::manifest::{Manifest, ManifestError, Task};
-use crate::mask::{Grid, components_3d, fill_lung_holes, keep_largest_lungs, within_mm_of};
+use crate::mask::{Feet, Grid, components_3d, fill_lung_holes, keep_largest_lungs, within_mm_of};
 use crate::model::{ModelError, SliceModel};
 use crate::quantify::{Quantification, quantify};
 use crate::reformat::{self, Plan};
@@ -161,7 +161,8 @@ impl Models {
         let voxel_ml = geometry.spacing_mm.iter().product::<f64>() / 1000.0;
         keep_largest_lungs(grid, &mut lung, voxel_ml);
         let in_plane = [geometry.spacing_mm[0], geometry.spacing_mm[1]];
-        fill_lung_holes(grid, &mut lung, in_plane);
+        let feet = Feet::of_k_axis(geometry.axes()[2].to_array());
+        fill_lung_holes(grid, &mut lung, in_plane, feet);
         progress.advance();
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "lung post-processing");
         if progress.is_cancelled() {
@@ -172,12 +173,26 @@ impl Models {
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "lesion model");
         let lesion_model_knows_lung = self.lesion.manifest.manifest.output.classes.iter().any(|c| c == "lung");
         lung = lung_from_lesion_model(grid, &lung, &near, &out, lesion_model_knows_lung);
-        fill_lung_holes(grid, &mut lung, in_plane);
+        let filled_large = fill_lung_holes(grid, &mut lung, in_plane, feet);
         drop(near);
-        for (label, &in_lung) in out.iter_mut().zip(&lung) {
+        let filled_solid: Vec<bool> = filled_large
+            .iter()
+            .zip(&out)
+            .zip(voxels_hu)
+            .map(|((&f, &l), hu)| f && l == labels::BACKGROUND && SOLID_HU.contains(hu))
+            .collect();
+        drop(filled_large);
+        let continued = continue_solid_through_slices(grid, geometry.spacing_mm, voxels_hu, &lung, &filled_solid);
+        for ((l, &c), f) in lung.iter_mut().zip(&continued).zip(filled_solid.iter()) {
+            *l |= c || *f;
+        }
+        for (((label, &in_lung), &filled), &continued) in out.iter_mut().zip(&lung).zip(&filled_solid).zip(&continued) {
             *label = match (*label, in_lung) {
                 (_, false) => labels::BACKGROUND,
                 (l @ (labels::GROUND_GLASS | labels::CONSOLIDATION), true) => l,
+                // A large hole in the lung of soft-tissue density is a solid opacity (a mass or
+                // a consolidation) that the lesion model left out; so is its continuation.
+                (labels::BACKGROUND, true) if filled || continued => labels::CONSOLIDATION,
                 (_, true) => labels::LUNG,
             };
         }
@@ -199,6 +214,71 @@ impl Models {
 }
 
 const POST_STEPS: usize = 2;
+
+/// Soft-tissue density (HU) of a large hole filled into the lung that makes it a solid
+/// opacity: from the consolidation band's lower edge up to below calcification and bone.
+const SOLID_HU: std::ops::RangeInclusive<i16> = -300..=300;
+
+/// Where a solid opacity filled into the lung from a large hole (`seed`) continues into the
+/// slices above and below as soft tissue outside the lung: a mass or a consolidation beside
+/// the hilum or the mediastinum is enclosed by lung in some slices and joins the mediastinum
+/// in the next, where no hole filling can reach it. From each 3D component of `seed`, voxels
+/// straight above or below it (no in-plane growth, so a section never widens) of
+/// [`SOLID_HU`] and outside `lung` are added, slice by slice, at most as far as half the
+/// component's widest section (its equivalent diameter): a solid opacity is taken to be no
+/// taller than it is wide. Returns the voxels added.
+fn continue_solid_through_slices(
+    grid: Grid,
+    spacing_mm: [f64; 3],
+    voxels_hu: &[i16],
+    lung: &[bool],
+    seed: &[bool],
+) -> Vec<bool> {
+    let [nx, ny, nz] = grid.dims;
+    let plane = nx * ny;
+    let mut added = vec![false; grid.len()];
+    if !seed.contains(&true) {
+        return added;
+    }
+    let (components, sizes) = components_3d(grid, seed);
+    let mut voxels_of = vec![Vec::new(); sizes.len()];
+    for (i, &c) in components.iter().enumerate() {
+        if c != 0 {
+            voxels_of[c as usize].push(i);
+        }
+    }
+    let pixel_mm2 = spacing_mm[0] * spacing_mm[1];
+    for voxels in voxels_of.iter().skip(1) {
+        let mut per_slice = std::collections::HashMap::<usize, usize>::new();
+        for &i in voxels {
+            *per_slice.entry(i / plane).or_default() += 1;
+        }
+        let widest_mm2 = per_slice.values().copied().max().unwrap_or(0) as f64 * pixel_mm2;
+        let diameter_mm = 2.0 * (widest_mm2 / std::f64::consts::PI).sqrt();
+        let steps = (diameter_mm / 2.0 / spacing_mm[2]).round() as usize;
+        for up in [true, false] {
+            let mut layer: Vec<usize> = voxels.clone();
+            for _ in 0..steps {
+                let next: Vec<usize> = layer
+                    .iter()
+                    .filter_map(|&i| {
+                        let z = i / plane;
+                        let j = if up { (z + 1 < nz).then(|| i + plane)? } else { (z > 0).then(|| i - plane)? };
+                        (components[j] == 0 && !added[j] && !lung[j] && SOLID_HU.contains(&voxels_hu[j])).then_some(j)
+                    })
+                    .collect();
+                if next.is_empty() {
+                    break;
+                }
+                for &j in &next {
+                    added[j] = true;
+                }
+                layer = next;
+            }
+        }
+    }
+    added
+}
 
 /// The lung after the lesion model: the parts of what it calls lung (with `knows_lung`: its
 /// lung, ground-glass and consolidation classes, at its finer spacing; otherwise the coarse
@@ -415,4 +495,42 @@ pub fn finish(
 fn plane_name(geometry: &VolumeGeometry) -> &'static str {
     let n = geometry.axes()[2];
     if n.y.abs() >= n.x.abs() { "coronal" } else { "sagittal" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A solid section seeded in slice 5 (a 20 × 20 px square, 1 mm pixels: 22.6 mm equivalent
+    /// diameter) with soft tissue above and below it on 5 mm slices: it continues round(11.3 /
+    /// 5) = 2 slices each way, straight up and down, never into lung, air or bone, never wider.
+    #[test]
+    fn a_solid_section_continues_through_as_many_slices_as_half_its_width() {
+        let grid = Grid { dims: [40, 40, 12] };
+        let square = |x: usize, y: usize| (10..30).contains(&x) && (10..30).contains(&y);
+        let mut seed = vec![false; grid.len()];
+        let mut hu = vec![40i16; grid.len()];
+        let mut lung = vec![false; grid.len()];
+        for i in 0..grid.len() {
+            let [x, y, z] = grid.coords(i);
+            seed[i] = z == 5 && square(x, y);
+            if x == 12 && z == 6 {
+                lung[i] = true;
+            }
+            if x == 13 && z == 6 {
+                hu[i] = 900;
+            }
+        }
+        let added = continue_solid_through_slices(grid, [1.0, 1.0, 5.0], &hu, &lung, &seed);
+        let in_slice = |z: usize| (0..grid.len()).filter(|&i| added[i] && grid.coords(i)[2] == z).count();
+        assert_eq!([in_slice(2), in_slice(3), in_slice(4)], [0, 400, 400], "two slices below");
+        assert_eq!(in_slice(5), 0, "the seed itself is not added");
+        // Slice 6 loses the lung column and the bone column, and slice 7 continues only above
+        // what slice 6 added.
+        assert_eq!([in_slice(6), in_slice(7), in_slice(8)], [360, 360, 0], "two slices above");
+        assert!(
+            !added.iter().enumerate().any(|(i, &a)| a && !square(grid.coords(i)[0], grid.coords(i)[1])),
+            "never wider"
+        );
+    }
 }

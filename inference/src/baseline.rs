@@ -17,7 +17,7 @@
 use lungdesk_volume::{Progress, VolumeGeometry, labels};
 
 use crate::InferenceError;
-use crate::mask::{Grid, border_connected_slices, components_3d, fill_lung_holes, keep_largest_lungs, open};
+use crate::mask::{Feet, Grid, border_connected_slices, components_3d, fill_lung_holes, keep_largest_lungs, open};
 
 /// Eigenvalues (descending) of a symmetric 3×3 matrix, by the trigonometric method.
 fn symmetric_eigenvalues(m: [[f64; 3]; 3]) -> [f64; 3] {
@@ -167,7 +167,8 @@ pub fn segment(
     step()?;
 
     // 2. Vessels and enclosed opacities belong to the lung (not the diaphragm's dome).
-    fill_lung_holes(grid, &mut lung, [geometry.spacing_mm[0], geometry.spacing_mm[1]]);
+    let feet = Feet::of_k_axis(geometry.axes()[2].to_array());
+    fill_lung_holes(grid, &mut lung, [geometry.spacing_mm[0], geometry.spacing_mm[1]], feet);
     step()?;
 
     // 3. Opacities inside the lung, vessels removed by an opening.

@@ -21,7 +21,10 @@ use sha2::{Digest, Sha256};
 use crate::analysis::{Analysis, AnalysisError, Engine, analyze, finish};
 use lungdesk_volume::Progress;
 
-const MAGIC: &str = "lungdesk-analysis/2";
+/// The entry format, and the version of the post-processing around the models: bumped
+/// whenever either changes, so an entry computed by an older pipeline is a miss (3: large
+/// holes resting on lung filled, solid ones and their continuation labelled consolidation).
+const MAGIC: &str = "lungdesk-analysis/3";
 
 /// Why a cache entry could not be written (reading failures are misses, not errors).
 #[derive(Debug, thiserror::Error)]

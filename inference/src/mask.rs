@@ -211,18 +211,44 @@ pub fn within_mm_of(grid: Grid, mask: &[bool], spacing_mm: [f64; 2], mm: f64) ->
 /// the outside of the lungs: vessels, bronchi and small opacities that the mask left out.
 pub const MAX_OPEN_HOLE_CM2: f64 = 4.0;
 
-/// Fills the holes of a lung mask without swallowing what bulges into the lungs from below.
+/// Which way along the grid's slice axis (k) the patient's feet lie: the direction from which
+/// the diaphragm, liver, spleen and stomach bulge into the lungs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feet {
+    /// k decreases towards the feet (k runs foot → head).
+    LowerK,
+    /// k increases towards the feet (k runs head → foot).
+    HigherK,
+}
+
+impl Feet {
+    /// From the patient-space direction of increasing k (LPS: +z is superior).
+    pub fn of_k_axis(k_axis_lps: [f64; 3]) -> Self {
+        if k_axis_lps[2] >= 0.0 { Feet::LowerK } else { Feet::HigherK }
+    }
+}
+
+/// Share of a large hole's underside that must rest on lung, rather than on what lies below the
+/// lungs, for the hole to be filled although it opens in 3D.
+pub const MIN_LUNG_BELOW_SHARE: f64 = 0.5;
+
+/// Fills the holes of a lung mask without swallowing what bulges into the lungs from below,
+/// and returns the voxels filled from large holes (those over [`MAX_OPEN_HOLE_CM2`] in a slice:
+/// in the lung, a mass or a consolidation that the segmentation left out).
 ///
 /// Per axial slice, a hole is background that the slice's border cannot reach. Small holes
 /// (≤ [`MAX_OPEN_HOLE_CM2`]: vessels, bronchi, small opacities) are filled first. A larger
-/// hole is filled only when it is enclosed in 3D as well, with no path through the remaining
+/// hole is filled when it is enclosed in 3D as well, with no path through the remaining
 /// background to a face of the grid: a consolidation or a mass inside the lung, even where
 /// vessels run from it towards the hilum (their small sections are filled by then). A large
-/// hole that opens in 3D is an organ seen in cross-section where the lung wraps round it — the
-/// diaphragm's dome with the liver or spleen, the stomach — and stays out; filling holes per
+/// hole that opens in 3D is filled only when it rests on lung: of the voxels just below (towards
+/// `feet`) the underside of its 3D run of in-plane holes, at least [`MIN_LUNG_BELOW_SHARE`] are
+/// lung — a mass that the lung wraps from below, open to the hilum above or beside it. An organ
+/// seen in cross-section where the lung wraps round it — the diaphragm's dome with the liver or
+/// spleen, the stomach — rests on what lies below the lungs and stays out; filling holes per
 /// slice alone would make those lung.
-pub fn fill_lung_holes(grid: Grid, mask: &mut [bool], spacing_mm: [f64; 2]) {
-    let [nx, ny, _] = grid.dims;
+pub fn fill_lung_holes(grid: Grid, mask: &mut [bool], spacing_mm: [f64; 2], feet: Feet) -> Vec<bool> {
+    let [nx, ny, nz] = grid.dims;
     let max_small_px = (MAX_OPEN_HOLE_CM2 * 100.0 / (spacing_mm[0] * spacing_mm[1])).floor() as usize;
     let holes_of = |slice: &[bool]| {
         let background: Vec<bool> = slice.iter().map(|&m| !m).collect();
@@ -239,22 +265,51 @@ pub fn fill_lung_holes(grid: Grid, mask: &mut [bool], spacing_mm: [f64; 2]) {
             }
         }
     });
-    // 2. Large holes enclosed in 3D.
-    let outside_3d = border_connected_3d(grid, mask);
-    mask.par_chunks_mut(grid.slice_len()).zip(outside_3d.par_chunks(grid.slice_len())).for_each(|(slice, open)| {
-        let (components, sizes) = holes_of(slice);
-        let mut opens = vec![false; sizes.len()];
-        for (&c, &o) in components.iter().zip(open) {
-            if c != 0 && o {
-                opens[c as usize] = true;
-            }
-        }
-        for (m, &c) in slice.iter_mut().zip(&components) {
-            if c != 0 && !opens[c as usize] {
-                *m = true;
-            }
+    // 2. The large holes left, in 3D runs; those enclosed in 3D or resting on lung are filled.
+    let mut large = vec![false; mask.len()];
+    large.par_chunks_mut(grid.slice_len()).zip(mask.par_chunks(grid.slice_len())).for_each(|(large, slice)| {
+        let (components, _) = holes_of(slice);
+        for (l, &c) in large.iter_mut().zip(&components) {
+            *l = c != 0;
         }
     });
+    let outside_3d = border_connected_3d(grid, mask);
+    let (runs, sizes) = components_3d(grid, &large);
+    let mut opens = vec![false; sizes.len()];
+    let (mut lung_below, mut other_below) = (vec![0usize; sizes.len()], vec![0usize; sizes.len()]);
+    let plane = nx * ny;
+    for (i, &run) in runs.iter().enumerate() {
+        if run == 0 {
+            continue;
+        }
+        let run = run as usize;
+        opens[run] |= outside_3d[i];
+        let z = i / plane;
+        let below = match feet {
+            Feet::LowerK => (z > 0).then(|| i - plane),
+            Feet::HigherK => (z + 1 < nz).then(|| i + plane),
+        };
+        match below {
+            Some(j) if runs[j] as usize == run => {}
+            Some(j) if mask[j] => lung_below[run] += 1,
+            // Below the grid counts as what lies below the lungs.
+            _ => other_below[run] += 1,
+        }
+    }
+    let fill: Vec<bool> = (0..sizes.len())
+        .map(|run| {
+            let below = lung_below[run] + other_below[run];
+            run != 0 && (!opens[run] || lung_below[run] as f64 >= MIN_LUNG_BELOW_SHARE * below as f64)
+        })
+        .collect();
+    let mut filled = vec![false; mask.len()];
+    for ((m, f), &run) in mask.iter_mut().zip(filled.iter_mut()).zip(&runs) {
+        if fill[run as usize] {
+            *m = true;
+            *f = true;
+        }
+    }
+    filled
 }
 
 /// Along one axis: `out[i]` = whether any (`dilate`) or every (erode) voxel within `radius`
@@ -437,7 +492,7 @@ mod tests {
         let mut per_slice = mask.clone();
         fill_holes_slices(grid, &mut per_slice);
         // 2 mm pixels: holes up to 100 px count as small.
-        fill_lung_holes(grid, &mut mask, [2.0, 2.0]);
+        fill_lung_holes(grid, &mut mask, [2.0, 2.0], Feet::LowerK);
         let dome_in = |m: &[bool]| {
             (0..grid.len())
                 .filter(|&i| {
@@ -452,6 +507,45 @@ mod tests {
         assert!(dome_in(&mask) * 10 < swallowed, "the dome stays out of the lung: {} of {swallowed}", dome_in(&mask));
         assert!(mask[grid.index(9, 9, 23)], "an enclosed cavity is filled");
         assert!(mask[grid.index(30, 30, 20)], "a small open hole (vessel) is filled");
+    }
+
+    /// A mass beside the hilum: a large hole in the lung whose upper part joins the outside of
+    /// the lungs (a wide stalk to the grid's top face, like the hilum), with lung under it. It
+    /// is filled and reported as filled from a large hole. The same volume with the patient's
+    /// feet at the other end (the mass now bulging in from below, like the dome) stays out.
+    #[test]
+    fn a_mass_resting_on_lung_is_filled_though_it_joins_the_hilum_and_not_when_it_bulges_from_below() {
+        let grid = Grid { dims: [40, 40, 30] };
+        let [nx, ny, nz] = grid.dims;
+        let lung_box =
+            |x: usize, y: usize, z: usize| (4..36).contains(&x) && (4..36).contains(&y) && (4..28).contains(&z);
+        // 12 × 12 px (5.8 cm² at 2 mm) from z 10 to 15, then an 11 × 11 px (4.8 cm²) stalk up to
+        // the top.
+        let tumour =
+            |x: usize, y: usize, z: usize| (14..26).contains(&x) && (14..26).contains(&y) && (10..16).contains(&z);
+        let stalk = |x: usize, y: usize, z: usize| (15..26).contains(&x) && (15..26).contains(&y) && z >= 16;
+        let mut mask = vec![false; grid.len()];
+        for z in 0..nz {
+            for y in 0..ny {
+                for x in 0..nx {
+                    mask[grid.index(x, y, z)] = lung_box(x, y, z) && !tumour(x, y, z) && !stalk(x, y, z);
+                }
+            }
+        }
+        let mut feet_low = mask.clone();
+        let filled = fill_lung_holes(grid, &mut feet_low, [2.0, 2.0], Feet::LowerK);
+        assert!(feet_low[grid.index(20, 20, 12)] && filled[grid.index(20, 20, 12)], "the mass is filled");
+        assert!(feet_low[grid.index(20, 20, 20)], "the stalk's sections inside the lung rest on the mass: filled");
+        assert!(!filled[grid.index(10, 10, 12)], "lung is not reported as filled");
+        let mut feet_high = mask.clone();
+        let filled = fill_lung_holes(grid, &mut feet_high, [2.0, 2.0], Feet::HigherK);
+        let n_filled = filled.iter().filter(|&&f| f).count();
+        assert!(
+            !feet_high[grid.index(20, 20, 12)] && n_filled == 0,
+            "bulging in from below: left out ({n_filled} filled)"
+        );
+        assert_eq!(Feet::of_k_axis([0.0, 0.0, 1.0]), Feet::LowerK);
+        assert_eq!(Feet::of_k_axis([0.0, 0.0, -1.0]), Feet::HigherK);
     }
 
     #[test]
