@@ -176,6 +176,10 @@ pub(crate) fn decode_frame_into(
         // libjpeg-turbo rejects a few non-conformant streams that jpeg-decoder accepts.
         return match turbo {
             Ok(()) => Ok(()),
+            Err(truncated @ FileError::Truncated { .. }) => Err(truncated),
+            // The stream is another size than the header says: no decoder may be fed it (the
+            // jpeg-decoder fallback panicked on such streams).
+            Err(mismatch @ FileError::UnsupportedLayout { .. }) => Err(mismatch),
             Err(turbo_error) => decode_with_pixeldata(obj, h, frame, out, &to_hu).map_err(|_| turbo_error),
         };
     }
@@ -210,12 +214,20 @@ fn decode_turbo(data: &[u8], h: &SliceHeader, out: &mut [i16], to_hu: &HuMapping
     }
     if LOSSLESS_PROCESS_14.contains(&h.transfer_syntax_uid.as_str()) {
         // The fast path; anything it declines goes to libjpeg-turbo below.
-        if let Ok(header) = lossless_jpeg::decode(data, bytemuck::cast_slice_mut(out))
-            && header.width == width
-            && header.height == height
-        {
-            to_hu.map_in_place(out);
-            return Ok(());
+        match lossless_jpeg::decode(data, bytemuck::cast_slice_mut(out)) {
+            Ok(header) if header.width == width && header.height == height => {
+                to_hu.map_in_place(out);
+                return Ok(());
+            }
+            // Another decoder would fill the missing rows as silently; the slice is damaged.
+            Err(e) if e.is_truncated() => {
+                return Err(FileError::Truncated {
+                    path: h.path.clone(),
+                    uid: h.transfer_syntax_uid.clone(),
+                    detail: e.to_string(),
+                });
+            }
+            _ => {}
         }
     }
     if precision <= 8 {
@@ -315,9 +327,10 @@ fn frame_bit_stream<'a>(obj: &'a DefaultDicomObject, h: &SliceHeader, frame: u32
         }
         let first = starts.iter().position(|&s| s == u64::from(offsets[f]));
         let end = offsets.get(f + 1).and_then(|&next| starts.iter().position(|&s| s == u64::from(next)));
-        match first {
-            Some(first) => first..end.unwrap_or(fragments.len()),
-            None => return Err(decode_error("Basic Offset Table does not point at a fragment")),
+        match (first, end.unwrap_or(fragments.len())) {
+            (Some(first), end) if first < end => first..end,
+            (Some(_), _) => return Err(decode_error("Basic Offset Table does not increase from frame to frame")),
+            (None, _) => return Err(decode_error("Basic Offset Table does not point at a fragment")),
         }
     } else if fragments.len() == frames {
         f..f + 1
@@ -335,6 +348,115 @@ fn frame_bit_stream<'a>(obj: &'a DefaultDicomObject, h: &SliceHeader, frame: u32
     }
 }
 
+/// RLE Lossless (PS3.5 G): a 64-byte header of a segment count and 15 offsets.
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+
+/// Checks what dicom-rs's decoders will be fed before they see it, so that a damaged stream is
+/// this slice's error and not a panic or a huge allocation inside them: the size a JPEG,
+/// JPEG-LS or JPEG 2000 codestream declares must be the header's Rows × Columns (their
+/// adapters panicked when it was not), and an RLE header's segment count and offsets must fit
+/// the fragment (a truncated RLE file indexed out of bounds; a tampered one allocated 15 GB).
+fn check_stream_for_third_party_decoder(data: &[u8], h: &SliceHeader) -> Result<(), String> {
+    if h.transfer_syntax_uid == RLE_LOSSLESS {
+        return check_rle_header(data, h);
+    }
+    match codestream_size(data) {
+        Some((w, rows)) if w != usize::from(h.cols) || rows != usize::from(h.rows) => {
+            Err(format!("the codestream is {w}×{rows}, the header says {}×{}", h.cols, h.rows))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_rle_header(data: &[u8], h: &SliceHeader) -> Result<(), String> {
+    let word = |i: usize| data.get(4 * i..4 * i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    let segments = word(0).ok_or("RLE header is cut short")?;
+    let expected = usize::from(h.bits_allocated.div_ceil(8)) * usize::from(h.samples_per_pixel);
+    if segments == 0 || segments > 15 || segments != expected {
+        return Err(format!("RLE header declares {segments} segment(s), the image needs {expected}"));
+    }
+    let mut offsets = Vec::with_capacity(segments + 1);
+    for s in 1..=segments {
+        let offset = word(s).ok_or("RLE header is cut short")?;
+        if offset <= offsets.last().copied().unwrap_or(63) || offset >= data.len() {
+            return Err(format!(
+                "RLE segment {s} starts at byte {offset}, outside the {} bytes of the frame",
+                data.len()
+            ));
+        }
+        offsets.push(offset);
+    }
+    offsets.push(data.len());
+    // Each segment must unpack (PackBits, PS3.5 G.3.1) to one byte per pixel: fewer means the
+    // stream is cut short, more that Rows × Columns do not describe it.
+    let pixels = usize::from(h.rows) * usize::from(h.cols);
+    for (s, range) in offsets.windows(2).enumerate() {
+        let unpacked = packbits_len(&data[range[0]..range[1]]);
+        if unpacked < pixels || unpacked > pixels + 1 + pixels / 64 {
+            return Err(format!(
+                "RLE segment {} unpacks to {unpacked} bytes, the header's {}×{} needs {pixels}",
+                s + 1,
+                h.cols,
+                h.rows
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The number of bytes a PackBits segment unpacks to (it stops where a run is cut short).
+fn packbits_len(segment: &[u8]) -> usize {
+    let (mut at, mut out) = (0usize, 0usize);
+    while let Some(&n) = segment.get(at) {
+        let n = n as i8;
+        if n >= 0 {
+            let literal = n as usize + 1;
+            if at + 1 + literal > segment.len() {
+                return out + (segment.len() - at - 1);
+            }
+            out += literal;
+            at += 1 + literal;
+        } else if n != -128 {
+            if at + 1 >= segment.len() {
+                return out;
+            }
+            out += 1 + n.unsigned_abs() as usize;
+            at += 2;
+        } else {
+            at += 1;
+        }
+    }
+    out
+}
+
+/// (columns, rows) declared by a JPEG / JPEG-LS frame header or a JPEG 2000 SIZ marker, when the
+/// stream starts like one.
+fn codestream_size(data: &[u8]) -> Option<(usize, usize)> {
+    let be16 = |at: usize| data.get(at..at + 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    let be32 = |at: usize| data.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    if data.starts_with(&[0xFF, 0xD8]) {
+        let mut pos = 2;
+        while pos + 4 <= data.len() && data[pos] == 0xFF {
+            let marker = data[pos + 1];
+            if marker == 0xFF {
+                pos += 1;
+                continue;
+            }
+            let len = be16(pos + 2)?;
+            let sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) || marker == 0xF7;
+            if sof {
+                return Some((be16(pos + 7)?, be16(pos + 5)?));
+            }
+            pos += 2 + len;
+        }
+        return None;
+    }
+    // A raw codestream (FF4F FF51), or the one inside a JP2 file's jp2c box.
+    let siz = data.windows(4).take(4096).position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])? + 4;
+    let (x, y, x0, y0) = (be32(siz + 4)?, be32(siz + 8)?, be32(siz + 12)?, be32(siz + 16)?);
+    Some((x.checked_sub(x0)?, y.checked_sub(y0)?))
+}
+
 fn decode_with_pixeldata(
     obj: &DefaultDicomObject,
     h: &SliceHeader,
@@ -342,11 +464,19 @@ fn decode_with_pixeldata(
     out: &mut [i16],
     to_hu: &HuMapping,
 ) -> Result<(), FileError> {
-    let decoded = obj.decode_pixel_data_frame(frame).map_err(|e| FileError::Decode {
-        path: h.path.clone(),
-        uid: h.transfer_syntax_uid.clone(),
-        detail: e.to_string().lines().next().unwrap_or("decoder failed").to_owned(),
-    })?;
+    let decode_error =
+        |detail: String| FileError::Decode { path: h.path.clone(), uid: h.transfer_syntax_uid.clone(), detail };
+    if !NATIVE.contains(&h.transfer_syntax_uid.as_str()) {
+        let data = frame_bit_stream(obj, h, frame)?;
+        check_stream_for_third_party_decoder(&data, h).map_err(decode_error)?;
+    }
+    // Last line of defence: the decoders of dicom-pixeldata (and the codec crates under it) have
+    // panicked on damaged input (index out of bounds in RLE, size asserts in the JPEG and JPEG
+    // 2000 adapters). A panic there is this slice's error, never the import's end; the decoded
+    // buffer is discarded, so no broken state outlives it.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data_frame(frame)))
+        .map_err(|_| decode_error("the decoder failed on damaged data (it panicked)".into()))?
+        .map_err(|e| decode_error(e.to_string().lines().next().unwrap_or("decoder failed").to_owned()))?;
     let data = decoded.data();
     let bits = decoded.bits_allocated();
     let needed = out.len() * usize::from(bits / 8);

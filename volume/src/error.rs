@@ -21,6 +21,8 @@ pub enum FileError {
     UnsupportedTransferSyntax { path: PathBuf, uid: String, name: String, why: String },
     #[error("{path}: cannot decode pixel data ({uid}): {detail}")]
     Decode { path: PathBuf, uid: String, detail: String },
+    #[error("{path}: pixel data ({uid}) is cut short: {detail}")]
+    Truncated { path: PathBuf, uid: String, detail: String },
     #[error("{path}: pixel layout not supported for CT: {detail}")]
     UnsupportedLayout { path: PathBuf, detail: String },
     #[error("{path}: frame {frame} requested but the file has {frames} frame(s)")]
@@ -37,6 +39,7 @@ impl FileError {
             | Self::BadAttribute { path, .. }
             | Self::UnsupportedTransferSyntax { path, .. }
             | Self::Decode { path, .. }
+            | Self::Truncated { path, .. }
             | Self::UnsupportedLayout { path, .. }
             | Self::FrameOutOfRange { path, .. }
             | Self::SizeMismatch { path, .. } => path,
@@ -62,8 +65,8 @@ pub enum VolumeError {
     NotAVolume { series_uid: String, why: String },
     #[error("every slice of series {series_uid} failed to decode; first error: {first}")]
     AllSlicesFailed { series_uid: String, first: Box<FileError> },
-    #[error("volume {dims:?} is too large to hold in memory")]
-    TooLarge { dims: [usize; 3] },
+    #[error("volume {dims:?} is too large: over the limit of {limit_voxels} voxels on this machine")]
+    TooLarge { dims: [usize; 3], limit_voxels: usize },
     #[error("loading cancelled")]
     Cancelled,
     #[error("cannot write {path}: {source}")]

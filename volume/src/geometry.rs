@@ -13,6 +13,7 @@ use glam::{DMat4, DVec3, DVec4};
 use serde::Serialize;
 
 use crate::header::SliceHeader;
+use crate::limits;
 
 /// Positions closer than this along the normal are the same slice.
 const DUPLICATE_TOLERANCE_MM: f64 = 0.01;
@@ -108,7 +109,16 @@ pub enum Problem {
     GantryTilt { degrees: f64 },
     /// Slices without Image Position/Orientation were left out.
     MissingPosition { excluded: usize },
-    /// No Pixel Spacing: 1 mm assumed.
+    /// Slices whose Image Position or Orientation (Patient) is unusable (non-finite, far off,
+    /// zero or parallel vectors) were left out.
+    UnusableGeometry { excluded: usize },
+    /// Slices lying more than [`limits::MAX_GAP_SLICES`] spacings away from the largest stack
+    /// of the series were left out.
+    OutlyingSlices { excluded: usize, gap_mm: f64 },
+    /// The files had no Series Instance UID; they were grouped by what they share and given
+    /// this derived UID.
+    SeriesUidDerived { series_uid: String },
+    /// No usable Pixel Spacing: 1 mm assumed.
     MissingPixelSpacing,
     /// One slice only: the slice spacing is Slice Thickness (or 1 mm).
     SingleSlice { spacing_mm: f64 },
@@ -147,7 +157,20 @@ impl fmt::Display for Problem {
             Self::MissingPosition { excluded } => {
                 write!(f, "{excluded} slice(s) without Image Position/Orientation left out")
             }
-            Self::MissingPixelSpacing => write!(f, "no Pixel Spacing: 1 mm assumed"),
+            Self::UnusableGeometry { excluded } => write!(
+                f,
+                "{excluded} slice(s) with an unusable Image Position/Orientation (non-finite, over 100 m away, or \
+                 not two perpendicular unit vectors) left out"
+            ),
+            Self::OutlyingSlices { excluded, gap_mm } => {
+                write!(f, "{excluded} slice(s) lying {gap_mm:.0} mm or more away from the rest of the series left out")
+            }
+            Self::SeriesUidDerived { series_uid } => write!(
+                f,
+                "no Series Instance UID: files grouped by study, frame of reference, orientation, size and \
+                 series number as series {series_uid}"
+            ),
+            Self::MissingPixelSpacing => write!(f, "no usable Pixel Spacing: 1 mm assumed"),
             Self::SingleSlice { spacing_mm } => write!(f, "single slice: slice spacing {spacing_mm:.3} mm assumed"),
             Self::MultiFrameExcluded { excluded } => {
                 write!(
@@ -165,6 +188,34 @@ impl fmt::Display for Problem {
             }
         }
     }
+}
+
+/// The longest run of `sorted` (slices ordered along the normal, duplicates dropped) in which
+/// no step exceeds [`limits::MAX_GAP_SLICES`] + 1 times the median step; slices outside it are
+/// left out and reported. A slice metres away (a damaged position) would otherwise stretch the
+/// grid over thousands of padding slices.
+fn largest_stack(sorted: &[usize], along: &impl Fn(usize) -> f64, problems: &mut Vec<Problem>) -> Vec<usize> {
+    if sorted.len() < 3 {
+        return sorted.to_vec();
+    }
+    let steps: Vec<f64> = sorted.windows(2).map(|w| along(w[1]) - along(w[0])).collect();
+    let widest = median(&steps) * (limits::MAX_GAP_SLICES as f64 + 1.5);
+    let mut runs: Vec<(usize, usize)> = vec![(0, 1)];
+    for (n, &step) in steps.iter().enumerate() {
+        if step > widest {
+            runs.push((n + 1, n + 2));
+        } else if let Some(run) = runs.last_mut() {
+            run.1 = n + 2;
+        }
+    }
+    let Some(&(start, end)) = runs.iter().max_by_key(|(s, e)| (e - s, usize::MAX - s)) else {
+        return sorted.to_vec();
+    };
+    if end - start < sorted.len() {
+        let gap_mm = steps.iter().copied().filter(|&s| s > widest).fold(f64::INFINITY, f64::min);
+        problems.push(Problem::OutlyingSlices { excluded: sorted.len() - (end - start), gap_mm });
+    }
+    sorted[start..end].to_vec()
 }
 
 /// Slices that can share a grid: (rows, columns) and orientation cosines × 1000.
@@ -192,13 +243,30 @@ pub fn plan(slices: &[SliceHeader]) -> Result<SlicePlan, String> {
     if single_frame.len() < slices.len() {
         problems.push(Problem::MultiFrameExcluded { excluded: slices.len() - single_frame.len() });
     }
-    let (positioned, unpositioned): (Vec<usize>, Vec<usize>) =
+    let (with_geometry, unpositioned): (Vec<usize>, Vec<usize>) =
         single_frame.into_iter().partition(|&i| slices[i].position_mm.is_some() && slices[i].orientation.is_some());
-    if positioned.is_empty() {
+    if with_geometry.is_empty() {
         return Err("no slice has Image Position (Patient) and Image Orientation (Patient)".into());
     }
     if !unpositioned.is_empty() {
         problems.push(Problem::MissingPosition { excluded: unpositioned.len() });
+    }
+    // Zero, parallel or non-unit orientation vectors would make a singular or scaled affine;
+    // non-finite or far-off positions would stretch the grid over absurd distances.
+    let usable = |i: usize| {
+        slices[i].position_mm.is_some_and(|p| limits::position_is_usable(&p))
+            && slices[i].orientation.is_some_and(|o| limits::orientation_is_usable(&o))
+    };
+    let (positioned, unusable): (Vec<usize>, Vec<usize>) = with_geometry.into_iter().partition(|&i| usable(i));
+    if positioned.is_empty() {
+        return Err(format!(
+            "no slice has a usable Image Position (Patient) and Image Orientation (Patient): positions must be \
+             finite and within {} m, orientations two perpendicular unit vectors",
+            limits::MAX_POSITION_MM / 1000.0
+        ));
+    }
+    if !unusable.is_empty() {
+        problems.push(Problem::UnusableGeometry { excluded: unusable.len() });
     }
 
     // Keep the largest group sharing one size and orientation.
@@ -232,6 +300,7 @@ pub fn plan(slices: &[SliceHeader]) -> Result<SlicePlan, String> {
     });
 
     let unique = drop_duplicates(slices, &members, &along, &mut problems);
+    let unique = largest_stack(&unique, &along, &mut problems);
     let lossy: Vec<usize> = unique.iter().copied().filter(|&i| slices[i].is_lossy()).collect();
     if !lossy.is_empty() {
         let syntaxes: std::collections::BTreeSet<String> =
@@ -241,7 +310,7 @@ pub fn plan(slices: &[SliceHeader]) -> Result<SlicePlan, String> {
     }
 
     let (pixel_row_mm, pixel_col_mm) = match first.pixel_spacing_mm {
-        Some([r, c]) if r > 0.0 && c > 0.0 => (r, c),
+        Some([r, c]) if limits::SPACING_MM.contains(&r) && limits::SPACING_MM.contains(&c) => (r, c),
         _ => {
             problems.push(Problem::MissingPixelSpacing);
             (1.0, 1.0)
@@ -250,7 +319,7 @@ pub fn plan(slices: &[SliceHeader]) -> Result<SlicePlan, String> {
 
     let origin = slices[unique[0]].position().unwrap_or_default();
     let (slots, slice_step) = if unique.len() == 1 {
-        let spacing = first.slice_thickness_mm.filter(|t| *t > 0.0).unwrap_or(1.0);
+        let spacing = first.slice_thickness_mm.filter(|t| limits::SPACING_MM.contains(t)).unwrap_or(1.0);
         problems.push(Problem::SingleSlice { spacing_mm: spacing });
         (vec![Some(unique[0])], normal * spacing)
     } else {
@@ -259,7 +328,8 @@ pub fn plan(slices: &[SliceHeader]) -> Result<SlicePlan, String> {
         let mut slots = vec![Some(unique[0])];
         let mut irregular = Vec::new();
         for (n, (&step, &next)) in steps.iter().zip(&unique[1..]).enumerate() {
-            let multiple = (step / nominal).round();
+            // At most MAX_GAP_SLICES + 1 by `largest_stack`.
+            let multiple = (step / nominal).round().min(limits::MAX_GAP_SLICES as f64 + 1.0);
             if multiple >= 2.0 && (step - multiple * nominal).abs() < 0.2 * nominal {
                 let missing = multiple as usize - 1;
                 problems.push(Problem::Gap {
@@ -274,6 +344,9 @@ pub fn plan(slices: &[SliceHeader]) -> Result<SlicePlan, String> {
             }
             let _ = n;
             slots.push(Some(next));
+        }
+        if slots.len() > limits::MAX_SLICES {
+            return Err(format!("{} slices, over the limit of {}", slots.len(), limits::MAX_SLICES));
         }
         let last = slices[*unique.last().unwrap_or(&unique[0])].position().unwrap_or_default();
         // The grid is fitted to the end slices, so every present slice lands on its position.

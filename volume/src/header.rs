@@ -12,6 +12,7 @@ use glam::DVec3;
 use serde::Serialize;
 
 use crate::error::FileError;
+use crate::limits;
 
 /// Where a file stands after its header was read.
 #[derive(Debug, Clone)]
@@ -35,6 +36,10 @@ pub struct SliceHeader {
     /// written to logs, exports or sync payloads.
     #[serde(skip)]
     pub series_description: String,
+    /// Frame of Reference UID (0020,0052); empty when missing.
+    pub frame_of_reference_uid: String,
+    /// Series Number (0020,0011).
+    pub series_number: Option<i64>,
     pub transfer_syntax_uid: String,
     pub instance_number: Option<i32>,
     pub rows: u16,
@@ -89,6 +94,8 @@ impl SliceHeader {
             sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
             modality: "CT".into(),
             series_description: String::new(),
+            frame_of_reference_uid: String::new(),
+            series_number: None,
             transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
             instance_number: None,
             rows: 1,
@@ -169,14 +176,10 @@ pub(crate) fn header_from_object(path: &Path, obj: &DefaultDicomObject, has_pixe
             why: "no Rows/Columns: not an image".into(),
         };
     };
-    if rows == 0 || cols == 0 {
-        // Checked here, before any size is computed from them: an empty image.
-        return HeaderOutcome::NotImage {
-            path: path.to_owned(),
-            sop_class_uid,
-            modality,
-            why: format!("Rows × Columns is {cols}×{rows}: an empty image"),
-        };
+    // Checked here, before any size is computed from them.
+    let frames = float(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1.0);
+    if let Some(why) = unusable_size(rows, cols, frames) {
+        return HeaderOutcome::NotImage { path: path.to_owned(), sop_class_uid, modality, why };
     }
     if has_pixels_loaded && obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
         return HeaderOutcome::NotImage {
@@ -197,11 +200,13 @@ pub(crate) fn header_from_object(path: &Path, obj: &DefaultDicomObject, has_pixe
         sop_class_uid,
         modality,
         series_description: text(obj, tags::SERIES_DESCRIPTION).unwrap_or_default(),
+        frame_of_reference_uid: text(obj, tags::FRAME_OF_REFERENCE_UID).unwrap_or_default(),
+        series_number: float(obj, tags::SERIES_NUMBER).filter(|n| n.is_finite()).map(|n| n as i64),
         transfer_syntax_uid: obj.meta().transfer_syntax().trim_end_matches('\0').to_owned(),
         instance_number: float(obj, tags::INSTANCE_NUMBER).map(|v| v as i32),
         rows,
         cols,
-        number_of_frames: float(obj, tags::NUMBER_OF_FRAMES).map_or(1, |v| v as u32).max(1),
+        number_of_frames: (frames as u32).max(1),
         samples_per_pixel: uint(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1),
         photometric: text(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default(),
         bits_allocated,
@@ -235,6 +240,22 @@ pub(crate) fn header_from_object(path: &Path, obj: &DefaultDicomObject, has_pixe
         };
     }
     HeaderOutcome::Image(Box::new(header))
+}
+
+/// Why Rows, Columns or Number of Frames cannot be decoded, if they cannot: an empty image, or
+/// a size over the named limits of [`limits`].
+fn unusable_size(rows: u16, cols: u16, frames: f64) -> Option<String> {
+    if rows == 0 || cols == 0 {
+        return Some(format!("Rows × Columns is {cols}×{rows}: an empty image"));
+    }
+    if rows > limits::MAX_ROWS_OR_COLUMNS || cols > limits::MAX_ROWS_OR_COLUMNS {
+        return Some(format!(
+            "Rows × Columns is {cols}×{rows}, over the limit of {} per side",
+            limits::MAX_ROWS_OR_COLUMNS
+        ));
+    }
+    (frames > f64::from(limits::MAX_FRAMES))
+        .then(|| format!("Number of Frames {frames} is over the limit of {}", limits::MAX_FRAMES))
 }
 
 /// The largest |Rescale Slope| and |Rescale Intercept| taken as meant: beyond them no CT value

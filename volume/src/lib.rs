@@ -11,6 +11,7 @@ pub mod geometry;
 pub mod header;
 mod jpeg_turbo;
 pub mod labels;
+pub mod limits;
 pub mod lossless_jpeg;
 pub mod nifti_export;
 pub mod open;

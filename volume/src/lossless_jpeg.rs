@@ -15,6 +15,22 @@ pub struct LosslessError(pub &'static str);
 
 type Result<T> = std::result::Result<T, LosslessError>;
 
+const NOT_PREFIX_CODE: &str = "Huffman table is not a prefix code";
+const TRUNCATED: &str = "the entropy-coded data ends before the last sample (truncated stream)";
+
+/// Bits that a decode may take past the end of the entropy-coded data before the stream
+/// counts as truncated. An encoder pads the last byte with 1-bits that are never read, so a
+/// whole stream needs none; a byte's worth is tolerated.
+const MAX_OVERRUN_BITS: u32 = 7;
+
+impl LosslessError {
+    /// The stream was cut short: the samples past the cut would be decoded from invented zero
+    /// bits, so the slice is damaged (not a stream for another decoder to try).
+    pub fn is_truncated(&self) -> bool {
+        self.0 == TRUNCATED
+    }
+}
+
 /// Frame parameters read from SOF3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LosslessHeader {
@@ -58,6 +74,12 @@ impl Huffman {
             let n = usize::from(counts[len as usize - 1]);
             val_offset[len as usize] = k as i32 - code;
             for _ in 0..n {
+                // Checked before any table entry is written: a code of `len` bits must fit in
+                // `len` bits, or the counts do not describe a prefix code (T.81 C.2), and the
+                // lookup and fast tables below would be indexed past their end.
+                if code >= (1 << len) {
+                    return Err(LosslessError(NOT_PREFIX_CODE));
+                }
                 let symbol = *symbols.get(k).ok_or(LosslessError("Huffman table shorter than its counts"))?;
                 if len <= LOOKUP_BITS {
                     let shift = LOOKUP_BITS - len;
@@ -90,9 +112,6 @@ impl Huffman {
             if n > 0 {
                 max_code[len as usize] = code - 1;
             }
-            if code > (1 << len) {
-                return Err(LosslessError("Huffman table is not a prefix code"));
-            }
             code <<= 1;
         }
         max_code[17] = i32::MAX;
@@ -108,11 +127,20 @@ struct BitReader<'a> {
     bits: u32,
     /// A marker (FFxx, xx ≠ 0) was reached; zeros are fed from here on.
     marker: Option<u8>,
+    /// Zero bytes fed since the marker or the end of the data (they are not in the stream).
+    padding_bytes: u32,
 }
 
 impl<'a> BitReader<'a> {
     fn new(data: &'a [u8]) -> Self {
-        Self { data, pos: 0, buffer: 0, bits: 0, marker: None }
+        Self { data, pos: 0, buffer: 0, bits: 0, marker: None, padding_bytes: 0 }
+    }
+
+    /// Fails when more than [`MAX_OVERRUN_BITS`] of the invented padding have been consumed:
+    /// the data ran out (or reached a marker) before the samples did.
+    fn check_not_overrun(&self) -> Result<()> {
+        let overrun = (self.padding_bytes * 8).saturating_sub(self.bits);
+        if overrun > MAX_OVERRUN_BITS { Err(LosslessError(TRUNCATED)) } else { Ok(()) }
     }
 
     #[inline]
@@ -135,6 +163,7 @@ impl<'a> BitReader<'a> {
         }
         while self.bits <= 56 {
             let byte = if self.marker.is_some() {
+                self.padding_bytes = self.padding_bytes.saturating_add(1);
                 0
             } else {
                 match self.data.get(self.pos) {
@@ -145,6 +174,7 @@ impl<'a> BitReader<'a> {
                         }
                         Some(&m) => {
                             self.marker = Some(m);
+                            self.padding_bytes += 1;
                             0
                         }
                         None => {
@@ -158,6 +188,7 @@ impl<'a> BitReader<'a> {
                     }
                     None => {
                         self.marker = Some(0xD9);
+                        self.padding_bytes += 1;
                         0
                     }
                 }
@@ -241,6 +272,7 @@ impl<'a> BitReader<'a> {
 
     /// Skips to the byte after the next RSTn marker, dropping buffered bits.
     fn restart(&mut self) -> Result<()> {
+        self.check_not_overrun()?;
         match self.marker {
             Some(m) if (0xD0..=0xD7).contains(&m) => {
                 self.pos += 2;
@@ -258,6 +290,7 @@ impl<'a> BitReader<'a> {
             }
         }
         self.marker = None;
+        self.padding_bytes = 0;
         self.buffer = 0;
         self.bits = 0;
         Ok(())
@@ -359,6 +392,7 @@ fn scan(
     } else {
         scan_with_restarts(&mut bits, table, predictor, initial, w, restart_interval, out)?;
     }
+    bits.check_not_overrun()?;
     if point_transform > 0 {
         for v in out.iter_mut() {
             *v <<= point_transform;
@@ -525,5 +559,54 @@ mod tests {
         // Truncated after the frame header.
         let sof3 = [0xFF, 0xD8, 0xFF, 0xC3, 0x00, 0x0B, 16, 0, 2, 0, 2, 1, 1, 0x11, 0];
         assert!(decode(&sof3, &mut out).is_err());
+    }
+
+    /// A DHT segment (class 0, id 0) with `counts` and `symbols`, spliced into `stream` in
+    /// place of its own table.
+    fn with_table(stream: &[u8], counts: [u8; 16], symbols: &[u8]) -> Vec<u8> {
+        let at = stream.windows(2).position(|w| w == [0xFF, 0xC4]).expect("DHT");
+        let len = usize::from(u16::from_be_bytes([stream[at + 2], stream[at + 3]]));
+        let mut segment = vec![0xFF, 0xC4];
+        segment.extend_from_slice(&((2 + 17 + symbols.len()) as u16).to_be_bytes());
+        segment.push(0x00);
+        segment.extend_from_slice(&counts);
+        segment.extend_from_slice(symbols);
+        [&stream[..at], &segment[..], &stream[at + 2 + len..]].concat()
+    }
+
+    /// Counts that are not a prefix code once overflowed the lookup table (three 1-bit codes)
+    /// and the fast table (codes of 12 bits past the last one that fits); both are refused.
+    #[test]
+    fn huffman_tables_that_are_not_prefix_codes_are_refused() {
+        let (w, h) = (16, 8);
+        let stream = encode_lossless(&image(w, h, 12), w, 12, 1, 0, Restart::None).expect("encode");
+        let mut out = vec![0u16; w * h];
+        let mut three_one_bit = [0u8; 16];
+        three_one_bit[0] = 3;
+        // Two 1-bit codes fill the code space; a 12-bit code after them would start at 4096.
+        let mut full_then_12 = [0u8; 16];
+        full_then_12[0] = 2;
+        full_then_12[11] = 1;
+        let symbols = [0u8, 1, 0];
+        for (counts, symbols) in [(three_one_bit, &symbols[..3]), (full_then_12, &symbols[..3])] {
+            let bad = with_table(&stream, counts, symbols);
+            assert_eq!(decode(&bad, &mut out), Err(LosslessError(NOT_PREFIX_CODE)));
+        }
+    }
+
+    /// A stream cut short (the rest of the file lost) is reported as truncated, with and without
+    /// restart intervals, instead of decoding the missing rows from invented zero bits.
+    #[test]
+    fn a_truncated_stream_is_reported_not_padded_silently() {
+        let (w, h) = (64, 48);
+        for restart in [Restart::None, Restart::Rows(4)] {
+            let stream = encode_lossless(&image(w, h, 16), w, 16, 1, 0, restart).expect("encode");
+            let mut out = vec![0u16; w * h];
+            assert!(decode(&stream, &mut out).is_ok(), "{restart:?}: the whole stream decodes");
+            for keep in [stream.len() / 2, stream.len() - 40] {
+                let e = decode(&stream[..keep], &mut out).expect_err("truncated");
+                assert!(e.is_truncated(), "{restart:?}, {keep} of {} bytes: {e}", stream.len());
+            }
+        }
     }
 }

@@ -25,6 +25,27 @@ pub struct Series {
     pub description: String,
     pub slices: Vec<SliceHeader>,
     pub transfer_syntaxes: BTreeSet<String>,
+    /// The files had no (or a blank) Series Instance UID: `series_uid` was derived from what
+    /// they share (see [`derived_series_uid`]).
+    pub uid_derived: bool,
+}
+
+/// A Series Instance UID for a file whose own is missing or blank (anonymisers blank it): the
+/// same for every file sharing Study Instance UID, Frame of Reference UID, orientation, Rows ×
+/// Columns and Series Number, which is how SimpleITK and dcm2niix group such files. A UUID-
+/// derived UID (PS3.5 B.2, root 2.25) from the SHA-256 of those values, so it is stable across
+/// scans and desks and never a real series' UID.
+pub fn derived_series_uid(h: &SliceHeader) -> String {
+    use sha2::{Digest, Sha256};
+    let orientation = h.orientation.map(|o| o.map(|v| (v * 1000.0).round() as i64));
+    let key = format!(
+        "{}|{}|{:?}|{}x{}|{:?}",
+        h.study_uid, h.frame_of_reference_uid, orientation, h.rows, h.cols, h.series_number
+    );
+    let digest = Sha256::digest(key.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    format!("2.25.{}", u128::from_be_bytes(bytes))
 }
 
 impl Series {
@@ -126,12 +147,14 @@ pub fn scan_files(
         return Err(VolumeError::Cancelled);
     }
     let mut by_uid: BTreeMap<String, Vec<SliceHeader>> = BTreeMap::new();
+    let mut derived = BTreeSet::new();
     for outcome in outcomes {
         match outcome {
-            Ok(HeaderOutcome::Image(h)) if h.series_uid.is_empty() => skipped.push(Skipped {
-                path: h.path,
-                reason: "image without Series Instance UID (0020,000E): cannot be grouped into a series".into(),
-            }),
+            Ok(HeaderOutcome::Image(mut h)) if h.series_uid.is_empty() => {
+                h.series_uid = derived_series_uid(&h);
+                derived.insert(h.series_uid.clone());
+                by_uid.entry(h.series_uid.clone()).or_default().push(*h);
+            }
             Ok(HeaderOutcome::Image(h)) => by_uid.entry(h.series_uid.clone()).or_default().push(*h),
             Ok(HeaderOutcome::NotImage { path, why, modality, .. }) => {
                 let modality = if modality.is_empty() { String::new() } else { format!(" (modality {modality})") };
@@ -149,6 +172,7 @@ pub fn scan_files(
                 modality: first.modality.clone(),
                 description: first.series_description.clone(),
                 transfer_syntaxes: slices.iter().map(|s| s.transfer_syntax_uid.clone()).collect(),
+                uid_derived: derived.contains(&series_uid),
                 series_uid,
                 slices,
             }

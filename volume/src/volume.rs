@@ -85,9 +85,11 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<Volume, Volum
     let plan = plan(&series.slices).map_err(not_a_volume)?;
     let [nx, ny, nz] = plan.geometry.dims;
     let slice_len = nx * ny;
-    let total = slice_len.checked_mul(nz).ok_or(VolumeError::TooLarge { dims: plan.geometry.dims })?;
-    if total.checked_mul(2).is_none_or(|bytes| bytes > isize::MAX as usize) {
-        return Err(VolumeError::TooLarge { dims: plan.geometry.dims });
+    let limit = crate::limits::max_volume_voxels();
+    let too_large = || VolumeError::TooLarge { dims: plan.geometry.dims, limit_voxels: limit };
+    let total = slice_len.checked_mul(nz).ok_or_else(too_large)?;
+    if total > limit {
+        return Err(too_large());
     }
 
     // Padding: the series' own Pixel Padding Value in HU, else the CT convention.
@@ -130,6 +132,9 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<Volume, Volum
         return Err(VolumeError::Cancelled);
     }
     let mut problems = plan.problems;
+    if series.uid_derived {
+        problems.insert(0, Problem::SeriesUidDerived { series_uid: series.series_uid.clone() });
+    }
     let mut failed = Vec::new();
     for (k, result) in results.into_iter().enumerate() {
         if let Err(e) = result {
