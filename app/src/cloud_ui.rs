@@ -10,8 +10,8 @@ use lungdesk_store::Grade;
 use crate::i18n::{Lang, tr, trf};
 use crate::sync::{SyncSettings, SyncStatus};
 
-/// What the Surveillance tab holds.
-#[derive(Debug, Clone, Default)]
+/// What the Surveillance tab holds. `Debug` never shows the token being typed.
+#[derive(Clone, Default)]
 pub struct CloudPanel {
     /// The service this desk syncs with; `None` until connected.
     pub settings: Option<SyncSettings>,
@@ -22,6 +22,19 @@ pub struct CloudPanel {
     /// The last counts fetched, or why they could not be.
     pub counts: Option<Result<Surveillance, String>>,
     pub fetching: bool,
+}
+
+impl std::fmt::Debug for CloudPanel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudPanel")
+            .field("settings", &self.settings)
+            .field("url_entry", &self.url_entry)
+            .field("token_entry", &if self.token_entry.is_empty() { "" } else { "<redacted>" })
+            .field("status", &self.status)
+            .field("query", &self.query)
+            .field("fetching", &self.fetching)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the user asked for in the panel.
@@ -276,5 +289,16 @@ mod tests {
         }
         assert_eq!(date_from_days(20_544), "2026-04-01");
         assert_eq!(date_from_days(19_782), "2024-02-29");
+    }
+
+    #[test]
+    fn no_debug_output_shows_the_token() {
+        let settings = SyncSettings { url: "https://dataset.example.jp".into(), token: "s3cret-token".into() };
+        let panel =
+            CloudPanel { settings: Some(settings.clone()), token_entry: "s3cret-typed".into(), ..Default::default() };
+        for shown in [format!("{settings:?}"), format!("{panel:?}"), format!("{:?}", CloudAction::Connect(settings))] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("redacted"), "{shown}");
+        }
     }
 }

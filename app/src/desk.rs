@@ -478,10 +478,16 @@ impl Desk {
             (progress.clone(), self.events_tx.clone(), self.store_path.clone(), self.ctx.clone());
         let worker_folder = folder.to_owned();
         let spawned = std::thread::Builder::new().name("lungdesk-import".into()).spawn(move || {
-            let result = Store::open(&path).map_err(|e| e.to_string()).and_then(|mut store| {
-                import_folder(&mut store, &identity.site_code, &worker_folder, &worker_progress)
-                    .map_err(|e| e.to_string())
-            });
+            // A panic inside the import (a defect; one hostile Patient's Age once did it) must
+            // still end the job with its reason, or every later import would say "already
+            // running". The store commits per series, so what was imported stays.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Store::open(&path).map_err(|e| e.to_string()).and_then(|mut store| {
+                    import_folder(&mut store, &identity.site_code, &worker_folder, &worker_progress)
+                        .map_err(|e| e.to_string())
+                })
+            }))
+            .unwrap_or_else(|_| Err(format!("the import of {} stopped on an internal error", worker_folder.display())));
             let _ = events.send(Event::Imported(result));
             if let Some(ctx) = ctx {
                 ctx.request_repaint();

@@ -16,12 +16,18 @@ use std::time::{Duration, Instant};
 use lungdesk_cloud::{Client, ClientError, PushOutcome, Surveillance, SurveillanceQuery};
 use lungdesk_store::{Store, SyncSummary};
 
-/// Where the service is and who we are to it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Where the service is and who we are to it. `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SyncSettings {
     /// `https://…` (or `http://` on loopback).
     pub url: String,
     pub token: String,
+}
+
+impl std::fmt::Debug for SyncSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncSettings").field("url", &self.url).field("token", &"<redacted>").finish()
+    }
 }
 
 impl SyncSettings {

@@ -40,22 +40,51 @@ impl ClientError {
     }
 }
 
-/// A connection to the service with one reader's token.
-#[derive(Debug, Clone)]
+/// A connection to the service with one reader's token (never shown by `Debug`).
+#[derive(Clone)]
 pub struct Client {
     base: String,
     token: String,
     http: reqwest::blocking::Client,
 }
 
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base).field("token", &"<redacted>").finish_non_exhaustive()
+    }
+}
+
+/// Whether `url` may carry a token: HTTPS anywhere, plain HTTP only to this machine.
+pub fn url_may_carry_a_token(url: &str) -> bool {
+    let lower = url.trim().to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = lower.strip_prefix("http://") else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 impl Client {
-    /// `base_url` like `https://dataset.example.jp`; `extra_root_pem` trusts a private CA.
+    /// `base_url` like `https://dataset.example.jp` (plain `http://` only to loopback: the token
+    /// would cross the network readable); `extra_root_pem` trusts a private CA.
     pub fn new(
         base_url: &str,
         token: &str,
         timeout: Duration,
         extra_root_pem: Option<&[u8]>,
     ) -> Result<Self, ClientError> {
+        if !url_may_carry_a_token(base_url) {
+            return Err(ClientError::Setup(format!(
+                "{base_url}: the token is sent only over https:// (plain http:// only to this machine)"
+            )));
+        }
         let mut builder =
             reqwest::blocking::Client::builder().timeout(timeout).connect_timeout(timeout).use_rustls_tls();
         if let Some(pem) = extra_root_pem {
@@ -197,4 +226,34 @@ fn without_url(e: &reqwest::Error) -> String {
         source = s.source();
     }
     if detail.is_empty() { kind.to_owned() } else { format!("{kind} ({detail})") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_travels_only_over_https_or_to_loopback_and_never_into_debug() {
+        for ok in
+            ["https://dataset.example.jp", "http://127.0.0.1:8443", "http://localhost/", "http://[::1]:80", "HTTPS://X"]
+        {
+            assert!(url_may_carry_a_token(ok), "{ok}");
+        }
+        for bad in [
+            "http://dataset.example.jp",
+            "http://10.0.0.5:8443",
+            "http://127.0.0.1.evil.jp",
+            "http://user@evil/",
+            "ftp://x",
+            "",
+        ] {
+            assert!(!url_may_carry_a_token(bad), "{bad}");
+        }
+        let e = Client::new("http://dataset.example.jp", "s3cret-token", Duration::from_secs(1), None)
+            .expect_err("refused");
+        assert!(e.to_string().contains("https://"), "{e}");
+        let c = Client::new("http://127.0.0.1:9", "s3cret-token", Duration::from_secs(1), None).expect("loopback");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret") && shown.contains("redacted"), "{shown}");
+    }
 }

@@ -24,14 +24,19 @@ enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: String,
-        /// Surveillance counts below this are suppressed.
-        #[arg(long, default_value_t = 5)]
+        /// Surveillance counts below this are suppressed (at least 3: a count of 1 or 2 can
+        /// single out a patient).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(3..))]
         min_count: i64,
         /// PEM certificate chain; with --tls-key, serves HTTPS.
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Serve plain HTTP on an address other than loopback (tokens and labels then cross the
+        /// network unencrypted; for a TLS-terminating proxy in front only).
+        #[arg(long)]
+        insecure_http: bool,
     },
     /// Issues a token and prints it once (only its hash is kept).
     Token {
@@ -51,9 +56,16 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { listen, min_count, tls_cert, tls_key } => {
+        Command::Serve { listen, min_count, tls_cert, tls_key, insecure_http } => {
             let listener =
                 std::net::TcpListener::bind(&listen).with_context(|| format!("cannot listen on {listen}"))?;
+            let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+            if tls_cert.is_none() && !loopback && !insecure_http {
+                anyhow::bail!(
+                    "refusing to serve plain HTTP on {listen}: give --tls-cert and --tls-key, listen on loopback, \
+                     or pass --insecure-http behind a TLS-terminating proxy"
+                );
+            }
             let tls = match (tls_cert, tls_key) {
                 (Some(c), Some(k)) => Some(TlsPem {
                     cert: std::fs::read(&c).with_context(|| format!("cannot read {}", c.display()))?,

@@ -189,6 +189,15 @@ fn every_refusal_has_its_status_and_writes_nothing() {
         with_name["patient_name"] = serde_json::json!("YAMADA^TARO");
         let injection = LabelPayload { case_key: "'; DROP TABLE labels;--".into(), ..l2.clone() };
         let site_injection = LabelPayload { site_code: "NAGOYA-U' OR '1'='1".into(), ..l2.clone() };
+        let with = |f: &dyn Fn(&mut LabelPayload)| {
+            let mut p = l2.clone();
+            f(&mut p);
+            p
+        };
+        let feb_30 = with(&|p| p.exam_date = Some("2026-02-30".into()));
+        let year_2999 = with(&|p| p.exam_date = Some("2999-01-01".into()));
+        let pinned = with(&|p| p.confirmed_at = "9999-12-31T00:00:00Z".into());
+        let sql_time = with(&|p| p.confirmed_at = "2026-03-02'; DROP TABLE labels;--".into());
         let post = |t: Option<&str>, key: Option<&str>, body: (String, &str)| {
             raw(&svc, Method::POST, "/v1/labels", t, key, Some(body))
         };
@@ -233,6 +242,30 @@ fn every_refusal_has_its_status_and_writes_nothing() {
             (
                 "SQL in the site code",
                 post(Some(&reader), Some(&site_injection.idempotency_key()), json(&site_injection)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            ("exam date 2026-02-30", post(Some(&reader), Some(&k2), json(&feb_30)), StatusCode::UNPROCESSABLE_ENTITY),
+            (
+                "exam date 2999-01-01",
+                post(Some(&reader), Some(&k2), json(&year_2999)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                "confirmed_at 9999-12-31 (would pin the case)",
+                post(Some(&reader), Some(&k2), json(&pinned)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            ("SQL in confirmed_at", post(Some(&reader), Some(&k2), json(&sql_time)), StatusCode::UNPROCESSABLE_ENTITY),
+            (
+                "site admin issues a token for a blank reader id",
+                raw(
+                    &svc,
+                    Method::POST,
+                    "/v1/tokens",
+                    Some(&admin),
+                    None,
+                    Some((r#"{"reader_id":"   ","role":"reader","days":30}"#.into(), "application/json")),
+                ),
                 StatusCode::UNPROCESSABLE_ENTITY,
             ),
             (
@@ -365,6 +398,161 @@ fn a_batch_with_repeats_revisions_and_a_conflict_is_stored_and_counted_once() {
         let cells: Vec<(String, u8, Option<i64>)> =
             s.rows.iter().map(|r| (r.period_start.clone(), r.grade, r.count)).collect();
         assert_eq!(cells, vec![("2026-04-01".into(), 3, Some(1)), ("2026-04-02".into(), 2, Some(1))], "{}", db.name);
+        svc.kill();
+    }
+}
+
+/// A token names one real scope: an empty or malformed site or reader id is refused when the
+/// token is issued (the CLI and the API both go through `issue_token`), and the database's
+/// CHECK refuses it too; nothing is written.
+#[test]
+fn tokens_without_a_real_scope_are_never_issued() {
+    use lungdesk_cloud::server::IssueError;
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let before = rows(&svc, "tokens");
+        for (reader, site) in [("R-A", ""), ("R-A", "NAGOYA U"), ("R-A", "名大"), ("", "NAGOYA-U"), ("  ", "NAGOYA-U")]
+        {
+            let holder = Principal { reader_id: reader.into(), site_code: site.into(), role: Role::Reader };
+            let issued = svc.block_on(issue_token(&svc.db, &holder, 30, "test"));
+            assert!(matches!(issued, Err(IssueError::Invalid(_))), "{reader:?} at {site:?}: {issued:?} ({})", db.name);
+        }
+        let holder = Principal { reader_id: "R-A".into(), site_code: "NAGOYA-U".into(), role: Role::Reader };
+        let overflow = svc.block_on(issue_token(&svc.db, &holder, i64::MAX, "test"));
+        assert!(matches!(overflow, Err(IssueError::Invalid(_))), "days overflow: {overflow:?}");
+        let empty = Principal { reader_id: "R-A".into(), site_code: String::new(), role: Role::Reader };
+        let direct = svc.block_on(svc.db.add_token("f".repeat(64).as_str(), &empty, i64::MAX, "test"));
+        assert!(direct.is_err(), "the database refuses an empty site too ({})", db.name);
+        assert_eq!(rows(&svc, "tokens"), before, "nothing written ({})", db.name);
+        svc.kill();
+    }
+}
+
+/// `confirmed_at` is compared in UTC: reader A's label at 19:30+09:00 (10:30Z) is older than
+/// reader B's at 11:00Z, so B's grade is the case's current one whichever arrives last.
+#[test]
+fn the_latest_label_is_the_latest_in_time_not_in_text() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let a = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let b = client(&svc, &token(&svc, "R-B", "NAGOYA-U", Role::Reader, 30));
+        let later = LabelPayload {
+            confirmed_at: "2026-04-01T11:00:00Z".into(),
+            ..label(1, "NAGOYA-U", "R-B", 1, 2, Pcr::Positive, "2026-04-01")
+        };
+        let earlier = LabelPayload {
+            confirmed_at: "2026-04-01T19:30:00+09:00".into(),
+            ..label(1, "NAGOYA-U", "R-A", 1, 3, Pcr::Positive, "2026-04-01")
+        };
+        assert_eq!(push(&b, &later), PushOutcome::Stored);
+        assert_eq!(push(&a, &earlier), PushOutcome::Stored);
+        let q = SurveillanceQuery { source: Some(Source::Radiologist), ..Default::default() };
+        let counts = a.surveillance(&q).expect("counts");
+        let by_grade: Vec<(u8, Option<i64>)> = counts.rows.iter().map(|r| (r.grade, r.count)).collect();
+        assert_eq!(by_grade, vec![(2, Some(1))], "B's later grade 2 is current ({})", db.name);
+        svc.kill();
+    }
+}
+
+/// `/v1/health` asks the database: 503 with the reason while it is unusable, and `ok` again
+/// once it is back, with its schema rebuilt where it was dropped, without a restart.
+#[test]
+fn health_follows_the_database_and_recovers_without_a_restart() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let health = || raw(&svc, reqwest::Method::GET, "/v1/health", None, None, None);
+        assert_eq!(health(), StatusCode::OK, "{}", db.name);
+        // The schema dropped under the running service (as when the database is re-created).
+        for table in ["labels", "counts", "audit", "cases", "tokens"] {
+            let drop = format!("DROP TABLE {table}");
+            svc.block_on(sqlx::query(sqlx::AssertSqlSafe(drop)).execute(svc.db.pool())).expect("drop");
+        }
+        assert_eq!(health(), StatusCode::OK, "the schema is rebuilt ({})", db.name);
+        assert_eq!(rows(&svc, "tokens"), 0);
+        // A token works again on the rebuilt schema.
+        let c = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        assert_eq!(push(&c, &label(7, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01")), PushOutcome::Stored);
+        // The database gone: 503 with the reason.
+        svc.block_on(svc.db.pool().close());
+        let resp = reqwest::blocking::get(format!("http://{}/v1/health", svc.addr)).expect("send");
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{}", db.name);
+        assert!(resp.text().expect("body").contains("database unavailable"));
+        svc.kill();
+    }
+}
+
+/// The token is checked from the headers before the body is read: a tokenless POST that
+/// announces 1 MiB and sends none of it is answered 401 at once (reading the body first would
+/// wait for bytes that never come). A client that sends half its headers is cut off after
+/// the header read timeout instead of holding the connection open.
+#[test]
+fn the_token_is_checked_before_the_body_and_half_sent_headers_time_out() {
+    use std::io::{Read, Write};
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let mut stream = std::net::TcpStream::connect(svc.addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let head =
+            "POST /v1/labels HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n";
+        stream.write_all(head.as_bytes()).expect("write");
+        let mut reply = [0u8; 64];
+        let n = stream.read(&mut reply).expect("answered before any body byte");
+        let text = String::from_utf8_lossy(&reply[..n]);
+        assert!(text.starts_with("HTTP/1.1 401"), "{text} ({})", db.name);
+
+        let mut half = std::net::TcpStream::connect(svc.addr).expect("connect");
+        half.set_read_timeout(Some(lungdesk_cloud::server::HEADER_READ_TIMEOUT * 2)).expect("timeout");
+        half.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ").expect("write");
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 256];
+        let closed = half.read(&mut buf).is_ok(); // EOF or a 408, not a read timeout
+        assert!(closed, "the service closed the half-sent request ({})", db.name);
+        assert!(started.elapsed() < lungdesk_cloud::server::HEADER_READ_TIMEOUT * 2);
+        svc.kill();
+    }
+}
+
+/// The differencing attack: one case on Monday and four on Tuesday of one week, counts under 3
+/// suppressed. A weekly query from Monday and one from Tuesday would once differ by Monday's
+/// single case; both now count the whole week and publish the same cell, and Monday's own
+/// daily cell stays suppressed.
+#[test]
+fn no_suppressed_cell_can_be_recovered_by_differencing_two_queries() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 3);
+        let a = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        // 2026-03-30 is a Monday.
+        assert_eq!(push(&a, &label(1, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-03-30")), PushOutcome::Stored);
+        for case in 2..6 {
+            assert_eq!(
+                push(&a, &label(case, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-03-31")),
+                PushOutcome::Stored
+            );
+        }
+        let weekly = |from: &str, to: &str| {
+            let q = SurveillanceQuery {
+                period: Period::Week,
+                from: Some(from.into()),
+                to: Some(to.into()),
+                source: Some(Source::Radiologist),
+                ..Default::default()
+            };
+            a.surveillance(&q)
+                .expect("counts")
+                .rows
+                .iter()
+                .map(|r| (r.period_start.clone(), r.count))
+                .collect::<Vec<_>>()
+        };
+        let from_monday = weekly("2026-03-30", "2026-04-05");
+        let from_tuesday = weekly("2026-03-31", "2026-04-01");
+        assert_eq!(from_monday, vec![("2026-03-30".to_owned(), Some(5))], "{}", db.name);
+        assert_eq!(from_tuesday, from_monday, "the same whole week, nothing to subtract ({})", db.name);
+        let daily = a
+            .surveillance(&SurveillanceQuery { source: Some(Source::Radiologist), ..Default::default() })
+            .expect("counts");
+        let monday = daily.rows.iter().find(|r| r.period_start == "2026-03-30").expect("Monday's cell");
+        assert_eq!(monday.count, None, "Monday's single case stays suppressed");
         svc.kill();
     }
 }

@@ -2,6 +2,8 @@
 //! grades, PCR status, findings, the sync payload (`lungdesk-label/1`) with its whitelist, and
 //! the prefecture of a Japanese postal code. Pure data, no I/O.
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod payload;
 mod prefecture;
 

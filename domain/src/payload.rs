@@ -5,6 +5,9 @@
 //! patient ID, birth date, study UID, file path) can ride along.
 
 use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
 
 use crate::{Finding, Pcr};
 
@@ -58,8 +61,9 @@ impl LabelPayload {
         format!("{}:{}:{}", self.case_key, self.reader_id, self.revision)
     }
 
-    /// Every field within its vocabulary and length; the first problem found.
-    pub fn validate(&self) -> Result<(), PayloadProblem> {
+    /// Every field within its vocabulary and length, the first problem found; `now` is the
+    /// service's clock (exam dates up to tomorrow, confirmation times up to 5 minutes ahead).
+    pub fn validate_at(&self, now: OffsetDateTime) -> Result<(), PayloadProblem> {
         let bad = |field, problem| Err(PayloadProblem { field, problem });
         let token = |s: &str, max: usize| {
             !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -79,9 +83,9 @@ impl LabelPayload {
             return bad("facility_postal_code", "must be a Japanese postal code NNN-NNNN");
         }
         if let Some(d) = &self.exam_date
-            && !is_date(d)
+            && !is_exam_date(d, now)
         {
-            return bad("exam_date", "must be YYYY-MM-DD");
+            return bad("exam_date", "must be a calendar date YYYY-MM-DD from 1900 to tomorrow");
         }
         if self.age_years.is_some_and(|a| !(0..=130).contains(&a)) {
             return bad("age_years", "must be 0–130");
@@ -109,21 +113,43 @@ impl LabelPayload {
         if !(1..=1_000_000).contains(&self.revision) {
             return bad("revision", "must be 1 or more");
         }
-        if self.confirmed_at.len() > 40 || !self.confirmed_at.get(..10).is_some_and(is_date) {
-            return bad("confirmed_at", "must be an RFC 3339 time");
+        match confirmed_at_utc(&self.confirmed_at) {
+            Some(t) if t.year() >= 1900 && t <= now + MAX_CLOCK_AHEAD => {}
+            Some(_) => return bad("confirmed_at", "must not lie before 1900 or more than 5 minutes in the future"),
+            None => return bad("confirmed_at", "must be an RFC 3339 time"),
         }
         Ok(())
     }
+
+    /// [`Self::validate_at`] now.
+    pub fn validate(&self) -> Result<(), PayloadProblem> {
+        self.validate_at(OffsetDateTime::now_utc())
+    }
+
+    /// `confirmed_at` in UTC with microseconds, `YYYY-MM-DDTHH:MM:SS.ffffffZ`: the form the
+    /// service stores and compares (as text, which then orders like time), or `None` when it is
+    /// not RFC 3339.
+    pub fn confirmed_at_normalised(&self) -> Option<String> {
+        let t = confirmed_at_utc(&self.confirmed_at)?;
+        t.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z")).ok()
+    }
 }
 
-fn is_date(d: &str) -> bool {
-    let b = d.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-        && (1..=12).contains(&d[5..7].parse::<u8>().unwrap_or(0))
-        && (1..=31).contains(&d[8..10].parse::<u8>().unwrap_or(0))
+/// How far ahead of the service's clock a confirmation time may be (desk clocks drift).
+const MAX_CLOCK_AHEAD: time::Duration = time::Duration::minutes(5);
+
+fn confirmed_at_utc(s: &str) -> Option<OffsetDateTime> {
+    if s.len() > 40 {
+        return None;
+    }
+    OffsetDateTime::parse(s, &Rfc3339).ok().map(|t| t.to_offset(time::UtcOffset::UTC))
+}
+
+/// A real calendar date (no 2026-02-30) from 1900 to the day after `now` (UTC), `YYYY-MM-DD`.
+fn is_exam_date(d: &str, now: OffsetDateTime) -> bool {
+    let Ok(date) = Date::parse(d, format_description!("[year]-[month]-[day]")) else { return false };
+    let tomorrow = now.date().next_day().unwrap_or(now.date());
+    d.len() == 10 && date.year() >= 1900 && date <= tomorrow
 }
 
 #[cfg(test)]
@@ -164,6 +190,36 @@ mod tests {
         assert_eq!(field(LabelPayload { grade: 5, ..sample() }), "grade");
         assert_eq!(field(LabelPayload { revision: 0, ..sample() }), "revision");
         assert_eq!(field(LabelPayload { schema: "lungdesk-label/9".into(), ..sample() }), "schema");
+    }
+
+    /// Exam dates are real calendar dates from 1900 to tomorrow; confirmation times are RFC
+    /// 3339, from 1900 to 5 minutes ahead of the service's clock, and compare in UTC.
+    #[test]
+    fn dates_are_real_and_not_in_the_future_and_times_compare_in_utc() {
+        let now = OffsetDateTime::parse("2026-12-01T12:00:00Z", &Rfc3339).expect("now");
+        let exam =
+            |d: &str| LabelPayload { exam_date: Some(d.into()), ..sample() }.validate_at(now).map_err(|p| p.field);
+        assert_eq!(exam("2026-12-02"), Ok(()), "tomorrow (time zones)");
+        for bad in ["2026-02-30", "2999-01-01", "2026-12-03", "1899-12-31", "2026-4-01", "+02026-04-01"] {
+            assert_eq!(exam(bad), Err("exam_date"), "{bad}");
+        }
+        let confirmed =
+            |t: &str| LabelPayload { confirmed_at: t.into(), ..sample() }.validate_at(now).map_err(|p| p.field);
+        assert_eq!(confirmed("2026-12-01T12:04:00Z"), Ok(()), "a desk clock 4 minutes ahead");
+        assert_eq!(confirmed("2026-12-01T21:00:00+09:00"), Ok(()));
+        for bad in [
+            "9999-12-31T00:00:00Z",
+            "2026-12-01T12:06:00Z",
+            "2026-03-02'; DROP TABLE labels;--",
+            "2026-03-02",
+            "1899-01-01T00:00:00Z",
+        ] {
+            assert_eq!(confirmed(bad), Err("confirmed_at"), "{bad}");
+        }
+        let utc = |t: &str| LabelPayload { confirmed_at: t.into(), ..sample() }.confirmed_at_normalised();
+        assert_eq!(utc("2026-03-02T19:30:00+09:00").as_deref(), Some("2026-03-02T10:30:00.000000Z"));
+        assert!(utc("2026-03-02T19:30:00+09:00") < utc("2026-03-02T11:00:00Z"), "19:30+09:00 is before 11:00Z");
+        assert!(utc("2026-03-02T11:00:00Z") < utc("2026-03-02T11:00:00.5Z"));
     }
 
     #[test]

@@ -273,6 +273,21 @@ pub fn case_key(site_code: &str, study_uid: &str) -> String {
     })
 }
 
+/// Creates the store file readable and writable by its owner only (it holds the service token
+/// and who read what), and takes away group and other access from an existing one. SQLite
+/// gives its -wal and -shm files the main file's permissions. Best effort: an error here leaves
+/// the permissions as they were, and the open below reports real problems.
+fn owner_only(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let _ = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path);
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
@@ -283,6 +298,7 @@ impl Store {
             // A missing folder is reported by SQLite's open below, with the path.
             let _ = std::fs::create_dir_all(parent);
         }
+        owner_only(path);
         let conn = Connection::open(path).map_err(open_err)?;
         Self::configure(conn, path.to_owned(), MIGRATIONS.len())
     }
@@ -1191,6 +1207,27 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("labels.sqlite")).expect("open");
         (dir, store)
+    }
+
+    /// The store holds the service token: its file (and SQLite's -wal beside it) is readable by
+    /// its owner only, also when it existed with wider permissions.
+    #[cfg(unix)]
+    #[test]
+    fn the_store_file_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("labels.sqlite");
+        let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        {
+            let store = Store::open(&path).expect("open");
+            store.set_setting("cloud", "{}").expect("write");
+            assert_eq!(mode(&path), 0o600);
+            let wal = dir.path().join("labels.sqlite-wal");
+            assert!(!wal.exists() || mode(&wal) == 0o600, "{:o}", mode(&wal));
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        drop(Store::open(&path).expect("reopen"));
+        assert_eq!(mode(&path), 0o600, "an existing store is tightened");
     }
 
     fn draft(grade: Grade, pcr: Pcr) -> ReviewDraft {

@@ -431,7 +431,7 @@ fn packbits_len(segment: &[u8]) -> usize {
 
 /// (columns, rows) declared by a JPEG / JPEG-LS frame header or a JPEG 2000 SIZ marker, when the
 /// stream starts like one.
-fn codestream_size(data: &[u8]) -> Option<(usize, usize)> {
+pub(crate) fn codestream_size(data: &[u8]) -> Option<(usize, usize)> {
     let be16 = |at: usize| data.get(at..at + 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])));
     let be32 = |at: usize| data.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
     if data.starts_with(&[0xFF, 0xD8]) {

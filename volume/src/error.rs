@@ -13,6 +13,8 @@ pub enum FileError {
         #[source]
         source: Box<dicom_object::ReadError>,
     },
+    #[error("{path} is damaged: {detail}")]
+    DeclaredLength { path: PathBuf, detail: String },
     #[error("{path} has no {what} ({tag}), which a CT slice needs")]
     MissingAttribute { path: PathBuf, what: &'static str, tag: &'static str },
     #[error("{path}: attribute {what} ({tag}) has an unusable value: {detail}")]
@@ -35,6 +37,7 @@ impl FileError {
     pub fn path(&self) -> &std::path::Path {
         match self {
             Self::Open { path, .. }
+            | Self::DeclaredLength { path, .. }
             | Self::MissingAttribute { path, .. }
             | Self::BadAttribute { path, .. }
             | Self::UnsupportedTransferSyntax { path, .. }

@@ -86,6 +86,12 @@ impl SliceHeader {
     /// A 1×1 signed 16-bit CT slice with no geometry, for unit tests to adjust.
     #[cfg(test)]
     pub(crate) fn for_tests() -> Self {
+        Self::blank()
+    }
+
+    /// A 1×1 signed 16-bit CT slice with no geometry.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn blank() -> Self {
         Self {
             path: "test.dcm".into(),
             study_uid: "1".into(),

@@ -7,6 +7,8 @@
 
 pub mod decode;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod geometry;
 pub mod header;
 mod jpeg_turbo;

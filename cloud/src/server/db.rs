@@ -134,7 +134,8 @@ pub struct Db {
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS tokens (token_sha256 TEXT PRIMARY KEY, reader_id TEXT NOT NULL, site_code TEXT NOT NULL, \
-     role TEXT NOT NULL, expires_at BIGINT NOT NULL, issued_at TEXT NOT NULL, issued_by TEXT NOT NULL)",
+     role TEXT NOT NULL, expires_at BIGINT NOT NULL, issued_at TEXT NOT NULL, issued_by TEXT NOT NULL, \
+     CHECK (reader_id <> '' AND site_code <> ''))",
     "CREATE TABLE IF NOT EXISTS cases (case_key TEXT PRIMARY KEY, site_code TEXT NOT NULL, exam_date TEXT, \
      age_band TEXT, sex TEXT, postal_code TEXT NOT NULL, prefecture TEXT NOT NULL, day TEXT NOT NULL, week TEXT NOT NULL, \
      cur_label BIGINT, cur_confirmed_at TEXT, cur_grade BIGINT, cur_pcr TEXT, cur_ai_grade BIGINT, \
@@ -180,6 +181,13 @@ pub fn week_of(day: &str) -> Option<String> {
     monday.format(format).ok()
 }
 
+/// The Sunday ending the ISO week of `day` (`YYYY-MM-DD`).
+pub fn week_end_of(day: &str) -> Option<String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let monday = time::Date::parse(&week_of(day)?, format).ok()?;
+    (monday + time::Duration::days(6)).format(format).ok()
+}
+
 impl Db {
     /// Opens (creating a SQLite file if missing) and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -211,15 +219,33 @@ impl Db {
         let pool =
             options.connect(&url_with_create).await.map_err(|source| DbError::Open { url: redact(url), source })?;
         let db = Db { pool, postgres };
-        let id = if postgres { "BIGSERIAL PRIMARY KEY" } else { "INTEGER PRIMARY KEY" };
+        db.create_schema().await?;
+        Ok(db)
+    }
+
+    /// Creates whatever of the schema is missing (every statement is `IF NOT EXISTS`).
+    async fn create_schema(&self) -> Result<()> {
+        let id = if self.postgres { "BIGSERIAL PRIMARY KEY" } else { "INTEGER PRIMARY KEY" };
         for ddl in SCHEMA {
             // The DDL is a constant; only the id column type is spliced in.
             sqlx::query(AssertSqlSafe(ddl.replace("{ID}", id)))
-                .execute(&db.pool)
+                .execute(&self.pool)
                 .await
                 .map_err(sql("create the schema"))?;
         }
-        Ok(db)
+        Ok(())
+    }
+
+    /// Whether the database answers with its schema in place. When it answers but the schema is
+    /// gone (dropped and re-created), the schema is rebuilt; a database that does not answer is
+    /// the error, with the reason. The pool reconnects by itself once the database is back.
+    pub async fn health(&self) -> Result<()> {
+        let probe = || sqlx::query("SELECT COUNT(*) FROM tokens").fetch_one(&self.pool);
+        if probe().await.is_ok() {
+            return Ok(());
+        }
+        self.create_schema().await?;
+        probe().await.map(|_| ()).map_err(sql("check the database"))
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -569,9 +595,10 @@ impl Db {
     pub async fn labels(&self, site: Option<&str>, after: i64, limit: i64) -> Result<Vec<SharedLabel>> {
         let rows = sqlx::query(
             "SELECT id, case_key, site_code, reader_id, revision, grade, pcr, findings, ai_grade, confirmed_at \
-             FROM labels WHERE id > $1 AND ($2 = '' OR site_code = $2) ORDER BY id LIMIT $3",
+             FROM labels WHERE id > $1 AND ($2 = 1 OR site_code = $3) ORDER BY id LIMIT $4",
         )
         .bind(after)
+        .bind(i64::from(site.is_none()))
         .bind(site.unwrap_or_default())
         .bind(limit)
         .fetch_all(&self.pool)
@@ -583,10 +610,11 @@ impl Db {
     /// Audited writes after `after`, of one site or all.
     pub async fn audit_trail(&self, site: Option<&str>, after: i64, limit: i64) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(
-            "SELECT id, at, actor, site_code, action, target FROM audit WHERE id > $1 AND ($2 = '' OR site_code = $2) \
-             ORDER BY id LIMIT $3",
+            "SELECT id, at, actor, site_code, action, target FROM audit WHERE id > $1 AND ($2 = 1 OR site_code = $3) \
+             ORDER BY id LIMIT $4",
         )
         .bind(after)
+        .bind(i64::from(site.is_none()))
         .bind(site.unwrap_or_default())
         .bind(limit)
         .fetch_all(&self.pool)
@@ -703,14 +731,29 @@ async fn audit(
 
 /// A database URL without its password, for messages.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let url = match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
             let user = creds.split(':').next().unwrap_or_default();
             format!("{}://{user}:***{}", &url[..s], &url[at..])
         }
         _ => url.to_owned(),
-    }
+    };
+    // Query parameters that carry secrets (`?password=…`, `&sslpassword=…`, `&token=…`).
+    let Some(q) = url.find('?') else { return url };
+    let params: Vec<String> = url[q + 1..]
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _))
+                if ["password", "pass", "pwd", "sslpassword", "token", "secret"]
+                    .contains(&k.to_ascii_lowercase().as_str()) =>
+            {
+                format!("{k}=***")
+            }
+            _ => kv.to_owned(),
+        })
+        .collect();
+    format!("{}?{}", &url[..q], params.join("&"))
 }
 
 #[cfg(test)]
@@ -728,5 +771,11 @@ mod tests {
         assert_eq!(week_of("2026-04-05").as_deref(), Some("2026-03-30")); // Sunday
         assert_eq!(week_of("nonsense"), None);
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact("postgres://h/db?user=u&password=secret&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
+        );
+        assert_eq!(redact("postgres://h/db?PassWord=x"), "postgres://h/db?PassWord=***");
+        assert_eq!(redact("postgres://u:s@h/db?sslpassword=k"), "postgres://u:***@h/db?sslpassword=***");
     }
 }

@@ -24,7 +24,7 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use lungdesk_domain::{LabelPayload, Pcr};
 use serde::Deserialize;
 
@@ -78,15 +78,81 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> ApiError {
 
 /// The routes, over a connected database.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/v1/health", get(|| async { "ok" }))
+    // Every route but health needs a token, checked from the headers before any body is read:
+    // a tokenless request is refused without its body ever being buffered.
+    let protected = Router::new()
         .route("/v1/labels", post(post_label).get(get_labels))
         .route("/v1/labels/batch", post(post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)))
         .route("/v1/surveillance", get(get_surveillance))
         .route("/v1/tokens", post(post_token))
         .route("/v1/audit", get(get_audit))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/v1/health", get(health))
+        .merge(protected)
+        .layer(axum::middleware::from_fn(access_log))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
         .with_state(state)
+}
+
+/// How long a client may take to send a request's headers, and how long an idle keep-alive
+/// connection waits for the next request's: a client that sends half its headers is cut off.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's body.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests served at once; more wait their turn.
+pub const MAX_CONCURRENT_REQUESTS: usize = 256;
+
+/// One access-log line per request, refused ones included: method, route, status, latency and
+/// the token's id (the first 12 hex digits of its SHA-256, as kept in the database), never the
+/// token, the query string or the body.
+async fn access_log(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request.uri().path().to_owned();
+    let token_id = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| db::token_hash(t.trim())[..12].to_owned());
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "lungdesk_cloud::access",
+        %method,
+        route = %route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        token_id = token_id.as_deref().unwrap_or("-"),
+        "request"
+    );
+    response
+}
+
+/// Authenticates from the headers alone and hands the holder to the handler; the request's
+/// body is untouched until then.
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match authenticate(&state, request.headers()).await {
+        Ok(who) => {
+            request.extensions_mut().insert(who);
+            next.run(request).await
+        }
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// `ok` when the database answers (its schema rebuilt if it was dropped), else 503 with why.
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    match state.db.health().await {
+        Ok(()) => "ok".into_response(),
+        Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable: {e}")).into_response(),
+    }
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
@@ -106,15 +172,16 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal
 
 async fn post_label(
     State(state): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     headers: HeaderMap,
     body: Result<Json<LabelPayload>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let who = authenticate(&state, &headers).await?;
     if who.role != Role::Reader {
         return Err(refuse(StatusCode::FORBIDDEN, format!("a {} token cannot write labels", who.role.code())));
     }
-    let Json(payload) = body.map_err(|e| refuse(e.status(), e.body_text()))?;
+    let Json(mut payload) = body.map_err(|e| refuse(e.status(), e.body_text()))?;
     payload.validate().map_err(|p| refuse(StatusCode::UNPROCESSABLE_ENTITY, p.to_string()))?;
+    normalise_times(&mut payload);
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default();
     if key != payload.idempotency_key() {
         return Err(refuse(StatusCode::BAD_REQUEST, "Idempotency-Key must be case_key:reader_id:revision of the body"));
@@ -135,6 +202,14 @@ async fn post_label(
     })
 }
 
+/// Stores and compares `confirmed_at` in UTC at a fixed width, so that the text order the
+/// database compares by is the order in time (`19:30+09:00` is before `11:00Z`).
+fn normalise_times(p: &mut LabelPayload) {
+    if let Some(utc) = p.confirmed_at_normalised() {
+        p.confirmed_at = utc;
+    }
+}
+
 fn may_write(who: &Principal, p: &LabelPayload) -> Result<(), ApiError> {
     if p.reader_id != who.reader_id {
         return Err(refuse(StatusCode::FORBIDDEN, "a reader writes only their own labels"));
@@ -149,20 +224,20 @@ fn may_write(who: &Principal, p: &LabelPayload) -> Result<(), ApiError> {
 /// `{"status": 201|200|409, "id"?: …, "held"?: …}`. Any invalid label refuses the whole batch.
 async fn post_batch(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Extension(who): Extension<Principal>,
     body: Result<Json<Vec<LabelPayload>>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let who = authenticate(&state, &headers).await?;
     if who.role != Role::Reader {
         return Err(refuse(StatusCode::FORBIDDEN, format!("a {} token cannot write labels", who.role.code())));
     }
-    let Json(labels) = body.map_err(|e| refuse(e.status(), e.body_text()))?;
+    let Json(mut labels) = body.map_err(|e| refuse(e.status(), e.body_text()))?;
     if labels.len() > MAX_BATCH_LABELS {
         return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("at most {MAX_BATCH_LABELS} labels per batch")));
     }
-    for (i, p) in labels.iter().enumerate() {
+    for (i, p) in labels.iter_mut().enumerate() {
         p.validate().map_err(|e| refuse(StatusCode::UNPROCESSABLE_ENTITY, format!("label {i}: {e}")))?;
         may_write(&who, p)?;
+        normalise_times(p);
     }
     let outcomes = match state.db.ingest_batch(&labels, &who).await? {
         Ok(o) => o,
@@ -195,10 +270,9 @@ fn page(q: Result<Query<Page>, QueryRejection>) -> Result<(i64, i64), ApiError> 
 
 async fn get_labels(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Extension(who): Extension<Principal>,
     q: Result<Query<Page>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let who = authenticate(&state, &headers).await?;
     let (after, limit) = page(q)?;
     let site = (who.role != Role::Curator).then_some(who.site_code.as_str());
     Ok(Json(state.db.labels(site, after, limit).await?).into_response())
@@ -206,10 +280,9 @@ async fn get_labels(
 
 async fn get_audit(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Extension(who): Extension<Principal>,
     q: Result<Query<Page>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let who = authenticate(&state, &headers).await?;
     let site = match who.role {
         Role::Reader => return Err(refuse(StatusCode::FORBIDDEN, "a reader token cannot read the audit trail")),
         Role::SiteAdmin => Some(who.site_code.as_str()),
@@ -235,10 +308,8 @@ struct SurveillanceParams {
 
 async fn get_surveillance(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     q: Result<Query<SurveillanceParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authenticate(&state, &headers).await?;
     let Query(p) = q.map_err(|e| refuse(StatusCode::BAD_REQUEST, e.body_text()))?;
     let date_ok = |d: &Option<String>| d.as_deref().is_none_or(|d| d.len() == 10 && db::week_of(d).is_some());
     if !date_ok(&p.from) || !date_ok(&p.to) {
@@ -257,15 +328,17 @@ async fn get_surveillance(
         Some("csv") => true,
         Some(_) => return Err(refuse(StatusCode::BAD_REQUEST, "format must be json or csv")),
     };
-    let query = SurveillanceQuery {
-        period: p.period.unwrap_or_default(),
-        from: p.from,
-        to: p.to,
-        prefecture: p.prefecture,
-        grade: p.grade,
-        pcr: p.pcr,
-        source: p.source,
+    let period = p.period.unwrap_or_default();
+    // Whole periods only: a weekly cell always counts its whole week, so two queries whose
+    // ranges differ by a day publish the same numbers, and no suppressed day can be recovered
+    // by subtracting them. (Cells are disjoint and no totals are published, so nothing else
+    // sums a suppressed cell with published ones.)
+    let (from, to) = match period {
+        Period::Day => (p.from, p.to),
+        Period::Week => (p.from.as_deref().and_then(db::week_of), p.to.as_deref().and_then(db::week_end_of)),
     };
+    let query =
+        SurveillanceQuery { period, from, to, prefecture: p.prefecture, grade: p.grade, pcr: p.pcr, source: p.source };
     let counts = state.db.surveillance(&query, state.min_count).await?;
     if !csv {
         return Ok(Json(counts).into_response());
@@ -289,10 +362,9 @@ async fn get_surveillance(
 
 async fn post_token(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Extension(who): Extension<Principal>,
     body: Result<Json<TokenRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let who = authenticate(&state, &headers).await?;
     if who.role != Role::SiteAdmin {
         return Err(refuse(StatusCode::FORBIDDEN, "only a site admin issues tokens"));
     }
@@ -307,19 +379,51 @@ async fn post_token(
         return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "days: must be 1–400"));
     }
     let holder = Principal { reader_id: req.reader_id, site_code: who.site_code.clone(), role: Role::Reader };
-    let issued = issue_token(&state.db, &holder, req.days, &who.reader_id).await?;
+    let issued = issue_token(&state.db, &holder, req.days, &who.reader_id).await.map_err(|e| match e {
+        IssueError::Invalid(why) => refuse(StatusCode::UNPROCESSABLE_ENTITY, why),
+        IssueError::Db(e) => e.into(),
+    })?;
     Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
 
-/// Makes a new random token for `holder`, valid `days` days; only its hash is stored.
-pub async fn issue_token(db: &Db, holder: &Principal, days: i64, issued_by: &str) -> Result<IssuedToken, DbError> {
+/// Why a token was not issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Whether `holder` names one real scope: a site code of 1–32 letters, digits, `-` or `_` (the
+/// payload's rule; never empty, which once read every site), and a reader id of 1–64 printable
+/// characters that is not blank.
+fn check_holder(holder: &Principal, days: i64) -> Result<i64, IssueError> {
+    let site_ok = (1..=32).contains(&holder.site_code.len())
+        && holder.site_code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !site_ok {
+        return Err(IssueError::Invalid("site: must be 1–32 letters, digits, - or _"));
+    }
+    let reader = &holder.reader_id;
+    if reader.trim().is_empty() || reader.chars().count() > 64 || reader.chars().any(char::is_control) {
+        return Err(IssueError::Invalid("reader_id: must be 1–64 printable characters"));
+    }
+    days.checked_mul(86_400)
+        .and_then(|seconds| db::unix_now().checked_add(seconds))
+        .ok_or(IssueError::Invalid("days: out of range"))
+}
+
+/// Makes a new random token for `holder`, valid `days` days; only its hash is stored. An empty
+/// or malformed site or reader id is refused here (for the CLI and the API alike) and by the
+/// database's CHECK.
+pub async fn issue_token(db: &Db, holder: &Principal, days: i64, issued_by: &str) -> Result<IssuedToken, IssueError> {
+    let expires_at = check_holder(holder, days)?;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source works");
     let token = bytes.iter().fold(String::with_capacity(64), |mut hex, b| {
         let _ = write!(hex, "{b:02x}");
         hex
     });
-    let expires_at = db::unix_now() + days * 86_400;
     db.add_token(&token, holder, expires_at, issued_by).await?;
     Ok(IssuedToken {
         token,
@@ -352,6 +456,12 @@ pub enum StartError {
     Runtime(std::io::Error),
 }
 
+/// hyper's own read timeouts (a timer is needed for them to act).
+fn with_timeouts(builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>) {
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(hyper_util::rt::TokioTimer::new()).keep_alive_interval(Some(HEADER_READ_TIMEOUT));
+}
+
 /// TLS certificate chain and private key, PEM.
 #[derive(Debug, Clone)]
 pub struct TlsPem {
@@ -377,9 +487,10 @@ impl RunningService {
         let _entered = runtime.enter();
         match tls {
             None => {
-                let server = axum_server::from_tcp(listener)
+                let mut server = axum_server::from_tcp(listener)
                     .map_err(|source| StartError::Listen { addr: addr.to_string(), source })?
                     .handle(handle.clone());
+                with_timeouts(server.http_builder());
                 runtime.spawn(async move { server.serve(app).await });
             }
             Some(pem) => {
@@ -387,9 +498,10 @@ impl RunningService {
                 let config = runtime
                     .block_on(axum_server::tls_rustls::RustlsConfig::from_pem(pem.cert, pem.key))
                     .map_err(StartError::Tls)?;
-                let server = axum_server::tls_rustls::from_tcp_rustls(listener, config)
+                let mut server = axum_server::tls_rustls::from_tcp_rustls(listener, config)
                     .map_err(|source| StartError::Listen { addr: addr.to_string(), source })?
                     .handle(handle.clone());
+                with_timeouts(server.http_builder());
                 runtime.spawn(async move { server.serve(app).await });
             }
         }
