@@ -161,7 +161,7 @@ def main():
 
     # --- sync_payload: JSON.
     label = {"schema": "lungdesk-label/1", "case_key": "0123456789abcdef", "site_code": "NAGOYA-U",
-             "facility_postal_code": "466-8550", "exam_date": "2026-03-01", "age_years": 61, "sex": "M",
+             "facility_postal_code": "466-8550", "exam_date": "2026-03-01", "age_years": 60, "sex": "M",
              "reader_id": "R-0042", "grade": 1, "pcr": "positive", "findings": ["crazy_paving"], "ai_grade": 1,
              "ai_models": ["lungdesk-lung 1.0.0"], "revision": 1, "confirmed_at": "2026-03-02T10:00:00Z"}
     write(SEEDS / "sync_payload", "one.json", json.dumps(label).encode())

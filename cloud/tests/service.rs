@@ -30,7 +30,7 @@ fn label(case: u32, site: &str, reader: &str, revision: i64, grade: u8, pcr: Pcr
         site_code: site.into(),
         facility_postal_code: if site == "OSAKA-U" { "565-0871".into() } else { "466-8560".into() },
         exam_date: Some(day.into()),
-        age_years: Some(61),
+        age_years: Some(60),
         sex: Some("F".into()),
         reader_id: reader.into(),
         grade,

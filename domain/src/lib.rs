@@ -7,7 +7,7 @@ pub mod fuzzing;
 mod payload;
 mod prefecture;
 
-pub use payload::{LABEL_SCHEMA, LabelPayload, PayloadProblem, SharedLabel};
+pub use payload::{LABEL_SCHEMA, LabelPayload, PayloadProblem, SharedLabel, age_band_start};
 pub use prefecture::{PREFECTURES, prefecture_of_postal_code};
 
 use serde::{Deserialize, Serialize};

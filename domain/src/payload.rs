@@ -26,6 +26,8 @@ pub struct LabelPayload {
     pub facility_postal_code: String,
     /// `YYYY-MM-DD`.
     pub exam_date: Option<String>,
+    /// The patient's age band, as its first year: 0, 10, …, 80, or 90 for 90 and over
+    /// ([`age_band_start`]). Never the exact age: the service refuses any other value.
     pub age_years: Option<i64>,
     /// `M`, `F` or `O`.
     pub sex: Option<String>,
@@ -87,8 +89,8 @@ impl LabelPayload {
         {
             return bad("exam_date", "must be a calendar date YYYY-MM-DD from 1900 to tomorrow");
         }
-        if self.age_years.is_some_and(|a| !(0..=130).contains(&a)) {
-            return bad("age_years", "must be 0–130");
+        if self.age_years.is_some_and(|a| age_band_start(a) != Some(a)) {
+            return bad("age_years", "must be the first year of a 10-year age band: 0, 10, …, 90 (90 and over)");
         }
         if self.sex.as_deref().is_some_and(|s| !matches!(s, "M" | "F" | "O")) {
             return bad("sex", "must be M, F or O");
@@ -135,6 +137,12 @@ impl LabelPayload {
     }
 }
 
+/// The first year of the 10-year band that `age_years` falls in (90 for 90 and over), or
+/// `None` for an age outside 0–130: what the desk sends instead of the exact age.
+pub fn age_band_start(age_years: i64) -> Option<i64> {
+    (0..=130).contains(&age_years).then(|| age_years.min(90) / 10 * 10)
+}
+
 /// How far ahead of the service's clock a confirmation time may be (desk clocks drift).
 const MAX_CLOCK_AHEAD: time::Duration = time::Duration::minutes(5);
 
@@ -163,7 +171,7 @@ mod tests {
             site_code: "NAGOYA-U".into(),
             facility_postal_code: "466-8560".into(),
             exam_date: Some("2026-04-01".into()),
-            age_years: Some(61),
+            age_years: Some(60),
             sex: Some("M".into()),
             reader_id: "R-0042".into(),
             grade: 1,
@@ -186,6 +194,12 @@ mod tests {
         assert_eq!(field(LabelPayload { facility_postal_code: "1130033".into(), ..sample() }), "facility_postal_code");
         assert_eq!(field(LabelPayload { exam_date: Some("2026-13-01".into()), ..sample() }), "exam_date");
         assert_eq!(field(LabelPayload { age_years: Some(-1), ..sample() }), "age_years");
+        assert_eq!(field(LabelPayload { age_years: Some(61), ..sample() }), "age_years", "an exact age is refused");
+        assert_eq!(field(LabelPayload { age_years: Some(100), ..sample() }), "age_years", "90 and over is 90");
+        assert_eq!(
+            [0, 9, 61, 89, 90, 104, 131, -1].map(age_band_start),
+            [Some(0), Some(0), Some(60), Some(80), Some(90), Some(90), None, None]
+        );
         assert_eq!(field(LabelPayload { sex: Some("Male".into()), ..sample() }), "sex");
         assert_eq!(field(LabelPayload { grade: 5, ..sample() }), "grade");
         assert_eq!(field(LabelPayload { revision: 0, ..sample() }), "revision");

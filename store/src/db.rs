@@ -740,7 +740,8 @@ impl Store {
             site_code: identity.site_code.clone(),
             facility_postal_code: identity.postal_code.clone(),
             exam_date,
-            age_years,
+            // The age band, never the exact age (the store keeps that for the site's own use).
+            age_years: age_years.and_then(lungdesk_domain::age_band_start),
             sex: sex.filter(|s| matches!(s.as_str(), "M" | "F" | "O")),
             reader_id: reader.to_owned(),
             grade: grade.number(),
@@ -1275,6 +1276,12 @@ mod tests {
         let outbox = s.outbox_pending(100).expect("outbox");
         assert_eq!(outbox.len(), 2);
         assert!(outbox[1].idempotency_key.ends_with(":R1:2"));
+        // The case was imported at 61: the payload carries its band (60 = 60–69), and the
+        // service's validation accepts it; the exact age stays in the local store.
+        let payload: LabelPayload = serde_json::from_str(&outbox[0].payload).expect("payload");
+        assert_eq!(payload.age_years, Some(60));
+        assert!(!outbox[0].payload.contains("\"age_years\":61"), "no exact age in {}", outbox[0].payload);
+        assert_eq!(payload.validate(), Ok(()));
         assert_eq!(s.worklist("R1").expect("worklist")[0].status, CaseStatus::Confirmed);
         assert_eq!(s.worklist("R2").expect("worklist")[0].status, CaseStatus::New);
     }
