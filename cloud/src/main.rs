@@ -50,6 +50,14 @@ enum Command {
         #[arg(long, default_value_t = 365)]
         days: i64,
     },
+    /// Lists every token by id (the first 12 hex digits of its SHA-256), holder, role, expiry
+    /// and whether it is revoked.
+    Tokens,
+    /// Revokes the token with this id (see `tokens`); audited.
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -92,6 +100,28 @@ fn main() -> anyhow::Result<()> {
                 issue_token(&db, &Principal { reader_id: reader, site_code: site, role }, days, "cli").await
             })?;
             println!("{}", issued.token);
+        }
+        Command::Tokens => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let tokens = rt.block_on(async { Db::connect(&cli.database).await?.tokens(None).await })?;
+            for t in tokens {
+                println!(
+                    "{}\t{}\t{}\t{}\texpires {}{}",
+                    t.id,
+                    t.reader_id,
+                    t.site_code,
+                    t.role.code(),
+                    t.expires_at,
+                    if t.revoked { "\trevoked" } else { "" }
+                );
+            }
+        }
+        Command::Revoke { id } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let found =
+                rt.block_on(async { Db::connect(&cli.database).await?.revoke_token(&id, None, "cli").await })?;
+            anyhow::ensure!(found, "no token with id {id} (see `lungdesk-cloud tokens`)");
+            eprintln!("revoked {id}");
         }
     }
     Ok(())

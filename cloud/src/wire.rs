@@ -133,3 +133,16 @@ pub struct AuditEntry {
 pub struct ErrorBody {
     pub error: String,
 }
+
+/// A token as listed to a site admin or curator: its id (the first 12 hex digits of its
+/// SHA-256), never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub reader_id: String,
+    pub site_code: String,
+    pub role: Role,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub revoked: bool,
+}

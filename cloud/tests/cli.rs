@@ -31,3 +31,20 @@ fn an_empty_site_a_min_count_under_3_and_plain_http_on_the_network_are_refused()
         assert!(String::from_utf8_lossy(&serve.stderr).contains("min-count"), "{serve:?}");
     }
 }
+
+/// `tokens` lists ids, never tokens; `revoke --id` revokes one (and refuses an unknown id).
+#[test]
+fn tokens_are_listed_and_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}", dir.path().join("cloud.sqlite").display());
+    let issued = cloud(&["token", "--reader", "R-1", "--site", "NAGOYA-U"], &db);
+    let token = String::from_utf8_lossy(&issued.stdout).trim().to_owned();
+    let listed = String::from_utf8_lossy(&cloud(&["tokens"], &db).stdout).into_owned();
+    let id = listed.split('\t').next().expect("id").to_owned();
+    assert_eq!(id.len(), 12, "{listed}");
+    assert!(!listed.contains(&token) && !listed.contains("revoked"), "{listed}");
+    assert!(cloud(&["revoke", "--id", &id], &db).status.success());
+    assert!(String::from_utf8_lossy(&cloud(&["tokens"], &db).stdout).contains("revoked"));
+    let unknown = cloud(&["revoke", "--id", "000000000000"], &db);
+    assert!(!unknown.status.success() && String::from_utf8_lossy(&unknown.stderr).contains("no token"), "{unknown:?}");
+}

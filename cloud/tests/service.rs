@@ -174,6 +174,7 @@ fn every_refusal_has_its_status_and_writes_nothing() {
         let admin = token(&svc, "ADMIN", "NAGOYA-U", Role::SiteAdmin, 30);
         let curator = token(&svc, "C-1", "JRS", Role::Curator, 30);
         let expired = token(&svc, "R-OLD", "NAGOYA-U", Role::Reader, -1);
+        let short_admin = token(&svc, "ADMIN-1D", "NAGOYA-U", Role::SiteAdmin, 1);
         // One label of Nagoya's case 1, so "another site's case" has a case to aim at.
         let good = label(1, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01");
         assert_eq!(push(&client(&svc, &reader), &good), PushOutcome::Stored);
@@ -256,6 +257,18 @@ fn every_refusal_has_its_status_and_writes_nothing() {
                 StatusCode::UNPROCESSABLE_ENTITY,
             ),
             ("SQL in confirmed_at", post(Some(&reader), Some(&k2), json(&sql_time)), StatusCode::UNPROCESSABLE_ENTITY),
+            (
+                "a 30-day token from a 1-day admin token (would outlive its issuer)",
+                raw(
+                    &svc,
+                    Method::POST,
+                    "/v1/tokens",
+                    Some(&short_admin),
+                    None,
+                    Some((r#"{"reader_id":"R-LONG","role":"reader","days":30}"#.into(), "application/json")),
+                ),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
             (
                 "site admin issues a token for a blank reader id",
                 raw(
@@ -553,6 +566,53 @@ fn no_suppressed_cell_can_be_recovered_by_differencing_two_queries() {
             .expect("counts");
         let monday = daily.rows.iter().find(|r| r.period_start == "2026-03-30").expect("Monday's cell");
         assert_eq!(monday.count, None, "Monday's single case stays suppressed");
+        svc.kill();
+    }
+}
+
+/// A site admin lists its site's tokens by id (never the tokens) and revokes one: the reader's
+/// next request is 401 "token revoked", the revocation is audited, and an admin of another site
+/// neither sees nor revokes it (404, nothing written).
+#[test]
+fn tokens_are_listed_by_id_and_revoked() {
+    use reqwest::Method;
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let reader = token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30);
+        let admin = token(&svc, "ADMIN", "NAGOYA-U", Role::SiteAdmin, 30);
+        let other_admin = token(&svc, "ADMIN-O", "OSAKA-U", Role::SiteAdmin, 30);
+        assert!(client(&svc, &reader).pull(0, 10).is_ok());
+        let http = reqwest::blocking::Client::new();
+        let base = format!("http://{}", svc.addr);
+        let listed: Vec<lungdesk_cloud::wire::TokenInfo> =
+            http.get(format!("{base}/v1/tokens")).bearer_auth(&admin).send().expect("list").json().expect("json");
+        let id = &lungdesk_cloud::server::db::token_hash(&reader)[..12];
+        assert!(listed.iter().any(|t| t.id == *id && t.reader_id == "R-A" && !t.revoked), "{listed:?}");
+        assert!(listed.iter().all(|t| t.site_code == "NAGOYA-U"), "only its own site: {listed:?}");
+        let body = serde_json::to_string(&listed).expect("json");
+        assert!(!body.contains(&reader) && !body.contains(&admin), "no token in the listing");
+        // Another site's admin: not found, nothing written.
+        let before = (rows(&svc, "revoked_tokens"), rows(&svc, "audit"));
+        assert_eq!(
+            raw(&svc, Method::DELETE, &format!("/v1/tokens/{id}"), Some(&other_admin), None, None),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            raw(&svc, Method::DELETE, &format!("/v1/tokens/{id}"), Some(&reader), None, None),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!((rows(&svc, "revoked_tokens"), rows(&svc, "audit")), before, "{}", db.name);
+        assert_eq!(
+            raw(&svc, Method::DELETE, &format!("/v1/tokens/{id}"), Some(&admin), None, None),
+            StatusCode::NO_CONTENT
+        );
+        let refused = http.get(format!("{base}/v1/labels")).bearer_auth(&reader).send().expect("send");
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert!(refused.text().expect("body").contains("revoked"));
+        assert_eq!(rows(&svc, "audit"), before.1 + 1, "the revocation is audited ({})", db.name);
+        let listed: Vec<lungdesk_cloud::wire::TokenInfo> =
+            http.get(format!("{base}/v1/tokens")).bearer_auth(&admin).send().expect("list").json().expect("json");
+        assert!(listed.iter().any(|t| t.id == *id && t.revoked));
         svc.kill();
     }
 }

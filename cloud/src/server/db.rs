@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
-use crate::wire::{AuditEntry, Period, Role, Source, Surveillance, SurveillanceQuery, SurveillanceRow};
+use crate::wire::{AuditEntry, Period, Role, Source, Surveillance, SurveillanceQuery, SurveillanceRow, TokenInfo};
 
 /// A storage failure, naming the step.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +123,7 @@ pub struct Principal {
 pub enum TokenProblem {
     Unknown,
     Expired,
+    Revoked,
 }
 
 /// The service's database.
@@ -149,6 +150,8 @@ const SCHEMA: &[&str] = &[
      prefecture TEXT NOT NULL, grade BIGINT NOT NULL, pcr TEXT NOT NULL, n BIGINT NOT NULL, \
      PRIMARY KEY (source, day, prefecture, grade, pcr))",
     "CREATE INDEX IF NOT EXISTS counts_day ON counts(day)",
+    "CREATE TABLE IF NOT EXISTS revoked_tokens (token_sha256 TEXT PRIMARY KEY, revoked_at TEXT NOT NULL, \
+     revoked_by TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit (id {ID}, at TEXT NOT NULL, actor TEXT NOT NULL, site_code TEXT NOT NULL, \
      action TEXT NOT NULL, target TEXT NOT NULL)",
 ];
@@ -162,6 +165,9 @@ pub fn now() -> String {
 pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
+
+/// A token's public id: the first hex digits of its SHA-256 (as in the access log).
+pub const TOKEN_ID_LEN: usize = 12;
 
 /// sha256 hex of a token: tokens are kept only as hashes.
 pub fn token_hash(token: &str) -> String {
@@ -278,24 +284,103 @@ impl Db {
         tx.commit().await.map_err(sql("commit the token"))
     }
 
-    /// Who holds this token, if it is known and not expired.
-    pub async fn principal(&self, token: &str) -> Result<std::result::Result<Principal, TokenProblem>> {
-        let row = sqlx::query("SELECT reader_id, site_code, role, expires_at FROM tokens WHERE token_sha256 = $1")
-            .bind(token_hash(token))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(sql("look up the token"))?;
+    /// The tokens of `site` (every site's with `None`): id, holder, role, expiry, revoked.
+    pub async fn tokens(&self, site: Option<&str>) -> Result<Vec<TokenInfo>> {
+        let rows = sqlx::query(
+            "SELECT t.token_sha256, t.reader_id, t.site_code, t.role, t.expires_at, \
+             (SELECT COUNT(*) FROM revoked_tokens r WHERE r.token_sha256 = t.token_sha256) \
+             FROM tokens t WHERE ($1 = 1 OR t.site_code = $2) ORDER BY t.issued_at, t.token_sha256",
+        )
+        .bind(i64::from(site.is_none()))
+        .bind(site.unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql("list the tokens"))?;
+        rows.iter()
+            .map(|r| {
+                let hash: String = r.try_get(0)?;
+                let role: String = r.try_get(3)?;
+                Ok(TokenInfo {
+                    id: hash.get(..TOKEN_ID_LEN).unwrap_or_default().to_owned(),
+                    reader_id: r.try_get(1)?,
+                    site_code: r.try_get(2)?,
+                    role: Role::from_code(&role).unwrap_or(Role::Reader),
+                    expires_at: r.try_get(4)?,
+                    revoked: r.try_get::<i64, _>(5)? > 0,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(sql("read the tokens"))
+    }
+
+    /// Revokes the token whose id is `id` within `site` (any site with `None`); audited.
+    /// Returns whether such a token exists (revoking twice is not an error).
+    pub async fn revoke_token(&self, id: &str, site: Option<&str>, actor: &str) -> Result<bool> {
+        if id.len() != TOKEN_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        let mut tx = self.pool.begin().await.map_err(sql("begin revoking a token"))?;
+        let row = sqlx::query(
+            "SELECT token_sha256, site_code, reader_id FROM tokens \
+             WHERE substr(token_sha256, 1, 12) = $1 AND ($2 = 1 OR site_code = $3)",
+        )
+        .bind(id.to_ascii_lowercase())
+        .bind(i64::from(site.is_none()))
+        .bind(site.unwrap_or_default())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(sql("find the token"))?;
+        let Some(row) = row else { return Ok(false) };
+        let (hash, token_site, reader): (String, String, String) = (
+            row.try_get(0).map_err(sql("read the token"))?,
+            row.try_get(1).map_err(sql("read the token"))?,
+            row.try_get(2).map_err(sql("read the token"))?,
+        );
+        sqlx::query(
+            "INSERT INTO revoked_tokens (token_sha256, revoked_at, revoked_by) VALUES ($1, $2, $3) \
+             ON CONFLICT (token_sha256) DO NOTHING",
+        )
+        .bind(&hash)
+        .bind(now())
+        .bind(actor)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql("revoke the token"))?;
+        audit(&mut tx, actor, &token_site, "token.revoke", &format!("{id}:{reader}")).await?;
+        tx.commit().await.map_err(sql("commit the revocation"))?;
+        Ok(true)
+    }
+
+    /// Who holds this token and when it expires (Unix seconds), if it is known, not revoked and
+    /// not expired.
+    pub async fn principal(&self, token: &str) -> Result<std::result::Result<(Principal, i64), TokenProblem>> {
+        let row = sqlx::query(
+            "SELECT t.reader_id, t.site_code, t.role, t.expires_at, \
+             (SELECT COUNT(*) FROM revoked_tokens r WHERE r.token_sha256 = t.token_sha256) \
+             FROM tokens t WHERE t.token_sha256 = $1",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(sql("look up the token"))?;
         let Some(row) = row else { return Ok(Err(TokenProblem::Unknown)) };
         let expires_at: i64 = row.try_get(3).map_err(sql("read the token"))?;
+        let revoked: i64 = row.try_get(4).map_err(sql("read the token"))?;
+        if revoked > 0 {
+            return Ok(Err(TokenProblem::Revoked));
+        }
         if expires_at <= unix_now() {
             return Ok(Err(TokenProblem::Expired));
         }
         let role: String = row.try_get(2).map_err(sql("read the token"))?;
         Ok(Role::from_code(&role)
-            .map(|role| Principal {
-                reader_id: row.try_get(0).unwrap_or_default(),
-                site_code: row.try_get(1).unwrap_or_default(),
-                role,
+            .map(|role| {
+                let who = Principal {
+                    reader_id: row.try_get(0).unwrap_or_default(),
+                    site_code: row.try_get(1).unwrap_or_default(),
+                    role,
+                };
+                (who, expires_at)
             })
             .ok_or(TokenProblem::Unknown))
     }
@@ -681,7 +766,7 @@ impl Db {
     /// Rows in a table (tests and the health endpoint).
     pub async fn count_rows(&self, table: &str) -> Result<i64> {
         let table = match table {
-            "labels" | "cases" | "counts" | "audit" | "tokens" => table,
+            "labels" | "cases" | "counts" | "audit" | "tokens" | "revoked_tokens" => table,
             _ => return Ok(0),
         };
         // `table` is one of the five names matched above.

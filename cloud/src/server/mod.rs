@@ -8,6 +8,7 @@
 //! | `GET /v1/labels?after=N&limit=M` | reader, site admin (own site); curator (all) | labels, for adjudication |
 //! | `GET /v1/surveillance?period=day&from=&to=&prefecture=&grade=&pcr=&source=&format=csv` | any token | counts |
 //! | `POST /v1/tokens` | site admin | a reader token for their site |
+//! | `GET /v1/tokens`, `DELETE /v1/tokens/{id}` | site admin (own site); curator (all) | list and revoke tokens by id |
 //! | `GET /v1/audit?after=N` | site admin (own site); curator (all) | audited writes |
 //! | `GET /v1/health` | anyone | `ok` |
 
@@ -84,7 +85,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/labels", post(post_label).get(get_labels))
         .route("/v1/labels/batch", post(post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)))
         .route("/v1/surveillance", get(get_surveillance))
-        .route("/v1/tokens", post(post_token))
+        .route("/v1/tokens", post(post_token).get(get_tokens))
+        .route("/v1/tokens/{id}", axum::routing::delete(delete_token))
         .route("/v1/audit", get(get_audit))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -139,8 +141,9 @@ async fn require_token(
     next: axum::middleware::Next,
 ) -> Response {
     match authenticate(&state, request.headers()).await {
-        Ok(who) => {
+        Ok((who, expiry)) => {
             request.extensions_mut().insert(who);
+            request.extensions_mut().insert(expiry);
             next.run(request).await
         }
         Err(refusal) => refusal.into_response(),
@@ -155,7 +158,11 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+/// When the token that authenticated a request expires (Unix seconds).
+#[derive(Debug, Clone, Copy)]
+struct TokenExpiry(i64);
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(Principal, TokenExpiry), ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(refuse(StatusCode::UNAUTHORIZED, "missing bearer token"));
     };
@@ -164,9 +171,10 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal
         return Err(refuse(StatusCode::UNAUTHORIZED, "malformed Authorization header; expected 'Bearer <token>'"));
     }
     match state.db.principal(token).await? {
-        Ok(p) => Ok(p),
+        Ok((p, expires_at)) => Ok((p, TokenExpiry(expires_at))),
         Err(db::TokenProblem::Unknown) => Err(refuse(StatusCode::UNAUTHORIZED, "invalid token")),
         Err(db::TokenProblem::Expired) => Err(refuse(StatusCode::UNAUTHORIZED, "token expired")),
+        Err(db::TokenProblem::Revoked) => Err(refuse(StatusCode::UNAUTHORIZED, "token revoked")),
     }
 }
 
@@ -363,6 +371,7 @@ async fn get_surveillance(
 async fn post_token(
     State(state): State<Arc<AppState>>,
     Extension(who): Extension<Principal>,
+    Extension(TokenExpiry(issuer_expires_at)): Extension<TokenExpiry>,
     body: Result<Json<TokenRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     if who.role != Role::SiteAdmin {
@@ -377,6 +386,12 @@ async fn post_token(
     }
     if !(1..=400).contains(&req.days) {
         return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "days: must be 1–400"));
+    }
+    if db::unix_now() + req.days * 86_400 > issuer_expires_at {
+        return Err(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "days: a token cannot outlive the token that issues it; ask for fewer days",
+        ));
     }
     let holder = Principal { reader_id: req.reader_id, site_code: who.site_code.clone(), role: Role::Reader };
     let issued = issue_token(&state.db, &holder, req.days, &who.reader_id).await.map_err(|e| match e {
@@ -411,6 +426,38 @@ fn check_holder(holder: &Principal, days: i64) -> Result<i64, IssueError> {
     days.checked_mul(86_400)
         .and_then(|seconds| db::unix_now().checked_add(seconds))
         .ok_or(IssueError::Invalid("days: out of range"))
+}
+
+/// Where a token holder may see and revoke tokens: a site admin their site's, a curator all.
+fn token_scope(who: &Principal) -> Result<Option<&str>, ApiError> {
+    match who.role {
+        Role::Reader => Err(refuse(StatusCode::FORBIDDEN, "a reader token cannot list or revoke tokens")),
+        Role::SiteAdmin => Ok(Some(who.site_code.as_str())),
+        Role::Curator => Ok(None),
+    }
+}
+
+/// The tokens in the holder's scope, by id (never the tokens themselves).
+async fn get_tokens(
+    State(state): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    let scope = token_scope(&who)?;
+    Ok(Json(state.db.tokens(scope).await?).into_response())
+}
+
+/// Revokes one token by id within the holder's scope; audited. 404 when there is none there.
+async fn delete_token(
+    State(state): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let scope = token_scope(&who)?;
+    if state.db.revoke_token(&id, scope, &who.reader_id).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(refuse(StatusCode::NOT_FOUND, "no such token in your scope"))
+    }
 }
 
 /// Makes a new random token for `holder`, valid `days` days; only its hash is stored. An empty
