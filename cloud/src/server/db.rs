@@ -166,6 +166,10 @@ pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// How often a batch is retried after PostgreSQL aborted it for a deadlock or a serialization
+/// failure.
+const MAX_BATCH_RETRIES: u32 = 8;
+
 /// A token's public id: the first hex digits of its SHA-256 (as in the access log).
 pub const TOKEN_ID_LEN: usize = 12;
 
@@ -395,9 +399,33 @@ impl Db {
 
     /// Stores validated labels in one transaction: each once per idempotency key, with its
     /// case, the counts it moves and its audit row. A label of another site's case refuses the
-    /// whole batch (`Err(index)`) and writes nothing.
-    #[allow(clippy::too_many_lines)] // the eight steps of one transaction, in order
+    /// whole batch (`Err(index)`) and writes nothing. The transaction is retried (a bounded
+    /// number of times, with a short growing pause) when PostgreSQL aborts it for a deadlock
+    /// (40P01) or a serialization failure (40001) against a concurrent batch; rows are also
+    /// locked and inserted in one global order (case key, idempotency key, counts key), so
+    /// concurrent batches rarely wait on each other in a cycle at all.
     pub async fn ingest_batch(
+        &self,
+        labels: &[LabelPayload],
+        actor: &Principal,
+    ) -> Result<std::result::Result<Vec<Ingested>, usize>> {
+        let mut attempt = 0u32;
+        loop {
+            match self.ingest_batch_once(labels, actor).await {
+                Err(DbError::Sql { source: sqlx::Error::Database(e), step })
+                    if matches!(e.code().as_deref(), Some("40P01" | "40001")) && attempt < MAX_BATCH_RETRIES =>
+                {
+                    attempt += 1;
+                    tracing::info!(step, attempt, code = ?e.code(), "batch retried after a concurrent transaction");
+                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt.min(6))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_lines)] // the eight steps of one transaction, in order
+    async fn ingest_batch_once(
         &self,
         labels: &[LabelPayload],
         actor: &Principal,
@@ -420,7 +448,10 @@ impl Db {
         push_rows(&mut q, labels.len(), 9);
         q.push_str(" ON CONFLICT (case_key) DO NOTHING");
         let mut insert = sqlx::query(AssertSqlSafe(q));
-        for (p, x) in labels.iter().zip(&prepared) {
+        // In case-key order, whatever the batch's order: the global lock order.
+        let mut by_case: Vec<usize> = (0..labels.len()).collect();
+        by_case.sort_by(|&a, &b| labels[a].case_key.cmp(&labels[b].case_key));
+        for (p, x) in by_case.iter().map(|&i| (&labels[i], &prepared[i])) {
             insert = insert
                 .bind(p.case_key.clone())
                 .bind(p.site_code.clone())
@@ -510,7 +541,9 @@ impl Db {
             q.push_str(" RETURNING id, idempotency_key");
             let received = now();
             let mut insert = sqlx::query(AssertSqlSafe(q));
-            for &i in &new {
+            let mut by_key = new.clone();
+            by_key.sort_by(|&a, &b| prepared[a].key.cmp(&prepared[b].key));
+            for &i in &by_key {
                 let (p, x) = (&labels[i], &prepared[i]);
                 insert = insert
                     .bind(x.key.clone())
