@@ -126,6 +126,10 @@ pub struct AuditEntry {
     pub site_code: String,
     pub action: String,
     pub target: String,
+    /// The id of the token the write came with (12 hex digits); empty from the service's
+    /// command line, and for writes made before the service recorded it.
+    #[serde(default)]
+    pub token_id: String,
 }
 
 /// The body of every refusal.

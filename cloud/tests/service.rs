@@ -175,7 +175,7 @@ fn every_refusal_has_its_status_and_writes_nothing() {
         let curator = token(&svc, "C-1", "JRS", Role::Curator, 30);
         let expired = token(&svc, "R-OLD", "NAGOYA-U", Role::Reader, -1);
         let short_admin = token(&svc, "ADMIN-1D", "NAGOYA-U", Role::SiteAdmin, 1);
-        // One label of Nagoya's case 1, so "another site's case" has a case to aim at.
+        // One label of Nagoya's case 1: the table rows the refusals must leave as they are.
         let good = label(1, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01");
         assert_eq!(push(&client(&svc, &reader), &good), PushOutcome::Stored);
         let before: Vec<i64> = ["labels", "cases", "counts", "audit", "tokens"].iter().map(|t| rows(&svc, t)).collect();
@@ -183,7 +183,7 @@ fn every_refusal_has_its_status_and_writes_nothing() {
         let json = |p: &LabelPayload| (serde_json::to_string(p).expect("json"), "application/json");
         let l2 = label(2, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01");
         let k2 = l2.idempotency_key();
-        let osaka_on_nagoya_case = label(1, "OSAKA-U", "R-O", 1, 3, Pcr::Positive, "2026-04-01");
+        let osaka_label_by_nagoya = label(3, "OSAKA-U", "R-A", 1, 3, Pcr::Positive, "2026-04-01");
         let mut big = serde_json::to_value(&l2).expect("json");
         big["ai_models"] = serde_json::json!(vec!["x".repeat(1000); 100]);
         let mut with_name = serde_json::to_value(&l2).expect("json");
@@ -210,8 +210,8 @@ fn every_refusal_has_its_status_and_writes_nothing() {
             ("site admin writes a label", post(Some(&admin), Some(&k2), json(&l2)), StatusCode::FORBIDDEN),
             ("another reader's label", post(Some(&other_site), Some(&k2), json(&l2)), StatusCode::FORBIDDEN),
             (
-                "another site's case",
-                post(Some(&other_site), Some(&osaka_on_nagoya_case.idempotency_key()), json(&osaka_on_nagoya_case)),
+                "a label for another site",
+                post(Some(&reader), Some(&osaka_label_by_nagoya.idempotency_key()), json(&osaka_label_by_nagoya)),
                 StatusCode::FORBIDDEN,
             ),
             (
@@ -340,7 +340,8 @@ fn every_refusal_has_its_status_and_writes_nothing() {
             "/v1/tokens",
             Some(&admin),
             None,
-            Some((r#"{"reader_id":"R-NEW","role":"reader","days":30}"#.into(), "application/json")),
+            // 29 days: the admin token (30 days) was issued a moment ago, and no token outlives its issuer.
+            Some((r#"{"reader_id":"R-NEW","role":"reader","days":29}"#.into(), "application/json")),
         );
         assert_eq!(issued, StatusCode::CREATED);
         assert_eq!(raw(&svc, Method::GET, "/v1/audit", Some(&admin), None, None), StatusCode::OK);
@@ -668,6 +669,226 @@ fn ten_concurrent_shuffled_batches_all_succeed_with_exact_counts() {
         assert_eq!(total, 400, "exact counts ({}): {:?}", db.name, counts.rows);
         eprintln!("{}: 10 concurrent shuffled batches of 400 in {elapsed:?}", db.name);
         assert!(elapsed < Duration::from_secs(30), "{elapsed:?}");
+        svc.kill();
+    }
+}
+
+/// A case key is its site's own. A reader of Osaka who posts the key of Nagoya's case (or its
+/// next one) makes an Osaka case with that key; Nagoya's own labels of its case are still
+/// stored (once 403 "another site's case"), and each site pulls only its own.
+#[test]
+fn case_keys_are_scoped_to_their_site() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let nagoya = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let osaka = client(&svc, &token(&svc, "R-O", "OSAKA-U", Role::Reader, 30));
+        assert_eq!(push(&osaka, &label(7, "OSAKA-U", "R-O", 1, 3, Pcr::Negative, "2026-04-01")), PushOutcome::Stored);
+        assert_eq!(push(&nagoya, &label(7, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01")), PushOutcome::Stored);
+        assert_eq!(push(&nagoya, &label(7, "NAGOYA-U", "R-A", 2, 2, Pcr::Positive, "2026-04-01")), PushOutcome::Stored);
+        assert_eq!(rows(&svc, "cases"), 2, "one case per site ({})", db.name);
+        let pulled: Vec<(String, i64, u8)> =
+            nagoya.pull(0, 10).expect("pull").iter().map(|l| (l.site_code.clone(), l.revision, l.grade)).collect();
+        assert_eq!(pulled, vec![("NAGOYA-U".into(), 1, 1), ("NAGOYA-U".into(), 2, 2)], "{}", db.name);
+        let pulled: Vec<(String, u8)> =
+            osaka.pull(0, 10).expect("pull").iter().map(|l| (l.site_code.clone(), l.grade)).collect();
+        assert_eq!(pulled, vec![("OSAKA-U".into(), 3)]);
+        // Each site's case counts at its own current grade and prefecture.
+        let q = SurveillanceQuery { source: Some(Source::Radiologist), ..Default::default() };
+        let cells: Vec<(String, u8, Option<i64>)> = nagoya
+            .surveillance(&q)
+            .expect("counts")
+            .rows
+            .iter()
+            .map(|r| (r.prefecture.clone(), r.grade, r.count))
+            .collect();
+        assert_eq!(cells, vec![("23".into(), 2, Some(1)), ("27".into(), 3, Some(1))], "{}", db.name);
+        svc.kill();
+    }
+}
+
+/// A newer revision corrects the case's exam date and postal code: the case moves to the new
+/// day and prefecture in the counts, and leaves the old ones. An older revision arriving late
+/// does not move it back.
+#[test]
+fn a_newer_revision_corrects_the_exam_date_and_the_postal_code() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let a = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let first = label(1, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01");
+        let corrected = LabelPayload {
+            exam_date: Some("2026-03-28".into()),
+            facility_postal_code: "565-0871".into(),
+            confirmed_at: "2026-04-02T09:00:00Z".into(),
+            ..label(1, "NAGOYA-U", "R-A", 2, 1, Pcr::Positive, "2026-04-01")
+        };
+        let q = SurveillanceQuery { source: Some(Source::Radiologist), ..Default::default() };
+        let cells = |c: &Client| -> Vec<(String, String, Option<i64>)> {
+            c.surveillance(&q)
+                .expect("counts")
+                .rows
+                .iter()
+                .map(|r| (r.period_start.clone(), r.prefecture.clone(), r.count))
+                .collect()
+        };
+        assert_eq!(push(&a, &first), PushOutcome::Stored);
+        assert_eq!(cells(&a), vec![("2026-04-01".into(), "23".into(), Some(1))]);
+        assert_eq!(push(&a, &corrected), PushOutcome::Stored);
+        assert_eq!(cells(&a), vec![("2026-03-28".into(), "27".into(), Some(1))], "{}", db.name);
+        // A second reader's older label of the same case moves nothing.
+        let b = client(&svc, &token(&svc, "R-B", "NAGOYA-U", Role::Reader, 30));
+        let older = LabelPayload {
+            confirmed_at: "2026-04-01T08:00:00Z".into(),
+            ..label(1, "NAGOYA-U", "R-B", 1, 1, Pcr::Positive, "2026-04-01")
+        };
+        assert_eq!(push(&b, &older), PushOutcome::Stored);
+        assert_eq!(cells(&a), vec![("2026-03-28".into(), "27".into(), Some(1))], "{}", db.name);
+        // The conflict answer shows the label as it was sent, with its own date and postal code.
+        let clash = LabelPayload { grade: 4, ..corrected.clone() };
+        match push(&a, &clash) {
+            PushOutcome::Conflict(held) => {
+                let held = (*held).expect("held label");
+                assert_eq!(
+                    (held.exam_date.as_deref(), held.facility_postal_code.as_str()),
+                    (Some("2026-03-28"), "565-0871")
+                );
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        svc.kill();
+    }
+}
+
+/// Every write records the token it came with. A site admin who mints a second token for an
+/// existing reader can still write as them, but each label, and each audited write, names the
+/// token (by its public id, never the token itself), so the trail shows which one wrote what.
+#[test]
+fn every_write_records_the_token_that_made_it() {
+    use sqlx::Row as _;
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let admin = token(&svc, "ADMIN", "NAGOYA-U", Role::SiteAdmin, 30);
+        let first = token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30);
+        let http = reqwest::blocking::Client::new();
+        let base = format!("http://{}", svc.addr);
+        let second: IssuedToken = http
+            .post(format!("{base}/v1/tokens"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({ "reader_id": "R-A", "role": "reader", "days": 7 }))
+            .send()
+            .expect("issue")
+            .json()
+            .expect("json");
+        let id = lungdesk_cloud::server::db::token_id;
+        assert_eq!(
+            push(&client(&svc, &first), &label(1, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01")),
+            PushOutcome::Stored
+        );
+        assert_eq!(
+            push(&client(&svc, &second.token), &label(2, "NAGOYA-U", "R-A", 1, 2, Pcr::Positive, "2026-04-01")),
+            PushOutcome::Stored
+        );
+        let by_label: Vec<(String, String)> = svc
+            .block_on(sqlx::query("SELECT case_key, token_id FROM labels ORDER BY case_key").fetch_all(svc.db.pool()))
+            .expect("labels")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(
+            by_label,
+            vec![(format!("{:016x}", 1), id(&first)), (format!("{:016x}", 2), id(&second.token))],
+            "{}",
+            db.name
+        );
+        let trail: Vec<lungdesk_cloud::wire::AuditEntry> =
+            http.get(format!("{base}/v1/audit")).bearer_auth(&admin).send().expect("audit").json().expect("json");
+        let writes: Vec<(&str, &str)> = trail.iter().map(|e| (e.action.as_str(), e.token_id.as_str())).collect();
+        assert!(
+            writes.contains(&("token.issue", id(&admin).as_str())),
+            "the second token's issue names the admin's token: {writes:?}"
+        );
+        assert!(writes.contains(&("label.store", id(&first).as_str())), "{writes:?}");
+        assert!(writes.contains(&("label.store", id(&second.token).as_str())), "{writes:?}");
+        let body = serde_json::to_string(&trail).expect("json");
+        assert!(
+            !body.contains(&first) && !body.contains(&second.token) && !body.contains(&admin),
+            "no token in the trail"
+        );
+        svc.kill();
+    }
+}
+
+/// A database written by the first schema (case keys global, no token or per-label exam date
+/// recorded) is migrated when the service starts: every row kept, the counts as they were, and
+/// new labels of its cases stored beside the old.
+#[test]
+fn a_version_1_database_is_migrated_with_its_rows_kept() {
+    for db in TestDatabase::both() {
+        let postgres = db.name == "postgres";
+        let id = if postgres { "BIGSERIAL PRIMARY KEY" } else { "INTEGER PRIMARY KEY" };
+        // The schema as the first release created it (fixture of the old version).
+        let v1 = [
+            "CREATE TABLE tokens (token_sha256 TEXT PRIMARY KEY, reader_id TEXT NOT NULL, site_code TEXT NOT NULL, \
+             role TEXT NOT NULL, expires_at BIGINT NOT NULL, issued_at TEXT NOT NULL, issued_by TEXT NOT NULL, \
+             CHECK (reader_id <> '' AND site_code <> ''))".to_owned(),
+            "CREATE TABLE cases (case_key TEXT PRIMARY KEY, site_code TEXT NOT NULL, exam_date TEXT, \
+             age_band TEXT, sex TEXT, postal_code TEXT NOT NULL, prefecture TEXT NOT NULL, day TEXT NOT NULL, week TEXT NOT NULL, \
+             cur_label BIGINT, cur_confirmed_at TEXT, cur_grade BIGINT, cur_pcr TEXT, cur_ai_grade BIGINT, \
+             touched BIGINT NOT NULL DEFAULT 0)".to_owned(),
+            format!("CREATE TABLE labels (id {id}, idempotency_key TEXT NOT NULL UNIQUE, \
+             case_key TEXT NOT NULL REFERENCES cases(case_key), site_code TEXT NOT NULL, reader_id TEXT NOT NULL, \
+             revision BIGINT NOT NULL, grade BIGINT NOT NULL, pcr TEXT NOT NULL, findings TEXT NOT NULL, ai_grade BIGINT, \
+             ai_models TEXT NOT NULL, confirmed_at TEXT NOT NULL, received_at TEXT NOT NULL, payload_sha256 TEXT NOT NULL)"),
+            "CREATE TABLE counts (source TEXT NOT NULL, day TEXT NOT NULL, week TEXT NOT NULL, \
+             prefecture TEXT NOT NULL, grade BIGINT NOT NULL, pcr TEXT NOT NULL, n BIGINT NOT NULL, \
+             PRIMARY KEY (source, day, prefecture, grade, pcr))".to_owned(),
+            "CREATE TABLE revoked_tokens (token_sha256 TEXT PRIMARY KEY, revoked_at TEXT NOT NULL, revoked_by TEXT NOT NULL)".to_owned(),
+            format!("CREATE TABLE audit (id {id}, at TEXT NOT NULL, actor TEXT NOT NULL, site_code TEXT NOT NULL, \
+             action TEXT NOT NULL, target TEXT NOT NULL)"),
+            "INSERT INTO cases VALUES ('0000000000000001', 'NAGOYA-U', '2026-04-01', '60-69', 'F', '466-8560', '23', \
+             '2026-04-01', '2026-03-30', 1, '2026-04-01T09:00:01Z', 1, 'positive', 2, 0)".to_owned(),
+            "INSERT INTO labels (id, idempotency_key, case_key, site_code, reader_id, revision, grade, pcr, findings, \
+             ai_grade, ai_models, confirmed_at, received_at, payload_sha256) VALUES (1, '0000000000000001:R-A:1', \
+             '0000000000000001', 'NAGOYA-U', 'R-A', 1, 1, 'positive', 'crazy_paving', 2, '[]', '2026-04-01T09:00:01Z', \
+             '2026-04-01T10:00:00Z', 'x')".to_owned(),
+            "INSERT INTO counts VALUES ('radiologist', '2026-04-01', '2026-03-30', '23', 1, 'positive', 1)".to_owned(),
+            "INSERT INTO counts VALUES ('ai', '2026-04-01', '2026-03-30', '23', 2, 'positive', 1)".to_owned(),
+            "INSERT INTO audit (at, actor, site_code, action, target) VALUES ('2026-04-01T10:00:00Z', 'R-A', 'NAGOYA-U', \
+             'label.store', '0000000000000001:R-A:1')".to_owned(),
+        ];
+        {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                sqlx::any::install_default_drivers();
+                let url = if postgres { db.url.clone() } else { format!("{}?mode=rwc", db.url) };
+                let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&url).await.expect("connect");
+                for statement in &v1 {
+                    sqlx::query(sqlx::AssertSqlSafe(statement.clone())).execute(&pool).await.expect(statement);
+                }
+                pool.close().await;
+            });
+        }
+        let svc = start(&db, 1);
+        assert_eq!(
+            (rows(&svc, "labels"), rows(&svc, "cases"), rows(&svc, "counts"), rows(&svc, "audit")),
+            (1, 1, 2, 1)
+        );
+        let a = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let pulled: Vec<(i64, i64, u8)> =
+            a.pull(0, 10).expect("pull").iter().map(|l| (l.id, l.revision, l.grade)).collect();
+        assert_eq!(pulled, vec![(1, 1, 1)], "the old label is kept with its id ({})", db.name);
+        // Revision 2 of the old case: stored with a new id after the old, the case counted once.
+        assert_eq!(push(&a, &label(1, "NAGOYA-U", "R-A", 2, 3, Pcr::Positive, "2026-04-01")), PushOutcome::Stored);
+        let ids: Vec<i64> = a.pull(0, 10).expect("pull").iter().map(|l| l.id).collect();
+        assert_eq!(ids.len(), 2);
+        assert!(ids[1] > ids[0], "{ids:?}");
+        let q = SurveillanceQuery { source: Some(Source::Radiologist), ..Default::default() };
+        let cells: Vec<(u8, Option<i64>)> =
+            a.surveillance(&q).expect("counts").rows.iter().map(|r| (r.grade, r.count)).collect();
+        assert_eq!(cells, vec![(3, Some(1))], "{}", db.name);
+        svc.kill();
+        // Started again: already at version 2, nothing changes.
+        let svc = start(&db, 1);
+        assert_eq!(rows(&svc, "labels"), 2);
         svc.kill();
     }
 }

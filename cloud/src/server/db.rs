@@ -19,6 +19,8 @@ pub enum DbError {
     Sql { step: &'static str, source: sqlx::Error },
     #[error("the database URL must start with sqlite: or postgres:, not {0}")]
     Scheme(String),
+    #[error("the service database has schema version {0}, newer than this service's; left untouched")]
+    NewerSchema(i64),
 }
 
 fn sql(step: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
@@ -36,7 +38,7 @@ pub enum Ingested {
     AlreadyThere(i64),
     /// Another label with this idempotency key is there, with different content.
     Conflict(Box<LabelPayload>),
-    /// The case belongs to another site.
+    /// The label is for another site than its writer's.
     OtherSite,
 }
 
@@ -66,7 +68,6 @@ impl Prepared {
 /// A case row as ingestion reads it.
 struct CaseNow {
     key: String,
-    site: String,
     day: String,
     prefecture: String,
     confirmed_at: Option<String>,
@@ -79,7 +80,6 @@ impl CaseNow {
     fn from_row(r: &AnyRow) -> std::result::Result<Self, sqlx::Error> {
         Ok(CaseNow {
             key: r.try_get(0)?,
-            site: r.try_get(1)?,
             day: r.try_get(2)?,
             prefecture: r.try_get(4)?,
             confirmed_at: r.try_get(5)?,
@@ -118,6 +118,21 @@ pub struct Principal {
     pub role: Role,
 }
 
+/// Who makes a write, for the audit trail: a name, and the id of the token it came with
+/// (empty from the service's own command line, which needs no token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Issuer<'a> {
+    pub name: &'a str,
+    pub token_id: &'a str,
+}
+
+impl<'a> From<&'a str> for Issuer<'a> {
+    /// A write from the command line (or a test), with no token.
+    fn from(name: &'a str) -> Self {
+        Issuer { name, token_id: "" }
+    }
+}
+
 /// Why a token is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenProblem {
@@ -133,18 +148,30 @@ pub struct Db {
     postgres: bool,
 }
 
+/// The schema's version, kept in `schema_version`. Version 1 (no such table) keyed cases by
+/// case key alone and recorded neither the writing token nor each label's exam date and postal
+/// code; [`MIGRATE_1_TO_2`] brings such a database up to date with its rows kept.
+const SCHEMA_VERSION: i64 = 2;
+
+const CASES_DDL: &str = "(case_key TEXT NOT NULL, site_code TEXT NOT NULL, exam_date TEXT, \
+     age_band TEXT, sex TEXT, postal_code TEXT NOT NULL, prefecture TEXT NOT NULL, day TEXT NOT NULL, week TEXT NOT NULL, \
+     cur_label BIGINT, cur_confirmed_at TEXT, cur_grade BIGINT, cur_pcr TEXT, cur_ai_grade BIGINT, \
+     touched BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (site_code, case_key))";
+
+/// A case key is a site's own: the same key at two sites names two cases.
+const LABELS_DDL: &str = "(id {ID}, idempotency_key TEXT NOT NULL, \
+     case_key TEXT NOT NULL, site_code TEXT NOT NULL, reader_id TEXT NOT NULL, \
+     revision BIGINT NOT NULL, grade BIGINT NOT NULL, pcr TEXT NOT NULL, findings TEXT NOT NULL, ai_grade BIGINT, \
+     ai_models TEXT NOT NULL, confirmed_at TEXT NOT NULL, received_at TEXT NOT NULL, payload_sha256 TEXT NOT NULL, \
+     exam_date TEXT, postal_code TEXT NOT NULL DEFAULT '', token_id TEXT NOT NULL DEFAULT '', \
+     UNIQUE (site_code, idempotency_key), FOREIGN KEY (site_code, case_key) REFERENCES {CASES}(site_code, case_key))";
+
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS tokens (token_sha256 TEXT PRIMARY KEY, reader_id TEXT NOT NULL, site_code TEXT NOT NULL, \
      role TEXT NOT NULL, expires_at BIGINT NOT NULL, issued_at TEXT NOT NULL, issued_by TEXT NOT NULL, \
      CHECK (reader_id <> '' AND site_code <> ''))",
-    "CREATE TABLE IF NOT EXISTS cases (case_key TEXT PRIMARY KEY, site_code TEXT NOT NULL, exam_date TEXT, \
-     age_band TEXT, sex TEXT, postal_code TEXT NOT NULL, prefecture TEXT NOT NULL, day TEXT NOT NULL, week TEXT NOT NULL, \
-     cur_label BIGINT, cur_confirmed_at TEXT, cur_grade BIGINT, cur_pcr TEXT, cur_ai_grade BIGINT, \
-     touched BIGINT NOT NULL DEFAULT 0)",
-    "CREATE TABLE IF NOT EXISTS labels (id {ID}, idempotency_key TEXT NOT NULL UNIQUE, \
-     case_key TEXT NOT NULL REFERENCES cases(case_key), site_code TEXT NOT NULL, reader_id TEXT NOT NULL, \
-     revision BIGINT NOT NULL, grade BIGINT NOT NULL, pcr TEXT NOT NULL, findings TEXT NOT NULL, ai_grade BIGINT, \
-     ai_models TEXT NOT NULL, confirmed_at TEXT NOT NULL, received_at TEXT NOT NULL, payload_sha256 TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cases {CASES_DDL}",
+    "CREATE TABLE IF NOT EXISTS labels {LABELS_DDL}",
     "CREATE INDEX IF NOT EXISTS labels_site ON labels(site_code, id)",
     "CREATE TABLE IF NOT EXISTS counts (source TEXT NOT NULL, day TEXT NOT NULL, week TEXT NOT NULL, \
      prefecture TEXT NOT NULL, grade BIGINT NOT NULL, pcr TEXT NOT NULL, n BIGINT NOT NULL, \
@@ -153,7 +180,32 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS revoked_tokens (token_sha256 TEXT PRIMARY KEY, revoked_at TEXT NOT NULL, \
      revoked_by TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit (id {ID}, at TEXT NOT NULL, actor TEXT NOT NULL, site_code TEXT NOT NULL, \
-     action TEXT NOT NULL, target TEXT NOT NULL)",
+     action TEXT NOT NULL, target TEXT NOT NULL, token_id TEXT NOT NULL DEFAULT '')",
+    "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
+];
+
+/// Version 1 → 2, in one transaction: cases and labels rebuilt with site-scoped keys (their
+/// rows copied, each label given its case's exam date and postal code), the writing token
+/// recorded from now on (`''` for what was written before).
+const MIGRATE_1_TO_2: &[&str] = &[
+    "CREATE TABLE cases_v2 {CASES_DDL}",
+    "INSERT INTO cases_v2 (case_key, site_code, exam_date, age_band, sex, postal_code, prefecture, day, week, \
+     cur_label, cur_confirmed_at, cur_grade, cur_pcr, cur_ai_grade, touched) \
+     SELECT case_key, site_code, exam_date, age_band, sex, postal_code, prefecture, day, week, \
+     cur_label, cur_confirmed_at, cur_grade, cur_pcr, cur_ai_grade, touched FROM cases",
+    "CREATE TABLE labels_v2 {LABELS_DDL_V2}",
+    "INSERT INTO labels_v2 (id, idempotency_key, case_key, site_code, reader_id, revision, grade, pcr, findings, \
+     ai_grade, ai_models, confirmed_at, received_at, payload_sha256, exam_date, postal_code, token_id) \
+     SELECT l.id, l.idempotency_key, l.case_key, l.site_code, l.reader_id, l.revision, l.grade, l.pcr, l.findings, \
+     l.ai_grade, l.ai_models, l.confirmed_at, l.received_at, l.payload_sha256, c.exam_date, c.postal_code, '' \
+     FROM labels l JOIN cases c ON c.case_key = l.case_key",
+    "DROP TABLE labels",
+    "DROP TABLE cases",
+    "ALTER TABLE cases_v2 RENAME TO cases",
+    "ALTER TABLE labels_v2 RENAME TO labels",
+    "CREATE INDEX IF NOT EXISTS labels_site ON labels(site_code, id)",
+    "ALTER TABLE audit ADD COLUMN token_id TEXT NOT NULL DEFAULT ''",
+    "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
 ];
 
 /// Now, RFC 3339 UTC.
@@ -172,6 +224,12 @@ const MAX_BATCH_RETRIES: u32 = 8;
 
 /// A token's public id: the first hex digits of its SHA-256 (as in the access log).
 pub const TOKEN_ID_LEN: usize = 12;
+
+/// A token's public id: the first [`TOKEN_ID_LEN`] hex digits of its SHA-256, in the access
+/// log, the token list and beside every write it made.
+pub fn token_id(token: &str) -> String {
+    token_hash(token)[..TOKEN_ID_LEN].to_owned()
+}
 
 /// sha256 hex of a token: tokens are kept only as hashes.
 pub fn token_hash(token: &str) -> String {
@@ -233,17 +291,63 @@ impl Db {
         Ok(db)
     }
 
-    /// Creates whatever of the schema is missing (every statement is `IF NOT EXISTS`).
-    async fn create_schema(&self) -> Result<()> {
+    /// The schema's DDL with the backend's id column and the shared table bodies spliced in.
+    fn ddl(&self, text: &str) -> String {
         let id = if self.postgres { "BIGSERIAL PRIMARY KEY" } else { "INTEGER PRIMARY KEY" };
-        for ddl in SCHEMA {
-            // The DDL is a constant; only the id column type is spliced in.
-            sqlx::query(AssertSqlSafe(ddl.replace("{ID}", id)))
-                .execute(&self.pool)
-                .await
-                .map_err(sql("create the schema"))?;
+        text.replace("{CASES_DDL}", CASES_DDL)
+            .replace("{LABELS_DDL_V2}", &LABELS_DDL.replace("{CASES}", "cases_v2"))
+            .replace("{LABELS_DDL}", &LABELS_DDL.replace("{CASES}", "cases"))
+            .replace("{ID}", id)
+    }
+
+    /// Creates whatever of the schema is missing, or migrates a version-1 database, in one
+    /// transaction. A database of a newer version is refused, untouched.
+    async fn create_schema(&self) -> Result<()> {
+        // Probed outside the transaction: a failed statement would abort a PostgreSQL one.
+        let version: Option<i64> =
+            match sqlx::query("SELECT MAX(version) FROM schema_version").fetch_one(&self.pool).await {
+                Ok(row) => Some(row.try_get::<Option<i64>, _>(0).ok().flatten().unwrap_or(0)),
+                Err(_) => None,
+            };
+        if let Some(v) = version
+            && v > SCHEMA_VERSION
+        {
+            return Err(DbError::NewerSchema(v));
         }
-        Ok(())
+        let version_1 =
+            version.is_none() && sqlx::query("SELECT COUNT(*) FROM cases").fetch_one(&self.pool).await.is_ok();
+        let mut tx = self.pool.begin().await.map_err(sql("begin creating the schema"))?;
+        let steps: Vec<&str> =
+            if version_1 { MIGRATE_1_TO_2.iter().chain(SCHEMA).copied().collect() } else { SCHEMA.to_vec() };
+        for ddl in steps {
+            // The DDL is constant; only the id column type and the table bodies are spliced in.
+            sqlx::query(AssertSqlSafe(self.ddl(ddl))).execute(&mut *tx).await.map_err(sql(if version_1 {
+                "migrate the schema from version 1"
+            } else {
+                "create the schema"
+            }))?;
+        }
+        if version_1 && self.postgres {
+            // The copied ids were given explicitly; the new table's sequence continues after them.
+            sqlx::query(
+                "SELECT setval(pg_get_serial_sequence('labels', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM labels",
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("migrate the schema from version 1"))?;
+        }
+        if version != Some(SCHEMA_VERSION) {
+            sqlx::query("DELETE FROM schema_version")
+                .execute(&mut *tx)
+                .await
+                .map_err(sql("record the schema version"))?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind(SCHEMA_VERSION)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql("record the schema version"))?;
+        }
+        tx.commit().await.map_err(sql("commit the schema"))
     }
 
     /// Whether the database answers with its schema in place. When it answers but the schema is
@@ -267,7 +371,14 @@ impl Db {
     }
 
     /// Stores a token (by its hash) for a reader; audited.
-    pub async fn add_token(&self, token: &str, who: &Principal, expires_at: i64, issued_by: &str) -> Result<()> {
+    pub async fn add_token(
+        &self,
+        token: &str,
+        who: &Principal,
+        expires_at: i64,
+        issued_by: impl Into<Issuer<'_>>,
+    ) -> Result<()> {
+        let issued_by = issued_by.into();
         let mut tx = self.pool.begin().await.map_err(sql("begin issuing a token"))?;
         sqlx::query(
             "INSERT INTO tokens (token_sha256, reader_id, site_code, role, expires_at, issued_at, issued_by) \
@@ -279,7 +390,7 @@ impl Db {
         .bind(who.role.code())
         .bind(expires_at)
         .bind(now())
-        .bind(issued_by)
+        .bind(issued_by.name)
         .execute(&mut *tx)
         .await
         .map_err(sql("store the token"))?;
@@ -319,7 +430,8 @@ impl Db {
 
     /// Revokes the token whose id is `id` within `site` (any site with `None`); audited.
     /// Returns whether such a token exists (revoking twice is not an error).
-    pub async fn revoke_token(&self, id: &str, site: Option<&str>, actor: &str) -> Result<bool> {
+    pub async fn revoke_token(&self, id: &str, site: Option<&str>, actor: impl Into<Issuer<'_>>) -> Result<bool> {
+        let actor = actor.into();
         if id.len() != TOKEN_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(false);
         }
@@ -346,7 +458,7 @@ impl Db {
         )
         .bind(&hash)
         .bind(now())
-        .bind(actor)
+        .bind(actor.name)
         .execute(&mut *tx)
         .await
         .map_err(sql("revoke the token"))?;
@@ -390,16 +502,20 @@ impl Db {
     }
 
     /// Stores one validated label (see [`Db::ingest_batch`]).
-    pub async fn ingest(&self, p: &LabelPayload, actor: &Principal) -> Result<Ingested> {
-        Ok(match self.ingest_batch(std::slice::from_ref(p), actor).await? {
+    pub async fn ingest(&self, p: &LabelPayload, actor: &Principal, token_id: &str) -> Result<Ingested> {
+        Ok(match self.ingest_batch(std::slice::from_ref(p), actor, token_id).await? {
             Ok(mut one) => one.pop().unwrap_or(Ingested::OtherSite),
             Err(_) => Ingested::OtherSite,
         })
     }
 
     /// Stores validated labels in one transaction: each once per idempotency key, with its
-    /// case, the counts it moves and its audit row. A label of another site's case refuses the
-    /// whole batch (`Err(index)`) and writes nothing. The transaction is retried (a bounded
+    /// case, the counts it moves, the id of the token that wrote it and its audit row. Case keys
+    /// are the writer's site's own (the same key at another site is another case). A label for
+    /// any other site than the writer's refuses the whole batch (`Err(index)`) and writes
+    /// nothing. A label that becomes its case's current one (the latest confirmed) also sets
+    /// the case's exam date, postal code, age band and sex, so a revision corrects them and the
+    /// counts move with it. The transaction is retried (a bounded
     /// number of times, with a short growing pause) when PostgreSQL aborts it for a deadlock
     /// (40P01) or a serialization failure (40001) against a concurrent batch; rows are also
     /// locked and inserted in one global order (case key, idempotency key, counts key), so
@@ -408,10 +524,14 @@ impl Db {
         &self,
         labels: &[LabelPayload],
         actor: &Principal,
+        token_id: &str,
     ) -> Result<std::result::Result<Vec<Ingested>, usize>> {
+        if let Some(i) = labels.iter().position(|p| p.site_code != actor.site_code) {
+            return Ok(Err(i));
+        }
         let mut attempt = 0u32;
         loop {
-            match self.ingest_batch_once(labels, actor).await {
+            match self.ingest_batch_once(labels, actor, token_id).await {
                 Err(DbError::Sql { source: sqlx::Error::Database(e), step })
                     if matches!(e.code().as_deref(), Some("40P01" | "40001")) && attempt < MAX_BATCH_RETRIES =>
                 {
@@ -429,6 +549,7 @@ impl Db {
         &self,
         labels: &[LabelPayload],
         actor: &Principal,
+        token_id: &str,
     ) -> Result<std::result::Result<Vec<Ingested>, usize>> {
         if labels.is_empty() {
             return Ok(Ok(Vec::new()));
@@ -446,7 +567,7 @@ impl Db {
             "INSERT INTO cases (case_key, site_code, exam_date, age_band, sex, postal_code, prefecture, day, week) VALUES ",
         );
         push_rows(&mut q, labels.len(), 9);
-        q.push_str(" ON CONFLICT (case_key) DO NOTHING");
+        q.push_str(" ON CONFLICT (site_code, case_key) DO NOTHING");
         let mut insert = sqlx::query(AssertSqlSafe(q));
         // In case-key order, whatever the batch's order: the global lock order.
         let mut by_case: Vec<usize> = (0..labels.len()).collect();
@@ -468,14 +589,14 @@ impl Db {
         // 2. The cases as they stand, locked in key order in PostgreSQL.
         let mut q = String::from(
             "SELECT case_key, site_code, day, week, prefecture, cur_confirmed_at, cur_grade, cur_pcr, cur_ai_grade \
-             FROM cases WHERE case_key IN (",
+             FROM cases WHERE site_code = $1 AND case_key IN (",
         );
-        push_list(&mut q, 1, case_keys.len());
+        push_list(&mut q, 2, case_keys.len());
         q.push_str(") ORDER BY case_key");
         if self.postgres {
             q.push_str(" FOR UPDATE");
         }
-        let mut select = sqlx::query(AssertSqlSafe(q));
+        let mut select = sqlx::query(AssertSqlSafe(q)).bind(actor.site_code.clone());
         for k in &case_keys {
             select = select.bind(k.to_string());
         }
@@ -484,18 +605,18 @@ impl Db {
             let c = CaseNow::from_row(&r).map_err(sql("read the cases"))?;
             cases.insert(c.key.clone(), c);
         }
-        for (i, p) in labels.iter().enumerate() {
-            if cases.get(&p.case_key).is_none_or(|c| c.site != p.site_code) {
-                tx.rollback().await.map_err(sql("roll back"))?;
-                return Ok(Err(i));
-            }
+        if let Some(i) = labels.iter().position(|p| !cases.contains_key(&p.case_key)) {
+            tx.rollback().await.map_err(sql("roll back"))?;
+            return Ok(Err(i));
         }
 
         // 3. Labels already held under these keys.
-        let mut q = String::from("SELECT idempotency_key, id, payload_sha256 FROM labels WHERE idempotency_key IN (");
-        push_list(&mut q, 1, labels.len());
+        let mut q = String::from(
+            "SELECT idempotency_key, id, payload_sha256 FROM labels WHERE site_code = $1 AND idempotency_key IN (",
+        );
+        push_list(&mut q, 2, labels.len());
         q.push(')');
-        let mut select = sqlx::query(AssertSqlSafe(q));
+        let mut select = sqlx::query(AssertSqlSafe(q)).bind(actor.site_code.clone());
         for x in &prepared {
             select = select.bind(x.key.clone());
         }
@@ -535,9 +656,9 @@ impl Db {
             // 5. The new labels, their ids back by key.
             let mut q = String::from(
                 "INSERT INTO labels (idempotency_key, case_key, site_code, reader_id, revision, grade, pcr, findings, \
-                 ai_grade, ai_models, confirmed_at, received_at, payload_sha256) VALUES ",
+                 ai_grade, ai_models, confirmed_at, received_at, payload_sha256, exam_date, postal_code, token_id) VALUES ",
             );
-            push_rows(&mut q, new.len(), 13);
+            push_rows(&mut q, new.len(), 16);
             q.push_str(" RETURNING id, idempotency_key");
             let received = now();
             let mut insert = sqlx::query(AssertSqlSafe(q));
@@ -558,7 +679,10 @@ impl Db {
                     .bind(serde_json::to_string(&p.ai_models).unwrap_or_default())
                     .bind(p.confirmed_at.clone())
                     .bind(received.clone())
-                    .bind(x.hash.clone());
+                    .bind(x.hash.clone())
+                    .bind(p.exam_date.clone())
+                    .bind(p.facility_postal_code.clone())
+                    .bind(token_id.to_owned());
             }
             let mut ids: HashMap<String, i64> = HashMap::new();
             for r in insert.fetch_all(&mut *tx).await.map_err(sql("store the labels"))? {
@@ -588,6 +712,11 @@ impl Db {
                         *deltas.entry((Source::Ai, c.day.clone(), c.prefecture.clone(), ai, pcr)).or_default() -= 1;
                     }
                 }
+                // The current label says when and where the case is counted: a revision that
+                // corrects the exam date or the postal code moves the case's counts.
+                let x = &prepared[i];
+                c.day.clone_from(&x.day);
+                x.prefecture.clone_into(&mut c.prefecture);
                 let pcr = p.pcr.code().to_owned();
                 *deltas
                     .entry((Source::Radiologist, c.day.clone(), c.prefecture.clone(), i64::from(p.grade), pcr.clone()))
@@ -629,25 +758,37 @@ impl Db {
             if !changed.is_empty() {
                 let mut q = String::from(
                     "UPDATE cases SET cur_label = v.column2, cur_confirmed_at = v.column3, \
-                     cur_grade = v.column4, cur_pcr = v.column5, cur_ai_grade = v.column6 FROM (VALUES ",
+                     cur_grade = v.column4, cur_pcr = v.column5, cur_ai_grade = v.column6, exam_date = v.column7, \
+                     postal_code = v.column8, prefecture = v.column9, day = v.column10, week = v.column11, \
+                     age_band = v.column12, sex = v.column13 FROM (VALUES ",
                 );
-                push_rows(&mut q, changed.len(), 6);
-                q.push_str(") AS v WHERE cases.case_key = v.column1");
+                push_rows(&mut q, changed.len(), 13);
+                q.push_str(") AS v WHERE cases.case_key = v.column1 AND cases.site_code = $");
+                q.push_str(&(changed.len() * 13 + 1).to_string());
                 let mut update = sqlx::query(AssertSqlSafe(q));
                 for (key, (id, p)) in &changed {
+                    let c = &cases[key];
                     update = update
                         .bind(key.clone())
                         .bind(*id)
                         .bind(p.confirmed_at.clone())
                         .bind(i64::from(p.grade))
                         .bind(p.pcr.code())
-                        .bind(p.ai_grade.map(i64::from));
+                        .bind(p.ai_grade.map(i64::from))
+                        .bind(p.exam_date.clone())
+                        .bind(p.facility_postal_code.clone())
+                        .bind(c.prefecture.clone())
+                        .bind(c.day.clone())
+                        .bind(week_of(&c.day).unwrap_or_else(|| c.day.clone()))
+                        .bind(age_band(p.age_years))
+                        .bind(p.sex.clone());
                 }
+                update = update.bind(actor.site_code.clone());
                 update.execute(&mut *tx).await.map_err(sql("update the cases"))?;
             }
             // 8. One audit row per stored label.
-            let mut q = String::from("INSERT INTO audit (at, actor, site_code, action, target) VALUES ");
-            push_rows(&mut q, new.len(), 5);
+            let mut q = String::from("INSERT INTO audit (at, actor, site_code, action, target, token_id) VALUES ");
+            push_rows(&mut q, new.len(), 6);
             let mut insert = sqlx::query(AssertSqlSafe(q));
             for &i in &new {
                 insert = insert
@@ -655,7 +796,8 @@ impl Db {
                     .bind(actor.reader_id.clone())
                     .bind(actor.site_code.clone())
                     .bind("label.store")
-                    .bind(prepared[i].key.clone());
+                    .bind(prepared[i].key.clone())
+                    .bind(token_id.to_owned());
             }
             insert.execute(&mut *tx).await.map_err(sql("audit the writes"))?;
         }
@@ -680,9 +822,8 @@ impl Db {
 
     async fn label_payload_in(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: i64) -> Result<LabelPayload> {
         let row = sqlx::query(
-            "SELECT l.case_key, l.site_code, c.postal_code, c.exam_date, l.reader_id, l.grade, l.pcr, l.findings, \
-             l.ai_grade, l.ai_models, l.revision, l.confirmed_at FROM labels l JOIN cases c ON c.case_key = l.case_key \
-             WHERE l.id = $1",
+            "SELECT case_key, site_code, postal_code, exam_date, reader_id, grade, pcr, findings, \
+             ai_grade, ai_models, revision, confirmed_at FROM labels WHERE id = $1",
         )
         .bind(id)
         .fetch_one(&mut **tx)
@@ -728,7 +869,7 @@ impl Db {
     /// Audited writes after `after`, of one site or all.
     pub async fn audit_trail(&self, site: Option<&str>, after: i64, limit: i64) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(
-            "SELECT id, at, actor, site_code, action, target FROM audit WHERE id > $1 AND ($2 = 1 OR site_code = $3) \
+            "SELECT id, at, actor, site_code, action, target, token_id FROM audit WHERE id > $1 AND ($2 = 1 OR site_code = $3) \
              ORDER BY id LIMIT $4",
         )
         .bind(after)
@@ -747,6 +888,7 @@ impl Db {
                     site_code: r.try_get(3)?,
                     action: r.try_get(4)?,
                     target: r.try_get(5)?,
+                    token_id: r.try_get(6)?,
                 })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
@@ -830,17 +972,18 @@ fn shared_label(r: &AnyRow) -> std::result::Result<SharedLabel, sqlx::Error> {
 
 async fn audit(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    actor: &str,
+    actor: Issuer<'_>,
     site: &str,
     action: &str,
     target: &str,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO audit (at, actor, site_code, action, target) VALUES ($1, $2, $3, $4, $5)")
+    sqlx::query("INSERT INTO audit (at, actor, site_code, action, target, token_id) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(now())
-        .bind(actor)
+        .bind(actor.name)
         .bind(site)
         .bind(action)
         .bind(target)
+        .bind(actor.token_id)
         .execute(&mut **tx)
         .await
         .map_err(sql("audit the write"))?;

@@ -29,7 +29,7 @@ use axum::{Extension, Json, Router};
 use lungdesk_domain::{LabelPayload, Pcr};
 use serde::Deserialize;
 
-pub use db::{Db, DbError, Ingested, Principal};
+pub use db::{Db, DbError, Ingested, Issuer, Principal};
 
 use crate::wire::{ErrorBody, IssuedToken, Period, Role, Source, SurveillanceQuery, TokenRequest};
 
@@ -119,7 +119,7 @@ async fn access_log(request: axum::extract::Request, next: axum::middleware::Nex
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| db::token_hash(t.trim())[..12].to_owned());
+        .map(|t| db::token_id(t.trim()));
     let response = next.run(request).await;
     tracing::info!(
         target: "lungdesk_cloud::access",
@@ -141,9 +141,10 @@ async fn require_token(
     next: axum::middleware::Next,
 ) -> Response {
     match authenticate(&state, request.headers()).await {
-        Ok((who, expiry)) => {
+        Ok((who, expiry, token_id)) => {
             request.extensions_mut().insert(who);
             request.extensions_mut().insert(expiry);
+            request.extensions_mut().insert(token_id);
             next.run(request).await
         }
         Err(refusal) => refusal.into_response(),
@@ -162,7 +163,12 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 #[derive(Debug, Clone, Copy)]
 struct TokenExpiry(i64);
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(Principal, TokenExpiry), ApiError> {
+/// The public id of the token that authenticated a request (as in the access log), recorded
+/// with every write it makes.
+#[derive(Debug, Clone)]
+struct TokenId(String);
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(Principal, TokenExpiry, TokenId), ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(refuse(StatusCode::UNAUTHORIZED, "missing bearer token"));
     };
@@ -171,7 +177,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(Principa
         return Err(refuse(StatusCode::UNAUTHORIZED, "malformed Authorization header; expected 'Bearer <token>'"));
     }
     match state.db.principal(token).await? {
-        Ok((p, expires_at)) => Ok((p, TokenExpiry(expires_at))),
+        Ok((p, expires_at)) => Ok((p, TokenExpiry(expires_at), TokenId(db::token_id(token)))),
         Err(db::TokenProblem::Unknown) => Err(refuse(StatusCode::UNAUTHORIZED, "invalid token")),
         Err(db::TokenProblem::Expired) => Err(refuse(StatusCode::UNAUTHORIZED, "token expired")),
         Err(db::TokenProblem::Revoked) => Err(refuse(StatusCode::UNAUTHORIZED, "token revoked")),
@@ -181,6 +187,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(Principa
 async fn post_label(
     State(state): State<Arc<AppState>>,
     Extension(who): Extension<Principal>,
+    Extension(TokenId(token_id)): Extension<TokenId>,
     headers: HeaderMap,
     body: Result<Json<LabelPayload>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -195,7 +202,7 @@ async fn post_label(
         return Err(refuse(StatusCode::BAD_REQUEST, "Idempotency-Key must be case_key:reader_id:revision of the body"));
     }
     may_write(&who, &payload)?;
-    Ok(match state.db.ingest(&payload, &who).await? {
+    Ok(match state.db.ingest(&payload, &who, &token_id).await? {
         Ingested::Stored(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
         Ingested::AlreadyThere(id) => (StatusCode::OK, Json(serde_json::json!({ "id": id }))).into_response(),
         Ingested::Conflict(held) => (
@@ -206,7 +213,7 @@ async fn post_label(
             })),
         )
             .into_response(),
-        Ingested::OtherSite => return Err(refuse(StatusCode::FORBIDDEN, "this case belongs to another site")),
+        Ingested::OtherSite => return Err(refuse(StatusCode::FORBIDDEN, "a reader writes only for their own site")),
     })
 }
 
@@ -233,6 +240,7 @@ fn may_write(who: &Principal, p: &LabelPayload) -> Result<(), ApiError> {
 async fn post_batch(
     State(state): State<Arc<AppState>>,
     Extension(who): Extension<Principal>,
+    Extension(TokenId(token_id)): Extension<TokenId>,
     body: Result<Json<Vec<LabelPayload>>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     if who.role != Role::Reader {
@@ -247,9 +255,11 @@ async fn post_batch(
         may_write(&who, p)?;
         normalise_times(p);
     }
-    let outcomes = match state.db.ingest_batch(&labels, &who).await? {
+    let outcomes = match state.db.ingest_batch(&labels, &who, &token_id).await? {
         Ok(o) => o,
-        Err(i) => return Err(refuse(StatusCode::FORBIDDEN, format!("label {i}: this case belongs to another site"))),
+        Err(i) => {
+            return Err(refuse(StatusCode::FORBIDDEN, format!("label {i}: a reader writes only for their own site")));
+        }
     };
     let body: Vec<serde_json::Value> = outcomes
         .into_iter()
@@ -372,6 +382,7 @@ async fn post_token(
     State(state): State<Arc<AppState>>,
     Extension(who): Extension<Principal>,
     Extension(TokenExpiry(issuer_expires_at)): Extension<TokenExpiry>,
+    Extension(TokenId(token_id)): Extension<TokenId>,
     body: Result<Json<TokenRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     if who.role != Role::SiteAdmin {
@@ -394,7 +405,8 @@ async fn post_token(
         ));
     }
     let holder = Principal { reader_id: req.reader_id, site_code: who.site_code.clone(), role: Role::Reader };
-    let issued = issue_token(&state.db, &holder, req.days, &who.reader_id).await.map_err(|e| match e {
+    let by = Issuer { name: &who.reader_id, token_id: &token_id };
+    let issued = issue_token(&state.db, &holder, req.days, by).await.map_err(|e| match e {
         IssueError::Invalid(why) => refuse(StatusCode::UNPROCESSABLE_ENTITY, why),
         IssueError::Db(e) => e.into(),
     })?;
@@ -450,10 +462,11 @@ async fn get_tokens(
 async fn delete_token(
     State(state): State<Arc<AppState>>,
     Extension(who): Extension<Principal>,
+    Extension(TokenId(token_id)): Extension<TokenId>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
     let scope = token_scope(&who)?;
-    if state.db.revoke_token(&id, scope, &who.reader_id).await? {
+    if state.db.revoke_token(&id, scope, Issuer { name: &who.reader_id, token_id: &token_id }).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(refuse(StatusCode::NOT_FOUND, "no such token in your scope"))
@@ -463,7 +476,12 @@ async fn delete_token(
 /// Makes a new random token for `holder`, valid `days` days; only its hash is stored. An empty
 /// or malformed site or reader id is refused here (for the CLI and the API alike) and by the
 /// database's CHECK.
-pub async fn issue_token(db: &Db, holder: &Principal, days: i64, issued_by: &str) -> Result<IssuedToken, IssueError> {
+pub async fn issue_token(
+    db: &Db,
+    holder: &Principal,
+    days: i64,
+    issued_by: impl Into<Issuer<'_>>,
+) -> Result<IssuedToken, IssueError> {
     let expires_at = check_holder(holder, days)?;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source works");
