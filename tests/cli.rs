@@ -210,3 +210,63 @@ fn analyze_reports_quantification_and_a_grade_with_its_method() {
     let wrong = lungdesk(&["analyze", "--no-cache", "--mask", "labels.png", &series]).expect_err("mask name");
     assert!(wrong.contains("labels.png") && wrong.contains(".nii"), "{wrong}");
 }
+
+/// `lungdesk site-key`: `new` prints a fresh key and stores nothing; a store made before site
+/// keys cannot import until `set` gives it one; `show` prints only the fingerprint unless told
+/// to reveal the key; and two desks given the same key compute the same case key for a study,
+/// which differs from the unkeyed hash of site code and Study UID.
+#[test]
+fn the_site_key_is_made_shared_and_shown_only_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let series = dir.path().join("series");
+    write_phantom_series(&PhantomSpec { dims: [32, 32, 4], ..PhantomSpec::default() }, &series).expect("phantom");
+    let made = lungdesk(&["site-key", "new"]).expect("new");
+    let key_text = made.lines().next().expect("the key").to_owned();
+    let key = lungdesk_store::SiteKey::parse(&key_text).expect("a key");
+    assert_ne!(lungdesk(&["site-key", "new"]).expect("new").lines().next(), Some(key_text.as_str()), "random");
+    let key_file = dir.path().join("site.key");
+    std::fs::write(&key_file, format!("{key_text}\n")).expect("key file");
+    let mut keys = Vec::new();
+    for desk in ["a", "b"] {
+        let store = dir.path().join(format!("{desk}.sqlite"));
+        let store_arg = store.to_string_lossy().into_owned();
+        {
+            let s = lungdesk_store::Store::open(&store).expect("store");
+            let old = r#"{"reader_id":"R-1","display_name":"Reader","site_code":"NAGOYA-U","postal_code":"466-8560"}"#;
+            s.set_setting("identity", old).expect("identity without a key");
+        }
+        let refused = lungdesk(&["import", &series.to_string_lossy(), "--store", &store_arg]).expect_err("no key");
+        assert!(refused.contains("site key"), "{refused}");
+        assert!(lungdesk(&["site-key", "show", "--store", &store_arg]).expect_err("none yet").contains("site-key set"));
+        let set = lungdesk(&["site-key", "set", &key_file.to_string_lossy(), "--store", &store_arg]).expect("set");
+        assert!(set.contains(&key.fingerprint()) && !set.contains(&key_text), "{set}");
+        let shown = lungdesk(&["site-key", "show", "--store", &store_arg]).expect("show");
+        assert!(shown.contains(&key.fingerprint()) && !shown.contains(&key_text[6..]), "{shown}");
+        let revealed = lungdesk(&["site-key", "show", "--reveal", "--store", &store_arg]).expect("reveal");
+        assert!(revealed.contains(&key_text));
+        lungdesk(&["import", &series.to_string_lossy(), "--store", &store_arg]).expect("import");
+        let s = lungdesk_store::Store::open(&store).expect("store");
+        let rows = s.worklist("R-1").expect("worklist");
+        assert_eq!(rows.len(), 1);
+        keys.push(rows[0].case_key.clone());
+    }
+    assert_eq!(keys[0], keys[1], "both desks of the site compute the same key");
+    // What anyone holding the study could compute without the key: not the case key.
+    let study_uid =
+        lungdesk_volume::scan(&series, &lungdesk_volume::Progress::new()).expect("scan").series[0].study_uid.clone();
+    for guess in [
+        format!("lungdesk-case/1\0NAGOYA-U\0{study_uid}"),
+        format!("lungdesk-case/2\0NAGOYA-U\0{study_uid}"),
+        format!("NAGOYA-U{study_uid}"),
+    ] {
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(guess.as_bytes());
+        let hex = digest[..8].iter().fold(String::new(), |mut s, b| {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        });
+        assert_ne!(hex, keys[0]);
+    }
+    assert_eq!(keys[0], key.case_key("NAGOYA-U", &study_uid));
+    assert_ne!(keys[0], lungdesk_store::SiteKey::from_bytes([0; 32]).case_key("NAGOYA-U", &study_uid));
+}

@@ -127,9 +127,10 @@ fn identifying_fields_of_real_files_never_cross_the_network_or_reach_the_service
                     display_name: "Reader One".into(),
                     site_code: "NAGOYA-U".into(),
                     postal_code: "466-8560".into(),
+                    site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
                 })
                 .expect("identity");
-            let report = import_folder(&mut store, &me.site_code, &data, &Progress::new()).expect("import");
+            let report = import_folder(&mut store, &me, &data, &Progress::new()).expect("import");
             assert_eq!(report.new_cases, 1);
             let draft = ReviewDraft {
                 grade: Some(Grade::Typical),
@@ -168,6 +169,9 @@ fn identifying_fields_of_real_files_never_cross_the_network_or_reach_the_service
         secrets.extend(real_ids.iter().map(String::as_str));
         let data_path = data.display().to_string();
         secrets.push(&data_path);
+        // The site key (its hex) keys the case key and never leaves the site.
+        let site_key = lungdesk_store::SiteKey::from_bytes([7; 32]).reveal();
+        secrets.push(&site_key[6..]);
         for secret in secrets {
             assert!(!wire.contains(secret), "{secret} crossed the network ({})", db.name);
             assert!(!service_bytes.contains(secret), "{secret} is in the service's database");

@@ -58,8 +58,14 @@ fn one_file_inputs_replay_and_import() {
         std::fs::copy(&file, dir.path().join(file.file_name().expect("name"))).expect("copy");
     }
     let mut store = lungdesk_store::Store::open(&dir.path().join("store.sqlite")).expect("store");
-    let report =
-        lungdesk_store::import::import_folder(&mut store, "SITE-A", dir.path(), &lungdesk_volume::Progress::new())
-            .expect("the import finishes");
+    let me = lungdesk_store::Identity {
+        reader_id: "R-1".into(),
+        display_name: "Reader".into(),
+        site_code: "SITE-A".into(),
+        postal_code: "466-8560".into(),
+        site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
+    };
+    let report = lungdesk_store::import::import_folder(&mut store, &me, dir.path(), &lungdesk_volume::Progress::new())
+        .expect("the import finishes");
     eprintln!("{}", report.summary());
 }

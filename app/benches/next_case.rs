@@ -71,6 +71,7 @@ fn main() {
         display_name: "Bench".into(),
         site_code: "SITE-A".into(),
         postal_code: "466-8560".into(),
+        site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
     };
     h.state_mut().save_identity();
     settle(&mut h);

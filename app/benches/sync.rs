@@ -30,12 +30,13 @@ fn store_with_labels(path: &std::path::Path) -> Store {
             display_name: "Reader One".into(),
             site_code: "NAGOYA-U".into(),
             postal_code: "466-8560".into(),
+            site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
         })
         .expect("identity");
     for i in 0..LABELS {
         let added = store
             .add_series(
-                "NAGOYA-U",
+                &store.identity().expect("identity").expect("set"),
                 &NewSeries {
                     study_uid: format!("2.25.99.{i}"),
                     series_uid: format!("2.25.99.{i}.1"),

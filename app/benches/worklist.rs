@@ -77,13 +77,14 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("labels.sqlite");
     {
-        let store = Store::open(&path).expect("store");
+        let mut store = Store::open(&path).expect("store");
         store
             .set_identity(&Identity {
                 reader_id: "R-BENCH".into(),
                 display_name: "Bench".into(),
                 site_code: "SITE-A".into(),
                 postal_code: "466-8560".into(),
+                site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
             })
             .expect("identity");
         let start = Instant::now();

@@ -58,6 +58,14 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         store: Option<PathBuf>,
     },
+    /// The site key that keys the case keys (one per site, shared by its desks; `docs/LABELS.md`).
+    SiteKey {
+        #[command(subcommand)]
+        action: SiteKeyAction,
+        /// Label store file (default as for `desk`).
+        #[arg(long, value_name = "FILE", global = true)]
+        store: Option<PathBuf>,
+    },
     /// Export every confirmed label from the label store as CSV or JSON (by the file's extension).
     ExportLabels {
         /// Output file, .csv or .json.
@@ -110,6 +118,23 @@ pub enum Command {
     },
 }
 
+/// What `lungdesk site-key` does.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SiteKeyAction {
+    /// Print a new random site key, for the site admin to hand to every desk of the site (run
+    /// once per site; nothing is stored).
+    New,
+    /// Print the fingerprint of this desk's key (the same on every desk of the site); with
+    /// `--reveal`, the key itself, to hand to another desk.
+    Show {
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Give this desk the site's key, read from a file (`-`: standard input). Cases that have
+    /// not left the desk get their keys under it; those already sent keep theirs.
+    Set { file: PathBuf },
+}
+
 fn parse_dims(s: &str) -> Result<[usize; 3], String> {
     let parts: Vec<usize> = s
         .split(['x', 'X', '×'])
@@ -138,12 +163,18 @@ pub enum CliError {
     Analysis { dir: PathBuf, source: lungdesk_inference::analysis::AnalysisError },
     #[error("cannot write {path}: {source}")]
     WriteFile { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {source}")]
+    ReadFile { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] lungdesk_store::StoreError),
     #[error(transparent)]
     Import(#[from] lungdesk_store::ImportError),
     #[error(transparent)]
     Export(#[from] lungdesk_store::export::ExportError),
+    #[error(transparent)]
+    SiteKey(#[from] lungdesk_store::SiteKeyError),
+    #[error("this desk has no site key yet: `lungdesk site-key set FILE` (or the desk's first-start form)")]
+    NoSiteKey,
 }
 
 /// What `lungdesk analyze --json` prints: no patient-identifying field, only the series UID,
@@ -157,6 +188,50 @@ struct AnalysisReport<'a> {
     #[serde(flatten)]
     analysis: &'a lungdesk_inference::analysis::Analysis,
     seconds: f64,
+}
+
+fn site_key(action: &SiteKeyAction, store: Option<&Path>, out: &mut dyn Write) -> Result<(), CliError> {
+    use lungdesk_store::SiteKey;
+    let open = || -> Result<(lungdesk_store::Store, lungdesk_store::Identity), CliError> {
+        let path = store.map_or_else(crate::desk::default_store_path, Path::to_path_buf);
+        let store = lungdesk_store::Store::open(&path)?;
+        let identity = store.identity()?.ok_or(lungdesk_store::StoreError::NoIdentity)?;
+        Ok((store, identity))
+    };
+    match action {
+        SiteKeyAction::New => {
+            let key = SiteKey::generate()?;
+            writeln!(out, "{}", key.reveal())?;
+            writeln!(
+                out,
+                "fingerprint {} (hand the key to every desk of the site; keep it secret)",
+                key.fingerprint()
+            )?;
+        }
+        SiteKeyAction::Show { reveal } => {
+            let (_, identity) = open()?;
+            let key = identity.site_key.ok_or(CliError::NoSiteKey)?;
+            if *reveal {
+                writeln!(out, "{}", key.reveal())?;
+            }
+            writeln!(out, "fingerprint {}", key.fingerprint())?;
+        }
+        SiteKeyAction::Set { file } => {
+            let text = if file.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+                s
+            } else {
+                std::fs::read_to_string(file).map_err(|source| CliError::ReadFile { path: file.clone(), source })?
+            };
+            let key = SiteKey::parse(&text)?;
+            let (mut store, identity) = open()?;
+            let saved = store.set_identity(&lungdesk_store::Identity { site_key: Some(key), ..identity })?;
+            let fingerprint = saved.site_key.as_ref().map(SiteKey::fingerprint).unwrap_or_default();
+            writeln!(out, "site key set: fingerprint {fingerprint}")?;
+        }
+    }
+    Ok(())
 }
 
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
@@ -226,12 +301,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let mut store = lungdesk_store::Store::open(&path)?;
             let identity = store.identity()?.ok_or(lungdesk_store::StoreError::NoIdentity)?;
             let started = Instant::now();
-            let report = lungdesk_store::import_folder(&mut store, &identity.site_code, &dir, &Progress::new())?;
+            let report = lungdesk_store::import_folder(&mut store, &identity, &dir, &Progress::new())?;
             writeln!(out, "{} in {:.1} s", report.summary(), started.elapsed().as_secs_f64())?;
             for (path, reason) in &report.skipped_examples {
                 writeln!(out, "  skipped {}: {reason}", path.display())?;
             }
         }
+        Command::SiteKey { action, store } => site_key(&action, store.as_deref(), out)?,
         Command::ExportLabels { out: file, store } => {
             let path = store.unwrap_or_else(crate::desk::default_store_path);
             let store = lungdesk_store::Store::open(&path)?;

@@ -162,13 +162,50 @@ type FilterKey = (WorklistQuery, Lang, usize);
 /// Worklists shorter than this are filtered on the UI thread (well under a millisecond).
 const SYNC_FILTER_ROWS: usize = 5_000;
 
-/// The identity form of the first start.
-#[derive(Debug, Clone, Default)]
+/// The identity form of the first start (and of a store made before site keys, which asks
+/// for its key once).
+#[derive(Clone, Default)]
 pub struct IdentityForm {
     pub identity: Identity,
+    /// The site key as typed or pasted (`ldsk1-…`); read into `identity.site_key` on save.
+    pub site_key_text: String,
+    /// Whether the site key field shows its text (after "New site key", to hand it out).
+    pub show_site_key: bool,
     pub problems: Vec<&'static str>,
     pub error: Option<String>,
     pub saving: bool,
+}
+
+/// Never the site key: only whether one was typed.
+impl std::fmt::Debug for IdentityForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityForm")
+            .field("identity", &self.identity)
+            .field("site_key_typed", &!self.site_key_text.is_empty())
+            .field("problems", &self.problems)
+            .field("error", &self.error)
+            .field("saving", &self.saving)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdentityForm {
+    /// Reads the typed site key into the identity (an empty field keeps the one it has), then
+    /// lists what is wrong.
+    fn check(&mut self) {
+        let typed = self.site_key_text.trim();
+        let mut bad_key = false;
+        if !typed.is_empty() {
+            match lungdesk_store::SiteKey::parse(typed) {
+                Ok(key) => self.identity.site_key = Some(key),
+                Err(_) => bad_key = true,
+            }
+        }
+        self.problems = self.identity.problems();
+        if bad_key && !self.problems.contains(&"site_key") {
+            self.problems.push("site_key");
+        }
+    }
 }
 
 /// Where the desk is.
@@ -441,7 +478,7 @@ impl Desk {
     /// Saves the identity form (on the store thread).
     pub fn save_identity(&mut self) {
         let Phase::Identity(form) = &mut self.phase else { return };
-        form.problems = form.identity.problems();
+        form.check();
         if !form.problems.is_empty() || form.saving {
             return;
         }
@@ -483,8 +520,7 @@ impl Desk {
             // running". The store commits per series, so what was imported stays.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 Store::open(&path).map_err(|e| e.to_string()).and_then(|mut store| {
-                    import_folder(&mut store, &identity.site_code, &worker_folder, &worker_progress)
-                        .map_err(|e| e.to_string())
+                    import_folder(&mut store, &identity, &worker_folder, &worker_progress).map_err(|e| e.to_string())
                 })
             }))
             .unwrap_or_else(|_| Err(format!("the import of {} stopped on an internal error", worker_folder.display())));
@@ -846,8 +882,21 @@ impl Desk {
                 }
                 self.rows = Arc::new(rows);
                 self.visible_for = None;
-                self.phase = if identity.is_some() { Phase::Ready } else { Phase::Identity(IdentityForm::default()) };
-                self.identity = identity;
+                // A store made before site keys holds an identity without one: the form asks
+                // for the key once, with the rest filled in.
+                match identity {
+                    Some(identity) if identity.problems().is_empty() => {
+                        self.phase = Phase::Ready;
+                        self.identity = Some(identity);
+                    }
+                    other => {
+                        self.phase = Phase::Identity(IdentityForm {
+                            identity: other.unwrap_or_default(),
+                            ..IdentityForm::default()
+                        });
+                        self.identity = None;
+                    }
+                }
                 if let Some(settings) = cloud {
                     self.start_sync(settings);
                 }
@@ -1313,6 +1362,11 @@ impl Desk {
                 }
                 ui.end_row();
             }
+            ui.label(tr(lang, "Site key"));
+            if site_key_row(ui, form, lang) {
+                save = true;
+            }
+            ui.end_row();
             ui.label(tr(lang, "Language"));
             ui.horizontal(|ui| {
                 for l in [Lang::En, Lang::Ja] {
@@ -1868,6 +1922,60 @@ impl eframe::App for DeskApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         egui::CentralPanel::default().show(ui, |ui| self.desk.ui(ui));
     }
+}
+
+/// The identity form's site key row: the key (hidden unless just made), "New site key", and
+/// the key's fingerprint. Returns whether Enter was pressed in the field.
+fn site_key_row(ui: &mut egui::Ui, form: &mut IdentityForm, lang: Lang) -> bool {
+    let mut save = false;
+    ui.vertical(|ui| {
+        ui.horizontal(|ui| {
+            let response = ui.add(
+                egui::TextEdit::singleline(&mut form.site_key_text)
+                    .password(!form.show_site_key)
+                    .hint_text(tr(lang, "ldsk1-… from your site admin"))
+                    .desired_width(280.0),
+            );
+            if response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
+                save = true;
+            }
+            if ui
+                .button(tr(lang, "New site key"))
+                .on_hover_text(tr(
+                    lang,
+                    "Only for the first desk of a site: makes the key that every other desk of the site must then be given.",
+                ))
+                .clicked()
+            {
+                match lungdesk_store::SiteKey::generate() {
+                    Ok(key) => {
+                        form.site_key_text = key.reveal();
+                        form.show_site_key = true;
+                    }
+                    Err(e) => form.error = Some(e.to_string()),
+                }
+            }
+        });
+        let typed = lungdesk_store::SiteKey::parse(&form.site_key_text).ok();
+        if let Some(key) = typed.as_ref().or(form.identity.site_key.as_ref()) {
+            ui.weak(trf(lang, "fingerprint {fingerprint}: the same on every desk of the site", &[(
+                "fingerprint",
+                &key.fingerprint(),
+            )]));
+        } else {
+            ui.weak(tr(
+                lang,
+                "Keys the case keys, so that a study cannot be linked to its labels without it. Never sent.",
+            ));
+        }
+        if form.problems.contains(&"site_key") {
+            ui.colored_label(
+                Color32::from_rgb(255, 120, 100),
+                tr(lang, "required: ldsk1- followed by 64 hex digits, as your site admin gave it"),
+            );
+        }
+    });
+    save
 }
 
 #[cfg(test)]

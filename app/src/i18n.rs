@@ -249,6 +249,25 @@ pub const JA: &[(&str, &str)] = &[
     ("letters, digits, - and _", "英数字、- と _"),
     ("7 digits, e.g. 466-8560", "7 桁 (例: 466-8560)"),
     ("required; check the format", "必須です。形式を確認してください"),
+    ("Site key", "施設キー"),
+    ("ldsk1-… from your site admin", "施設管理者から受け取った ldsk1-…"),
+    ("New site key", "施設キーを新規作成"),
+    (
+        "Only for the first desk of a site: makes the key that every other desk of the site must then be given.",
+        "施設で最初の端末でのみ使います。作成したキーを施設の他のすべての端末に渡してください。",
+    ),
+    (
+        "fingerprint {fingerprint}: the same on every desk of the site",
+        "指紋 {fingerprint}：施設のすべての端末で同じです",
+    ),
+    (
+        "Keys the case keys, so that a study cannot be linked to its labels without it. Never sent.",
+        "症例キーをこの鍵で作るため、鍵なしでは検査とラベルを結び付けられません。送信されません。",
+    ),
+    (
+        "required: ldsk1- followed by 64 hex digits, as your site admin gave it",
+        "必須：ldsk1- に続く16進数64桁（施設管理者から受け取ったとおり）",
+    ),
     ("Language", "言語"),
     ("Save and start (Enter)", "保存して開始 (Enter)"),
     ("Review (F3)", "読影 (F3)"),

@@ -44,6 +44,7 @@ fn desk(store: &Path, reader: &str) -> Harness<'static, Desk> {
         display_name: format!("Reader {reader}"),
         site_code: "NAGOYA-U".into(),
         postal_code: "466-8560".into(),
+        site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
     };
     h.state_mut().save_identity();
     settle(&mut h);

@@ -49,6 +49,7 @@ fn me() -> Identity {
         display_name: "山田 花子".into(),
         site_code: "NAGOYA-U".into(),
         postal_code: "4668560".into(),
+        site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
     }
 }
 
@@ -326,7 +327,8 @@ fn the_shared_data_folder_imports_and_every_case_is_labelled_with_the_keyboard()
     assert_eq!(Store::open(&store).expect("open").all_reviews().expect("reviews").len(), n);
 }
 
-/// First start from the keyboard alone: Tab into each field, type, Enter saves.
+/// First start from the keyboard alone: Tab into each field (the site key last), type, Enter
+/// saves.
 #[test]
 fn the_identity_is_typed_with_the_keyboard_and_remembered() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -334,11 +336,13 @@ fn the_identity_is_typed_with_the_keyboard_and_remembered() {
     {
         let mut h = desk(&store);
         assert!(matches!(h.state().phase, Phase::Identity(_)));
-        for (i, text) in ["R-0042", "山田 花子", "NAGOYA-U", "４６６－８５６０"].into_iter().enumerate() {
+        let key = lungdesk_store::SiteKey::from_bytes([7; 32]).reveal();
+        for (i, text) in ["R-0042", "山田 花子", "NAGOYA-U", "４６６－８５６０", key.as_str()].into_iter().enumerate()
+        {
             press(&mut h, Key::Tab);
             h.event(Event::Text(text.into()));
             h.step();
-            if i == 3 {
+            if i == 4 {
                 press(&mut h, Key::Enter);
             }
         }
@@ -463,4 +467,42 @@ fn series_the_ai_cannot_grade_show_why_in_the_worklist() {
         let ai = s.ai_result(row.case_id).expect("read").expect("an AI result");
         assert!(ai.grade.is_none() && ai.cannot_grade.is_some(), "{ai:?}");
     }
+}
+
+/// A store made before site keys holds an identity without one: the desk opens on the form
+/// with the identity filled in and asks for the key alone; a malformed key is refused by name,
+/// "New site key" makes one (shown, to hand out), and once saved the desk is ready with it.
+#[test]
+fn a_store_from_before_site_keys_asks_for_the_key_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("labels.sqlite");
+    {
+        let s = lungdesk_store::Store::open(&store).expect("store");
+        let old = serde_json::json!({
+            "reader_id": "R-0042", "display_name": "山田 花子", "site_code": "NAGOYA-U", "postal_code": "466-8560"
+        });
+        s.set_setting("identity", &old.to_string()).expect("old identity");
+    }
+    let mut h = desk(&store);
+    let Phase::Identity(form) = &mut h.state_mut().phase else { panic!("the key is asked for: {:?}", h.state().phase) };
+    assert_eq!((form.identity.reader_id.as_str(), form.identity.site_code.as_str()), ("R-0042", "NAGOYA-U"));
+    assert!(h.state().identity.is_none(), "no import or confirm before the key is there");
+    let Phase::Identity(form) = &mut h.state_mut().phase else { unreachable!() };
+    form.site_key_text = "ldsk1-not-a-key".into();
+    h.state_mut().save_identity();
+    settle(&mut h);
+    let Phase::Identity(form) = &h.state().phase else { panic!("a malformed key is refused") };
+    assert_eq!(form.problems, vec!["site_key"]);
+    assert!(!format!("{:?}", h.state().phase).contains("not-a-key"), "the typed key is not in Debug");
+    h.get_by_label("New site key").click();
+    h.run();
+    let Phase::Identity(form) = &h.state().phase else { unreachable!() };
+    let made = lungdesk_store::SiteKey::parse(&form.site_key_text).expect("a new key in the field");
+    assert!(form.show_site_key, "a new key is shown, to hand to the site's other desks");
+    h.state_mut().save_identity();
+    settle(&mut h);
+    assert!(matches!(h.state().phase, Phase::Ready), "{:?}", h.state().phase);
+    assert_eq!(h.state().identity.as_ref().and_then(|i| i.site_key.clone()), Some(made.clone()));
+    let debug = format!("{:?}", h.state().identity);
+    assert!(!debug.contains(&made.reveal()[6..]), "the key is not in Debug: {debug}");
 }

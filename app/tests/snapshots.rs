@@ -172,6 +172,7 @@ fn the_desk_in_japanese_has_every_string_and_glyph() {
         display_name: "山田 花子".into(),
         site_code: "NAGOYA-U".into(),
         postal_code: "466-8560".into(),
+        site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
     };
     h.state_mut().save_identity();
     settle(&mut h);

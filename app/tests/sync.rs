@@ -33,6 +33,7 @@ fn identity(reader: &str) -> Identity {
         display_name: format!("Reader {reader}"),
         site_code: "NAGOYA-U".into(),
         postal_code: "466-8560".into(),
+        site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
     }
 }
 
@@ -42,7 +43,7 @@ fn seed(store: &mut Store, n: usize) -> Vec<i64> {
         .map(|i| {
             let added = store
                 .add_series(
-                    "NAGOYA-U",
+                    &identity("R-SEED"),
                     &NewSeries {
                         study_uid: format!("2.25.77.{i}"),
                         series_uid: format!("2.25.77.{i}.1"),

@@ -37,6 +37,13 @@ fn write_tree(root: &Path) {
 }
 
 fn main() {
+    let me = lungdesk_store::Identity {
+        reader_id: "R-1".into(),
+        display_name: "Reader".into(),
+        site_code: "SITE-A".into(),
+        postal_code: "466-8560".into(),
+        site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
+    };
     let root = data_dir();
     write_tree(&root);
     let mut fresh = Vec::new();
@@ -46,7 +53,7 @@ fn main() {
         let db = tmp.path().join(format!("labels-{run}.sqlite"));
         let mut store = Store::open(&db).expect("store");
         let start = Instant::now();
-        let report = import_folder(&mut store, "SITE-A", &root, &Progress::new()).expect("import");
+        let report = import_folder(&mut store, &me, &root, &Progress::new()).expect("import");
         fresh.push(start.elapsed().as_secs_f64());
         assert_eq!(report.new_series, SERIES as usize);
         assert_eq!(store.case_count().expect("count"), SERIES as i64);
@@ -54,7 +61,7 @@ fn main() {
     }
     let mut store = Store::open(&last_db).expect("store");
     let start = Instant::now();
-    let again = import_folder(&mut store, "SITE-A", &root, &Progress::new()).expect("re-import");
+    let again = import_folder(&mut store, &me, &root, &Progress::new()).expect("re-import");
     let reimport = start.elapsed().as_secs_f64();
     assert_eq!(again.already_imported, SERIES as usize);
 

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::model::{
     AiCannotGrade, AiResult, CaseRow, CaseStatus, Finding, Grade, HistoryEntry, Identity, LabelPayload, OutboxItem,
@@ -28,7 +27,7 @@ pub enum StoreError {
     Incomplete { case_id: i64, what: &'static str },
     #[error("case {case_id} is not in the label store {path}")]
     NoSuchCase { path: PathBuf, case_id: i64 },
-    #[error("the reader's identity is not set up (reader id, name, site code, postal code)")]
+    #[error("the reader's identity is not set up (reader id, name, site code, postal code, site key)")]
     NoIdentity,
     #[error("the identity has invalid fields: {0}")]
     BadIdentity(String),
@@ -263,16 +262,6 @@ pub fn now() -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
-/// The pseudonymous key of a study at a site: no UID can be read back from it.
-pub fn case_key(site_code: &str, study_uid: &str) -> String {
-    let digest = Sha256::digest(format!("lungdesk-case/1\0{site_code}\0{study_uid}").as_bytes());
-    digest[..8].iter().fold(String::with_capacity(16), |mut s, b| {
-        use std::fmt::Write as _;
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 /// Creates the store file readable and writable by its owner only (it holds the service token
 /// and who read what), and takes away group and other access from an existing one. SQLite
 /// gives its -wal and -shm files the main file's permissions. Best effort: an error here leaves
@@ -419,8 +408,11 @@ impl Store {
         }
     }
 
-    /// Saves the identity (postal code normalised) after checking every field.
-    pub fn set_identity(&self, identity: &Identity) -> Result<Identity> {
+    /// Saves the identity (postal code normalised) after checking every field. When the site
+    /// code or site key changes (a key entered for the first time, or rotated), every case that
+    /// has not left this desk is given its key under the new one, in the same transaction;
+    /// see [`Store::rekey_cases`].
+    pub fn set_identity(&mut self, identity: &Identity) -> Result<Identity> {
         let problems = identity.problems();
         if !problems.is_empty() {
             return Err(StoreError::BadIdentity(problems.join(", ")));
@@ -430,9 +422,30 @@ impl Store {
             display_name: identity.display_name.trim().to_owned(),
             site_code: identity.site_code.trim().to_owned(),
             postal_code: crate::model::normalise_postal_code(&identity.postal_code).unwrap_or_default(),
+            site_key: identity.site_key.clone(),
         };
+        let before = self.identity()?;
         let json = serde_json::to_string(&clean).unwrap_or_default();
-        self.set_setting("identity", &json)?;
+        let path = self.path.clone();
+        let err = move |step| {
+            let path = path.clone();
+            move |source| StoreError::Sql { path, step, source }
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err("begin saving the identity"))?;
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES ('identity', ?1) ON CONFLICT(key) DO UPDATE SET value = ?1",
+            [&json],
+        )
+        .map_err(err("save the identity"))?;
+        let keyed_as_before =
+            before.as_ref().is_some_and(|b| b.site_key == clean.site_key && b.site_code == clean.site_code);
+        if !keyed_as_before && let Some(key) = &clean.site_key {
+            rekey_cases(&tx, key, &clean.site_code).map_err(err("give the cases their keys under the site key"))?;
+        }
+        tx.commit().map_err(err("commit the identity"))?;
         Ok(clean)
     }
 
@@ -440,7 +453,8 @@ impl Store {
 
     /// Adds one series (and its case, when new) in one transaction; a series already present
     /// is left as it is.
-    pub fn add_series(&mut self, site_code: &str, series: &NewSeries) -> Result<Added> {
+    pub fn add_series(&mut self, identity: &Identity, series: &NewSeries) -> Result<Added> {
+        let key = identity.site_key.as_ref().ok_or(StoreError::NoIdentity)?;
         let path = self.path.clone();
         let err = |step| {
             let path = path.clone();
@@ -473,7 +487,7 @@ impl Store {
                 "INSERT INTO cases (study_uid, case_key, exam_date, age_years, sex, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     series.study_uid,
-                    case_key(site_code, &series.study_uid),
+                    key.case_key(&identity.site_code, &series.study_uid),
                     series.exam_date,
                     series.age_years,
                     series.sex,
@@ -1157,6 +1171,50 @@ impl Store {
     }
 }
 
+/// Gives every case that has not left this desk its case key under `key`, and returns how
+/// many changed. A case has left when any of its labels was sent or tried (the service may
+/// hold it under its key) or other readers' labels of it were pulled; such a case keeps its
+/// key, so its later revisions still reach the same case at the service. The unsent outbox
+/// entries of a re-keyed case get the new key in their payload and idempotency key.
+fn rekey_cases(tx: &rusqlite::Transaction<'_>, key: &crate::SiteKey, site_code: &str) -> rusqlite::Result<usize> {
+    let cases: Vec<(i64, String, String)> = {
+        let mut stmt = tx.prepare(
+            "SELECT c.id, c.study_uid, c.case_key FROM cases c WHERE NOT EXISTS (SELECT 1 FROM outbox o \
+             WHERE o.case_id = c.id AND (o.sent_at IS NOT NULL OR o.attempts > 0 OR o.conflict IS NOT NULL)) \
+             AND NOT EXISTS (SELECT 1 FROM remote_labels r WHERE r.case_key = c.case_key)",
+        )?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
+    };
+    let mut changed = 0;
+    for (case_id, study_uid, old) in cases {
+        let new = key.case_key(site_code, &study_uid);
+        if new == old {
+            continue;
+        }
+        tx.execute("UPDATE cases SET case_key = ?1 WHERE id = ?2", params![new, case_id])?;
+        let entries: Vec<(i64, String, String)> = {
+            let mut stmt = tx.prepare("SELECT id, idempotency_key, payload FROM outbox WHERE case_id = ?1")?;
+            stmt.query_map([case_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
+        };
+        for (id, idempotency_key, payload) in entries {
+            let mut label: LabelPayload =
+                serde_json::from_str(&payload).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            label.case_key.clone_from(&new);
+            let payload =
+                serde_json::to_string(&label).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            let idempotency_key = idempotency_key
+                .strip_prefix(old.as_str())
+                .map_or_else(|| label.idempotency_key(), |rest| format!("{new}{rest}"));
+            tx.execute(
+                "UPDATE outbox SET payload = ?1, idempotency_key = ?2 WHERE id = ?3",
+                params![payload, idempotency_key, id],
+            )?;
+        }
+        changed += 1;
+    }
+    Ok(changed)
+}
+
 fn insert_history(
     tx: &Transaction<'_>,
     case_id: i64,
@@ -1190,6 +1248,7 @@ mod tests {
             display_name: "Test Reader".into(),
             site_code: "SITE-A".into(),
             postal_code: "466-8560".into(),
+            site_key: Some(crate::SiteKey::from_bytes([7; 32])),
         }
     }
 
@@ -1238,13 +1297,13 @@ mod tests {
     #[test]
     fn series_are_deduplicated_and_grouped_by_study() {
         let (_dir, mut s) = store();
-        assert_eq!(s.add_series("SITE-A", &series(1)).expect("add"), Added::NewCase(1));
-        assert_eq!(s.add_series("SITE-A", &series(1)).expect("add"), Added::AlreadyImported(1));
+        assert_eq!(s.add_series(&reader("R1"), &series(1)).expect("add"), Added::NewCase(1));
+        assert_eq!(s.add_series(&reader("R1"), &series(1)).expect("add"), Added::AlreadyImported(1));
         let moved = NewSeries { files: vec![PathBuf::from("/moved/1.dcm")], ..series(1) };
-        assert_eq!(s.add_series("SITE-A", &moved).expect("add"), Added::AlreadyImported(1));
+        assert_eq!(s.add_series(&reader("R1"), &moved).expect("add"), Added::AlreadyImported(1));
         assert_eq!(s.case_series(1).expect("files")[0].1, moved.files, "a moved series is relinked");
         let second = NewSeries { series_uid: "1.2.3.1.2".into(), ..series(1) };
-        assert_eq!(s.add_series("SITE-A", &second).expect("add"), Added::NewSeriesOfCase(1));
+        assert_eq!(s.add_series(&reader("R1"), &second).expect("add"), Added::NewSeriesOfCase(1));
         assert_eq!((s.case_count().expect("count"), s.series_count().expect("count")), (1, 2));
         assert_eq!(s.worklist("R1").expect("worklist")[0].slices, 2);
     }
@@ -1252,7 +1311,7 @@ mod tests {
     #[test]
     fn confirming_writes_review_history_and_outbox_once_per_change() {
         let (_dir, mut s) = store();
-        s.add_series("SITE-A", &series(1)).expect("add");
+        s.add_series(&reader("R1"), &series(1)).expect("add");
         let me = reader("R1");
         let first = s.confirm(1, &me, &draft(Grade::Typical, Pcr::Positive)).expect("confirm");
         assert_eq!(first.revision, 1);
@@ -1289,8 +1348,8 @@ mod tests {
     #[test]
     fn sync_state_follows_the_outbox_and_pulled_labels_are_kept_once() {
         let (_dir, mut s) = store();
-        s.add_series("SITE-A", &series(1)).expect("add");
-        s.add_series("SITE-A", &series(2)).expect("add");
+        s.add_series(&reader("R1"), &series(1)).expect("add");
+        s.add_series(&reader("R1"), &series(2)).expect("add");
         let me = reader("R1");
         s.confirm(1, &me, &draft(Grade::Typical, Pcr::Positive)).expect("confirm");
         s.confirm(2, &me, &draft(Grade::Atypical, Pcr::Negative)).expect("confirm");
@@ -1341,7 +1400,7 @@ mod tests {
     #[test]
     fn an_incomplete_review_is_refused_and_nothing_is_written() {
         let (_dir, mut s) = store();
-        s.add_series("SITE-A", &series(1)).expect("add");
+        s.add_series(&reader("R1"), &series(1)).expect("add");
         let e = s.confirm(1, &reader("R1"), &ReviewDraft { grade: Some(Grade::Typical), ..ReviewDraft::default() });
         assert!(matches!(e, Err(StoreError::Incomplete { what: "the PCR status", .. })), "{e:?}");
         assert!(s.all_reviews().expect("reviews").is_empty());
@@ -1353,7 +1412,7 @@ mod tests {
     #[test]
     fn history_cannot_be_changed_or_deleted() {
         let (_dir, mut s) = store();
-        s.add_series("SITE-A", &series(1)).expect("add");
+        s.add_series(&reader("R1"), &series(1)).expect("add");
         s.confirm(1, &reader("R1"), &draft(Grade::Typical, Pcr::Positive)).expect("confirm");
         let update = s.connection().execute("UPDATE history SET new = '4'", []);
         assert!(update.is_err_and(|e| e.to_string().contains("append-only")));
@@ -1365,7 +1424,7 @@ mod tests {
     #[test]
     fn drafts_show_in_review_and_clear_on_confirm() {
         let (_dir, mut s) = store();
-        s.add_series("SITE-A", &series(1)).expect("add");
+        s.add_series(&reader("R1"), &series(1)).expect("add");
         let mut d =
             ReviewDraft { grade: Some(Grade::Atypical), note: "右下葉に結節".into(), ..ReviewDraft::default() };
         s.save_draft(1, "R1", &d).expect("draft");
@@ -1380,7 +1439,7 @@ mod tests {
     #[test]
     fn readers_who_disagree_make_a_case_need_adjudication() {
         let (_dir, mut s) = store();
-        s.add_series("SITE-A", &series(1)).expect("add");
+        s.add_series(&reader("R1"), &series(1)).expect("add");
         s.confirm(1, &reader("R1"), &draft(Grade::Typical, Pcr::Positive)).expect("confirm");
         s.confirm(1, &reader("R2"), &draft(Grade::Typical, Pcr::Positive)).expect("confirm");
         assert_eq!(s.worklist("R1").expect("worklist")[0].status, CaseStatus::Confirmed);
@@ -1401,7 +1460,7 @@ mod tests {
             models: vec!["m 1".into()],
         };
         for n in 1..=4 {
-            s.add_series("SITE-A", &series(n)).expect("add");
+            s.add_series(&reader("R1"), &series(n)).expect("add");
         }
         s.set_ai_result(1, &ai(Grade::Typical)).expect("ai");
         s.set_ai_result(2, &ai(Grade::Typical)).expect("ai");
@@ -1436,7 +1495,7 @@ mod tests {
     #[test]
     fn cannot_grade_is_stored_with_its_reason_and_never_as_a_grade() {
         let (_dir, mut s) = store();
-        s.add_series("SITE-A", &series(1)).expect("add");
+        s.add_series(&reader("R1"), &series(1)).expect("add");
         let cannot = AiResult {
             series_uid: "x".into(),
             grade: None,
@@ -1483,7 +1542,7 @@ mod tests {
         let path = dir.path().join("labels.sqlite");
         {
             let mut old = Store::open_at_schema(&path, 3).expect("v3");
-            old.add_series("SITE-A", &series(1)).expect("add");
+            old.add_series(&reader("R1"), &series(1)).expect("add");
             old.connection()
                 .execute(
                     "INSERT INTO ai_results (case_id, series_uid, grade, scores, explanation, method, models, created_at) \
@@ -1513,7 +1572,7 @@ mod tests {
         {
             let mut old = Store::open_at_schema(&path, 1).expect("v1");
             assert_eq!(old.schema_version().expect("version"), 1);
-            old.add_series("SITE-A", &series(1)).expect("add");
+            old.add_series(&reader("R1"), &series(1)).expect("add");
             old.connection()
                 .execute(
                     "INSERT INTO reviews (case_id, reader_id, site_code, postal_code, grade, pcr, findings, note, revision, confirmed_at) \
@@ -1552,7 +1611,7 @@ mod tests {
 
     #[test]
     fn identity_is_checked_normalised_and_kept() {
-        let (_dir, s) = store();
+        let (_dir, mut s) = store();
         assert_eq!(s.identity().expect("identity"), None);
         let bad = Identity { postal_code: "12".into(), ..reader("R1") };
         assert!(matches!(s.set_identity(&bad), Err(StoreError::BadIdentity(f)) if f == "postal_code"));
@@ -1562,11 +1621,44 @@ mod tests {
     }
 
     #[test]
-    fn case_keys_are_stable_and_reveal_no_uid() {
-        let k = case_key("SITE-A", "1.2.840.113619.2.55.3");
-        assert_eq!(k, case_key("SITE-A", "1.2.840.113619.2.55.3"));
-        assert_ne!(k, case_key("SITE-B", "1.2.840.113619.2.55.3"));
-        assert_eq!(k.len(), 16);
-        assert!(!k.contains("1.2.840"));
+    fn case_keys_are_keyed_by_the_site_key_and_a_new_key_rekeys_only_what_has_not_left() {
+        let (_dir, mut s) = store();
+        let key_a = crate::SiteKey::from_bytes([7; 32]);
+        let key_b = crate::SiteKey::from_bytes([9; 32]);
+        let me = s.set_identity(&reader("R1")).expect("identity");
+        assert_eq!(me.site_key, Some(key_a.clone()));
+        for n in 1..=3 {
+            s.add_series(&me, &series(n)).expect("add");
+        }
+        let key_of = |s: &Store, id: i64| -> String {
+            s.conn.query_row("SELECT case_key FROM cases WHERE id = ?1", [id], |r| r.get(0)).expect("key")
+        };
+        assert_eq!(key_of(&s, 1), key_a.case_key("SITE-A", "1.2.3.1"));
+        assert!(!key_of(&s, 1).contains("1.2.3"));
+        let draft = ReviewDraft { grade: Some(Grade::Typical), pcr: Some(Pcr::Positive), ..ReviewDraft::default() };
+        s.confirm(1, &me, &draft).expect("confirm 1");
+        s.confirm(2, &me, &draft).expect("confirm 2");
+        let sent = s.outbox_pending(10).expect("outbox")[0].id;
+        s.mark_sent(sent).expect("sent");
+        // A new key (rotated): case 1 has left the desk and keeps its key; case 2 (label not
+        // yet sent) and case 3 (no label) get keys under the new one, with the queued label.
+        let rotated = s.set_identity(&Identity { site_key: Some(key_b.clone()), ..me.clone() }).expect("rotate");
+        assert_eq!(key_of(&s, 1), key_a.case_key("SITE-A", "1.2.3.1"));
+        assert_eq!(key_of(&s, 2), key_b.case_key("SITE-A", "1.2.3.2"));
+        assert_eq!(key_of(&s, 3), key_b.case_key("SITE-A", "1.2.3.3"));
+        let pending = s.outbox_pending(10).expect("outbox");
+        assert_eq!(pending.len(), 1);
+        let payload: LabelPayload = serde_json::from_str(&pending[0].payload).expect("payload");
+        assert_eq!(payload.case_key, key_b.case_key("SITE-A", "1.2.3.2"));
+        assert_eq!(pending[0].idempotency_key, payload.idempotency_key());
+        // Saving the same identity again changes nothing; a confirm of case 1 keeps its key.
+        s.set_identity(&rotated).expect("same");
+        s.confirm(1, &rotated, &ReviewDraft { grade: Some(Grade::Atypical), ..draft }).expect("revise 1");
+        let last: LabelPayload =
+            serde_json::from_str(&s.outbox_pending(10).expect("outbox")[1].payload).expect("payload");
+        assert_eq!(last.case_key, key_a.case_key("SITE-A", "1.2.3.1"));
+        // Without a key nothing is imported.
+        let keyless = Identity { site_key: None, ..rotated };
+        assert!(matches!(s.add_series(&keyless, &series(4)), Err(StoreError::NoIdentity)));
     }
 }

@@ -136,8 +136,15 @@ mod tests {
     fn csv_and_json_carry_the_whitelisted_fields_and_no_note() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Store::open(&dir.path().join("l.sqlite")).expect("open");
+        let me = Identity {
+            reader_id: "R1".into(),
+            display_name: "Dr Reader".into(),
+            site_code: "SITE-A".into(),
+            postal_code: "466-8560".into(),
+            site_key: Some(crate::SiteKey::from_bytes([7; 32])),
+        };
         s.add_series(
-            "SITE-A",
+            &me,
             &NewSeries {
                 study_uid: "1.2.392.200036.9116.2.6.1.48".into(),
                 series_uid: "1.2.392.200036.9116.2.6.1.48.1".into(),
@@ -148,12 +155,6 @@ mod tests {
             },
         )
         .expect("add");
-        let me = Identity {
-            reader_id: "R1".into(),
-            display_name: "Dr Reader".into(),
-            site_code: "SITE-A".into(),
-            postal_code: "466-8560".into(),
-        };
         let mut d = ReviewDraft {
             grade: Some(Grade::Typical),
             pcr: Some(Pcr::Positive),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use lungdesk_volume::{Progress, VolumeError, scan};
 
 use crate::db::{Added, NewSeries, Store, StoreError};
+use crate::model::Identity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -85,7 +86,7 @@ pub fn exam_date(da: &str) -> Option<String> {
 /// Imports every CT series under `root` into `store`; `progress` counts files read.
 pub fn import_folder(
     store: &mut Store,
-    site_code: &str,
+    identity: &Identity,
     root: &Path,
     progress: &Progress,
 ) -> Result<ImportReport, ImportError> {
@@ -107,7 +108,8 @@ pub fn import_folder(
             out.not_ct.push((series.modality.clone(), series.slices.len()));
             continue;
         }
-        let first = &series.slices[0];
+        // A series always has a slice; an empty one is passed over, never indexed.
+        let Some(first) = series.slices.first() else { continue };
         let new = NewSeries {
             study_uid: if series.study_uid.is_empty() { series.series_uid.clone() } else { series.study_uid.clone() },
             series_uid: series.series_uid.clone(),
@@ -125,7 +127,7 @@ pub fn import_folder(
                 .map(str::to_owned),
             files: series.slices.iter().map(|s| s.path.clone()).collect(),
         };
-        match store.add_series(site_code, &new)? {
+        match store.add_series(identity, &new)? {
             Added::NewCase(_) => {
                 out.new_cases += 1;
                 out.new_series += 1;

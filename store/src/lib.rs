@@ -6,12 +6,14 @@
 //! in one transaction the moment it is confirmed, so a crash loses nothing already confirmed.
 //!
 //! Nothing identifying is stored: no patient name, ID, birth date or free-text DICOM field is
-//! read at import. Cases are known to the outside by a pseudonymous key.
+//! read at import. Cases are known to the outside by a pseudonymous key, keyed with the site's
+//! secret ([`SiteKey`]).
 
 pub mod db;
 pub mod export;
 pub mod import;
 pub mod model;
+pub mod site_key;
 
 pub use db::{Confusion, Disagreement, DisagreementKind, Store, StoreError};
 pub use import::{ImportError, ImportReport, import_folder};
@@ -19,3 +21,4 @@ pub use model::{
     AiCannotGrade, AiResult, CaseRow, CaseStatus, Finding, Grade, HistoryEntry, Identity, LabelPayload, OutboxItem,
     Pcr, Review, ReviewDraft, SharedLabel, SyncState, SyncSummary,
 };
+pub use site_key::{SiteKey, SiteKeyError};

@@ -31,6 +31,7 @@ fn me() -> Identity {
         display_name: "Crash Tester".into(),
         site_code: "SITE-A".into(),
         postal_code: "466-8560".into(),
+        site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
     }
 }
 
@@ -78,7 +79,7 @@ fn setup(db: &Path) {
     for n in 1..=CASES {
         store
             .add_series(
-                "SITE-A",
+                &me(),
                 &NewSeries {
                     study_uid: format!("2.25.{n}"),
                     series_uid: format!("2.25.{n}.1"),

@@ -48,9 +48,10 @@ fn identifying_fields_never_reach_the_store_exports_payloads_or_logs() {
                 display_name: "Reader One".into(),
                 site_code: "SITE-A".into(),
                 postal_code: "466-8560".into(),
+                site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
             })
             .expect("identity");
-        let report = import_folder(&mut store, &me.site_code, &data, &Progress::new()).expect("import");
+        let report = import_folder(&mut store, &me, &data, &Progress::new()).expect("import");
         assert_eq!(report.new_cases, 1);
         let draft = ReviewDraft { grade: Some(Grade::Typical), pcr: Some(Pcr::Positive), ..ReviewDraft::default() };
         store.confirm(1, &me, &draft).expect("confirm");
