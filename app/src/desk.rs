@@ -304,6 +304,9 @@ pub struct Desk {
     /// Timing of the sync thread (tests shorten it).
     pub sync_timing: SyncTiming,
     sync: Option<SyncHandle>,
+    /// The saved sync settings, held back until the identity (with its site key) is complete:
+    /// nothing is sent under a case key the site key has not made yet.
+    sync_waiting: Option<SyncSettings>,
     sync_tx: Sender<SyncEvent>,
     sync_rx: Receiver<SyncEvent>,
 }
@@ -399,6 +402,7 @@ impl Desk {
             sync_states: HashMap::new(),
             sync_timing: SyncTiming::default(),
             sync: None,
+            sync_waiting: None,
             sync_tx,
             sync_rx,
         };
@@ -520,6 +524,14 @@ impl Desk {
             // running". The store commits per series, so what was imported stays.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 Store::open(&path).map_err(|e| e.to_string()).and_then(|mut store| {
+                    // The identity as the store holds it now: a site key set meanwhile from the
+                    // command line (`lungdesk site-key set`) keys what this import adds.
+                    let identity = store
+                        .identity()
+                        .ok()
+                        .flatten()
+                        .filter(|i| i.problems().is_empty() && i.site_code == identity.site_code)
+                        .unwrap_or(identity);
                     import_folder(&mut store, &identity, &worker_folder, &worker_progress).map_err(|e| e.to_string())
                 })
             }))
@@ -898,7 +910,11 @@ impl Desk {
                     }
                 }
                 if let Some(settings) = cloud {
-                    self.start_sync(settings);
+                    if self.identity.is_some() {
+                        self.start_sync(settings);
+                    } else {
+                        self.sync_waiting = Some(settings);
+                    }
                 }
             }
             Event::Opened(Err(e)) => self.phase = Phase::Failed(e),
@@ -906,6 +922,9 @@ impl Desk {
                 self.identity = Some(identity);
                 self.phase = Phase::Ready;
                 self.reload_worklist();
+                if let Some(settings) = self.sync_waiting.take() {
+                    self.start_sync(settings);
+                }
             }
             Event::IdentitySaved(Err(e)) => {
                 if let Phase::Identity(form) = &mut self.phase {

@@ -232,7 +232,7 @@ pub enum SyncError {
 /// One pass: push every pending label, then pull other readers' labels. The number pulled.
 pub fn pass(store: &mut Store, client: &Client, batch: usize) -> Result<usize, SyncError> {
     loop {
-        let pending = store.outbox_pending(batch.max(1))?;
+        let pending = store.outbox_take_for_sending(batch.max(1))?;
         if pending.is_empty() {
             break;
         }

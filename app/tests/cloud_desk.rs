@@ -23,6 +23,22 @@ use lungdesk_volume::phantom::{PhantomSpec, write_phantom_series};
 use support::faults::{Fault, FaultProxy};
 
 fn desk(store: &Path, reader: &str) -> Harness<'static, Desk> {
+    let mut h = open_desk(store);
+    let Phase::Identity(form) = &mut h.state_mut().phase else { panic!("first start asks for the identity") };
+    form.identity = Identity {
+        reader_id: reader.into(),
+        display_name: format!("Reader {reader}"),
+        site_code: "NAGOYA-U".into(),
+        postal_code: "466-8560".into(),
+        site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
+    };
+    h.state_mut().save_identity();
+    settle(&mut h);
+    h
+}
+
+/// The desk on `store`, settled, its sync timing shortened, nothing entered.
+fn open_desk(store: &Path) -> Harness<'static, Desk> {
     let mut desk = Desk::new(None, store.to_owned());
     desk.viewer.analysis_settings.cache_dir = None;
     desk.viewer.analyse_on_load = false;
@@ -37,16 +53,6 @@ fn desk(store: &Path, reader: &str) -> Harness<'static, Desk> {
         .with_size(Vec2::new(1500.0, 900.0))
         .with_context_setup(lungdesk::fonts::install)
         .build_ui_state(|ui, desk: &mut Desk| desk.ui(ui), desk);
-    settle(&mut h);
-    let Phase::Identity(form) = &mut h.state_mut().phase else { panic!("first start asks for the identity") };
-    form.identity = Identity {
-        reader_id: reader.into(),
-        display_name: format!("Reader {reader}"),
-        site_code: "NAGOYA-U".into(),
-        postal_code: "466-8560".into(),
-        site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
-    };
-    h.state_mut().save_identity();
     settle(&mut h);
     h
 }
@@ -167,4 +173,56 @@ fn two_readers_label_offline_reconnect_and_see_the_national_counts_plotted() {
         drop(b);
         svc.kill();
     }
+}
+
+/// A store made before site keys, with a confirmed label queued and the service's address and
+/// token saved: the desk sends nothing while it asks for the site key, and once the key is
+/// entered the label goes out under the case key made with it.
+#[test]
+fn a_desk_without_its_site_key_sends_nothing_until_the_key_is_entered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    write_phantom_series(&PhantomSpec { dims: [40, 40, 16], seed: 1, ..PhantomSpec::default() }, &data)
+        .expect("phantom");
+    let db = TestDatabase::sqlite();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let svc =
+        RunningService::start(&Config { database_url: db.url.clone(), min_count: 1 }, listener, None).expect("service");
+    let holder = Principal { reader_id: "R-A".into(), site_code: "NAGOYA-U".into(), role: Role::Reader };
+    let token = svc.block_on(issue_token(&svc.db, &holder, 30, "test")).expect("token").token;
+    let store = dir.path().join("a.sqlite");
+    {
+        let mut a = desk(&store, "R-A");
+        a.state_mut().import(&data);
+        settle(&mut a);
+        label_all(&mut a, &[Key::Num1]);
+    }
+    // As a store from before site keys holds it: the identity without a key; the service saved.
+    let study_uid: String = {
+        let s = lungdesk_store::Store::open(&store).expect("store");
+        let old = r#"{"reader_id":"R-A","display_name":"Reader R-A","site_code":"NAGOYA-U","postal_code":"466-8560"}"#;
+        s.set_setting("identity", old).expect("identity");
+        let cloud = lungdesk::sync::SyncSettings { url: format!("http://{}", svc.addr), token };
+        s.set_setting(lungdesk::sync::SyncSettings::KEY, &serde_json::to_string(&cloud).expect("json")).expect("cloud");
+        s.connection().query_row("SELECT study_uid FROM cases", [], |r| r.get(0)).expect("study")
+    };
+    let mut a = open_desk(&store);
+    assert!(matches!(a.state().phase, Phase::Identity(_)), "the key is asked for");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(1) {
+        a.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(svc.block_on(svc.db.count_rows("labels")).expect("count"), 0, "nothing sent without the key");
+    let key = lungdesk_store::SiteKey::from_bytes([9; 32]);
+    let Phase::Identity(form) = &mut a.state_mut().phase else { unreachable!() };
+    form.site_key_text = key.reveal();
+    a.state_mut().save_identity();
+    settle(&mut a);
+    assert!(matches!(a.state().phase, Phase::Ready));
+    wait(&mut a, "the label sent", |d| d.cloud.status.summary.sent == 1);
+    let stored: Vec<String> =
+        svc.block_on(svc.db.labels(None, 0, 10)).expect("labels").into_iter().map(|l| l.case_key).collect();
+    assert_eq!(stored, vec![key.case_key("NAGOYA-U", &study_uid)]);
+    svc.kill();
 }

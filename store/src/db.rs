@@ -171,6 +171,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE ai_results_new RENAME TO ai_results;
     CREATE INDEX ai_results_case ON ai_results(case_id, id);
     ",
+    // 5: when the sync thread took a label to send it (before the request, in one transaction
+    // with the read), so that a new site key never re-keys a label that may be in flight.
+    r"
+    ALTER TABLE outbox ADD COLUMN sending_at TEXT;
+    ",
 ];
 
 /// The AI's result as the history writes it: the grade's number, or "cannot grade: CODE".
@@ -984,6 +989,27 @@ impl Store {
         self.outbox_where("sent_at IS NULL AND conflict IS NULL", limit)
     }
 
+    /// The labels to send now ([`Store::outbox_pending`]), marked as taken for sending in the
+    /// same transaction: from here on the service may hold them under their case key, so a new
+    /// site key leaves their cases' keys as they are ([`Store::set_identity`]).
+    pub fn outbox_take_for_sending(&mut self, limit: usize) -> Result<Vec<OutboxItem>> {
+        let path = self.path.clone();
+        let err = move |source| StoreError::Sql { path: path.clone(), step: "take labels for sending", source };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        let items = outbox_select(&tx, "sent_at IS NULL AND conflict IS NULL", limit).map_err(&err)?;
+        {
+            let mut mark = tx
+                .prepare_cached("UPDATE outbox SET sending_at = ?2 WHERE id = ?1 AND sending_at IS NULL")
+                .map_err(&err)?;
+            let at = now();
+            for item in &items {
+                mark.execute(params![item.id, at]).map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)?;
+        Ok(items)
+    }
+
     /// The service accepted the label (or already had it, identical).
     pub fn mark_sent(&self, outbox_id: i64) -> Result<()> {
         self.conn
@@ -1147,22 +1173,7 @@ impl Store {
     }
 
     fn outbox_where(&self, filter: &str, limit: usize) -> Result<Vec<OutboxItem>> {
-        let sql = format!(
-            "SELECT id, idempotency_key, payload, created_at, sent_at, attempts FROM outbox WHERE {filter} ORDER BY id LIMIT ?1"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err("read the outbox"))?;
-        stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-            Ok(OutboxItem {
-                id: r.get(0)?,
-                idempotency_key: r.get(1)?,
-                payload: r.get(2)?,
-                created_at: r.get(3)?,
-                sent_at: r.get(4)?,
-                attempts: r.get(5)?,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(self.err("read the outbox"))
+        outbox_select(&self.conn, filter, limit).map_err(self.err("read the outbox"))
     }
 
     /// The raw connection, for the exporters and tests that inspect the file.
@@ -1171,16 +1182,36 @@ impl Store {
     }
 }
 
+/// Outbox entries matching `filter` (a constant of this module), oldest first.
+fn outbox_select(conn: &Connection, filter: &str, limit: usize) -> rusqlite::Result<Vec<OutboxItem>> {
+    let sql = format!(
+        "SELECT id, idempotency_key, payload, created_at, sent_at, attempts FROM outbox WHERE {filter} ORDER BY id LIMIT ?1"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        Ok(OutboxItem {
+            id: r.get(0)?,
+            idempotency_key: r.get(1)?,
+            payload: r.get(2)?,
+            created_at: r.get(3)?,
+            sent_at: r.get(4)?,
+            attempts: r.get(5)?,
+        })
+    })
+    .and_then(Iterator::collect)
+}
+
 /// Gives every case that has not left this desk its case key under `key`, and returns how
-/// many changed. A case has left when any of its labels was sent or tried (the service may
-/// hold it under its key) or other readers' labels of it were pulled; such a case keeps its
+/// many changed. A case has left when any of its labels was sent, taken for sending or tried
+/// (the service may hold it under its key) or other readers' labels of it were pulled; such a case keeps its
 /// key, so its later revisions still reach the same case at the service. The unsent outbox
 /// entries of a re-keyed case get the new key in their payload and idempotency key.
 fn rekey_cases(tx: &rusqlite::Transaction<'_>, key: &crate::SiteKey, site_code: &str) -> rusqlite::Result<usize> {
     let cases: Vec<(i64, String, String)> = {
         let mut stmt = tx.prepare(
             "SELECT c.id, c.study_uid, c.case_key FROM cases c WHERE NOT EXISTS (SELECT 1 FROM outbox o \
-             WHERE o.case_id = c.id AND (o.sent_at IS NOT NULL OR o.attempts > 0 OR o.conflict IS NOT NULL)) \
+             WHERE o.case_id = c.id AND (o.sent_at IS NOT NULL OR o.sending_at IS NOT NULL OR o.attempts > 0 \
+             OR o.conflict IS NOT NULL)) \
              AND NOT EXISTS (SELECT 1 FROM remote_labels r WHERE r.case_key = c.case_key)",
         )?;
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?
@@ -1627,7 +1658,7 @@ mod tests {
         let key_b = crate::SiteKey::from_bytes([9; 32]);
         let me = s.set_identity(&reader("R1")).expect("identity");
         assert_eq!(me.site_key, Some(key_a.clone()));
-        for n in 1..=3 {
+        for n in 1..=4 {
             s.add_series(&me, &series(n)).expect("add");
         }
         let key_of = |s: &Store, id: i64| -> String {
@@ -1636,26 +1667,33 @@ mod tests {
         assert_eq!(key_of(&s, 1), key_a.case_key("SITE-A", "1.2.3.1"));
         assert!(!key_of(&s, 1).contains("1.2.3"));
         let draft = ReviewDraft { grade: Some(Grade::Typical), pcr: Some(Pcr::Positive), ..ReviewDraft::default() };
+        s.confirm(3, &me, &draft).expect("confirm 3");
         s.confirm(1, &me, &draft).expect("confirm 1");
         s.confirm(2, &me, &draft).expect("confirm 2");
-        let sent = s.outbox_pending(10).expect("outbox")[0].id;
+        // Case 3's label is taken for sending (in flight), case 1's is sent.
+        let in_flight = s.outbox_take_for_sending(1).expect("take");
+        assert_eq!(in_flight.len(), 1);
+        let sent = s.outbox_pending(10).expect("outbox")[1].id;
         s.mark_sent(sent).expect("sent");
-        // A new key (rotated): case 1 has left the desk and keeps its key; case 2 (label not
-        // yet sent) and case 3 (no label) get keys under the new one, with the queued label.
+        // A new key (rotated): cases 1 (sent) and 3 (in flight) have left the desk and keep
+        // their keys; case 2 (label queued) and case 4 (no label) get keys under the new one,
+        // with the queued label.
         let rotated = s.set_identity(&Identity { site_key: Some(key_b.clone()), ..me.clone() }).expect("rotate");
         assert_eq!(key_of(&s, 1), key_a.case_key("SITE-A", "1.2.3.1"));
+        assert_eq!(key_of(&s, 3), key_a.case_key("SITE-A", "1.2.3.3"));
         assert_eq!(key_of(&s, 2), key_b.case_key("SITE-A", "1.2.3.2"));
-        assert_eq!(key_of(&s, 3), key_b.case_key("SITE-A", "1.2.3.3"));
+        assert_eq!(key_of(&s, 4), key_b.case_key("SITE-A", "1.2.3.4"));
         let pending = s.outbox_pending(10).expect("outbox");
-        assert_eq!(pending.len(), 1);
-        let payload: LabelPayload = serde_json::from_str(&pending[0].payload).expect("payload");
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending[0].payload, in_flight[0].payload, "the label in flight is left as it was sent");
+        let payload: LabelPayload = serde_json::from_str(&pending[1].payload).expect("payload");
         assert_eq!(payload.case_key, key_b.case_key("SITE-A", "1.2.3.2"));
-        assert_eq!(pending[0].idempotency_key, payload.idempotency_key());
+        assert_eq!(pending[1].idempotency_key, payload.idempotency_key());
         // Saving the same identity again changes nothing; a confirm of case 1 keeps its key.
         s.set_identity(&rotated).expect("same");
         s.confirm(1, &rotated, &ReviewDraft { grade: Some(Grade::Atypical), ..draft }).expect("revise 1");
         let last: LabelPayload =
-            serde_json::from_str(&s.outbox_pending(10).expect("outbox")[1].payload).expect("payload");
+            serde_json::from_str(&s.outbox_pending(10).expect("outbox")[2].payload).expect("payload");
         assert_eq!(last.case_key, key_a.case_key("SITE-A", "1.2.3.1"));
         // Without a key nothing is imported.
         let keyless = Identity { site_key: None, ..rotated };

@@ -306,16 +306,25 @@ impl Db {
         // Probed outside the transaction: a failed statement would abort a PostgreSQL one.
         let version: Option<i64> =
             match sqlx::query("SELECT MAX(version) FROM schema_version").fetch_one(&self.pool).await {
-                Ok(row) => Some(row.try_get::<Option<i64>, _>(0).ok().flatten().unwrap_or(0)),
-                Err(_) => None,
+                Ok(row) => Some(row.try_get::<Option<i64>, _>(0).map_err(sql("read the schema version"))?.unwrap_or(0)),
+                // Only a missing table means "before versions" (PostgreSQL 42P01, SQLite "no such
+                // table"); any other failure is reported, never taken for an old schema.
+                Err(e) if missing_table(&e) => None,
+                Err(e) => return Err(DbError::Sql { step: "read the schema version", source: e }),
             };
         if let Some(v) = version
             && v > SCHEMA_VERSION
         {
             return Err(DbError::NewerSchema(v));
         }
-        let version_1 =
-            version.is_none() && sqlx::query("SELECT COUNT(*) FROM cases").fetch_one(&self.pool).await.is_ok();
+        let version_1 = match version {
+            Some(_) => false,
+            None => match sqlx::query("SELECT COUNT(*) FROM cases").fetch_one(&self.pool).await {
+                Ok(_) => true,
+                Err(e) if missing_table(&e) => false,
+                Err(e) => return Err(DbError::Sql { step: "look for a version-1 schema", source: e }),
+            },
+        };
         let mut tx = self.pool.begin().await.map_err(sql("begin creating the schema"))?;
         let steps: Vec<&str> =
             if version_1 { MIGRATE_1_TO_2.iter().chain(SCHEMA).copied().collect() } else { SCHEMA.to_vec() };
@@ -951,6 +960,12 @@ impl Db {
             .and_then(|r| r.try_get(0))
             .map_err(sql("count rows"))
     }
+}
+
+/// Whether a query failed only because its table does not exist (PostgreSQL 42P01, SQLite
+/// "no such table"): the one failure that means "this part of the schema is not there yet".
+fn missing_table(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") || d.message().contains("no such table"))
 }
 
 fn shared_label(r: &AnyRow) -> std::result::Result<SharedLabel, sqlx::Error> {
