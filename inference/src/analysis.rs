@@ -206,6 +206,7 @@ impl Models {
             }
         }
         progress.advance();
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "lesion post-processing");
         Ok(Segmentation {
             labels: out,
             method: format!("ONNX models {} (ONNX Runtime, ort)", self.versions().join(" + ")),
@@ -474,6 +475,7 @@ pub fn finish(
             (quantify(geometry, &labels)?, (*geometry, lung), None)
         }
     };
+    tracing::info!("quantified");
     let after = if before.is_some() { None } else { gradable::after_segmentation(&lung.0, &lung.1) };
     drop(lung);
     let cannot_grade = before.or(after);
