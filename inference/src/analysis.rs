@@ -12,7 +12,7 @@ use crate::baseline::{self, BaselineParams, Segmentation};
 use crate::gradable::{self, CannotGrade, CannotGradeCode};
 use crate::grade::{GradePrediction, grade};
 use crate::manifest::{Manifest, ManifestError, Task};
-use crate::mask::{Feet, Grid, components_3d, fill_lung_holes, keep_largest_lungs, within_mm_of};
+use crate::mask::{Feet, Grid, components_3d, components_where, fill_lung_holes, keep_largest_lungs, within_mm_of};
 use crate::model::{ModelError, SliceModel};
 use crate::quantify::{Quantification, quantify};
 use crate::reformat::{self, Plan};
@@ -130,8 +130,8 @@ impl Models {
             .join(";")
     }
 
-    pub fn steps(geometry: &VolumeGeometry) -> usize {
-        2 * SliceModel::steps(geometry.dims[2]) + POST_STEPS
+    pub fn steps(&self, geometry: &VolumeGeometry) -> usize {
+        self.lung.steps(geometry) + self.lesion.steps(geometry) + POST_STEPS
     }
 
     /// Segments an axial grid with the models: the lung model, post-processed (largest
@@ -196,6 +196,7 @@ impl Models {
                 (_, true) => labels::LUNG,
             };
         }
+        drop((lung, filled_solid, continued));
         // Tube-shaped "consolidation" (longest axis over 3× the shortest, and thin) is a vessel
         // near the hila, as in the baseline; it goes back to lung.
         let mut consolidation: Vec<bool> = out.iter().map(|&l| l == labels::CONSOLIDATION).collect();
@@ -241,13 +242,12 @@ fn continue_solid_through_slices(
     if !seed.contains(&true) {
         return added;
     }
-    let (components, sizes) = components_3d(grid, seed);
-    let mut voxels_of = vec![Vec::new(); sizes.len()];
-    for (i, &c) in components.iter().enumerate() {
-        if c != 0 {
-            voxels_of[c as usize].push(i);
-        }
+    let components = components_3d(grid, seed);
+    let mut voxels_of = vec![Vec::new(); components.sizes.len()];
+    for (voxels, c) in components.runs() {
+        voxels_of[c as usize].extend(voxels);
     }
+    drop(components);
     let pixel_mm2 = spacing_mm[0] * spacing_mm[1];
     for voxels in voxels_of.iter().skip(1) {
         let mut per_slice = std::collections::HashMap::<usize, usize>::new();
@@ -265,7 +265,7 @@ fn continue_solid_through_slices(
                     .filter_map(|&i| {
                         let z = i / plane;
                         let j = if up { (z + 1 < nz).then(|| i + plane)? } else { (z > 0).then(|| i - plane)? };
-                        (components[j] == 0 && !added[j] && !lung[j] && SOLID_HU.contains(&voxels_hu[j])).then_some(j)
+                        (!seed[j] && !added[j] && !lung[j] && SOLID_HU.contains(&voxels_hu[j])).then_some(j)
                     })
                     .collect();
                 if next.is_empty() {
@@ -288,23 +288,17 @@ fn continue_solid_through_slices(
 /// chest wall, which a lung model trained on aerated lung leaves out, joins it.
 fn lung_from_lesion_model(grid: Grid, coarse: &[bool], near: &[bool], labels: &[u8], knows_lung: bool) -> Vec<bool> {
     use lungdesk_volume::labels as l;
-    let candidate: Vec<bool> = labels
-        .iter()
-        .zip(near)
-        .zip(coarse)
-        .map(|((&label, &n), &c)| {
-            let opacity = label == l::GROUND_GLASS || label == l::CONSOLIDATION;
-            n && (opacity || if knows_lung { label == l::LUNG } else { c })
-        })
-        .collect();
-    let (components, sizes) = components_3d(grid, &candidate);
-    let mut touches = vec![false; sizes.len()];
-    for (&c, &in_coarse) in components.iter().zip(coarse) {
-        if c != 0 && in_coarse {
-            touches[c as usize] = true;
-        }
+    let candidate = |i: usize| {
+        let label = labels[i];
+        let opacity = label == l::GROUND_GLASS || label == l::CONSOLIDATION;
+        near[i] && (opacity || if knows_lung { label == l::LUNG } else { coarse[i] })
+    };
+    let components = components_where(grid, candidate);
+    let mut touches = vec![false; components.sizes.len()];
+    for (voxels, c) in components.runs() {
+        touches[c as usize] |= coarse[voxels].contains(&true);
     }
-    components.iter().map(|&c| c != 0 && touches[c as usize]).collect()
+    components.mask_where(grid.len(), |c| touches[c as usize])
 }
 
 /// What segments: the models, or the HU baseline and why.
@@ -366,7 +360,7 @@ impl Analysis {
 /// Progress steps of [`analyze`].
 pub fn steps(engine: &Engine, geometry: &VolumeGeometry) -> usize {
     match engine {
-        Engine::Models(_) => Models::steps(geometry),
+        Engine::Models(m) => m.steps(geometry),
         Engine::Baseline { .. } => baseline::STEPS,
     }
 }
@@ -440,7 +434,7 @@ fn segment(
 ) -> Result<(Segmentation, Vec<String>, Option<String>), AnalysisError> {
     Ok(match engine {
         Engine::Models(m) => {
-            progress.start(Models::steps(geometry));
+            progress.start(m.steps(geometry));
             (m.segment(geometry, voxels_hu, progress)?, m.versions(), None)
         }
         Engine::Baseline { reason } => (

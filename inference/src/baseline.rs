@@ -15,6 +15,7 @@
 //! Deterministic, no training, no model files: a fallback and a yardstick, not ground truth.
 
 use lungdesk_volume::{Progress, VolumeGeometry, labels};
+use rayon::prelude::*;
 
 use crate::InferenceError;
 use crate::mask::{Feet, Grid, border_connected_slices, components_3d, fill_lung_holes, keep_largest_lungs, open};
@@ -49,34 +50,49 @@ pub const MIN_CONSOLIDATION_CORE_MM: f64 = 8.0;
 /// it is thick: at least [`MIN_CONSOLIDATION_CORE_MM`] from its edge somewhere in a slice.
 pub(crate) fn drop_tubes(geometry: &VolumeGeometry, mask: &mut [bool], max_elongation: f64) {
     let grid = Grid { dims: geometry.dims };
-    let (components, sizes) = components_3d(grid, mask);
-    let depth = crate::mask::inplane_depth_mm(grid, mask, [geometry.spacing_mm[0], geometry.spacing_mm[1]]);
+    let components = components_3d(grid, mask);
+    let sizes = &components.sizes;
+    // Thick somewhere: per slice (in parallel), from that slice's in-plane depth.
+    let [nx, ny, nz] = grid.dims;
+    let plane = nx * ny;
+    let spacing = [geometry.spacing_mm[0], geometry.spacing_mm[1]];
+    let thick_labels: Vec<u32> = (0..nz)
+        .into_par_iter()
+        .flat_map_iter(|z| {
+            let mut runs = components.slice_runs(z, ny).peekable();
+            let mut depth = Vec::new();
+            if runs.peek().is_some() {
+                depth = vec![0f32; plane];
+                crate::mask::inplane_depth_slice_mm([nx, ny], &mask[z * plane..(z + 1) * plane], spacing, &mut depth);
+            }
+            runs.filter(move |(voxels, _)| {
+                voxels.clone().any(|i| f64::from(depth[i - z * plane]) >= MIN_CONSOLIDATION_CORE_MM)
+            })
+            .map(|(_, c)| c)
+        })
+        .collect();
     let mut thick = vec![false; sizes.len()];
-    for (&c, &d) in components.iter().zip(&depth) {
-        if c != 0 && f64::from(d) >= MIN_CONSOLIDATION_CORE_MM {
-            thick[c as usize] = true;
-        }
+    for c in thick_labels {
+        thick[c as usize] = true;
     }
-    drop(depth);
     // Per component: n, Σp, Σpp^T.
     let mut sums = vec![([0.0f64; 3], [[0.0f64; 3]; 3]); sizes.len()];
-    for (i, &c) in components.iter().enumerate() {
-        if c == 0 {
-            continue;
-        }
-        let voxel = grid.coords(i).map(|v| v as f64);
-        let point = geometry.patient_from_voxel_point(glam::DVec3::from_array(voxel)).to_array();
+    for (voxels, c) in components.runs() {
         let (sum, outer) = &mut sums[c as usize];
-        for a in 0..3 {
-            sum[a] += point[a];
-            for b in 0..3 {
-                outer[a][b] += point[a] * point[b];
+        for i in voxels {
+            let voxel = grid.coords(i).map(|v| v as f64);
+            let point = geometry.patient_from_voxel_point(glam::DVec3::from_array(voxel)).to_array();
+            for a in 0..3 {
+                sum[a] += point[a];
+                for b in 0..3 {
+                    outer[a][b] += point[a] * point[b];
+                }
             }
         }
     }
     let tube: Vec<bool> = sums
         .iter()
-        .zip(&sizes)
+        .zip(sizes)
         .zip(&thick)
         .map(|(((s, ss), &n), &thick)| {
             if n < 4 || thick {
@@ -93,9 +109,9 @@ pub(crate) fn drop_tubes(geometry: &VolumeGeometry, mask: &mut [bool], max_elong
             longest > max_elongation.powi(2) * shortest.max(1e-6)
         })
         .collect();
-    for (m, &c) in mask.iter_mut().zip(&components) {
-        if c != 0 && tube[c as usize] {
-            *m = false;
+    for (voxels, c) in components.runs() {
+        if tube[c as usize] {
+            mask[voxels].fill(false);
         }
     }
 }

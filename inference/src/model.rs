@@ -6,6 +6,9 @@
 //!    skipped. Tiles run in batches; ONNX Runtime spreads each batch over all cores.
 //! 3. Softmax probabilities are blended where tiles overlap (weights that ramp down over the
 //!    overlap), resampled back to the volume grid (bilinear) and the arg-max class is taken.
+//!
+//! On slices thinner than the model's spacing, only every k-th slice is read
+//! ([`read_slices`]) and the slices between take probabilities interpolated between them.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -124,9 +127,16 @@ impl SliceModel {
         Ok(Self { manifest, session: Mutex::new(session) })
     }
 
-    /// Progress steps [`Self::predict`] reports for a volume of `slices` slices.
-    pub fn steps(slices: usize) -> usize {
-        slices.div_ceil(CHUNK_SLICES)
+    /// The slices this model reads in a series of `slices` slices `slice_gap_mm` apart (see
+    /// [`read_slices`]).
+    pub fn read_slices(&self, slices: usize, slice_gap_mm: f64) -> Vec<usize> {
+        let [mx, my] = self.manifest.manifest.input.spacing_mm;
+        read_slices(slices, slice_gap_mm, mx.min(my))
+    }
+
+    /// Progress steps [`Self::predict`] reports on a series of this geometry.
+    pub fn steps(&self, geometry: &VolumeGeometry) -> usize {
+        self.read_slices(geometry.dims[2], geometry.spacing_mm[2]).len().div_ceil(CHUNK_SLICES)
     }
 
     /// Runs the model on `batch` tiles (`[n, 1, h, w]`, values 0..1) and returns its logits
@@ -164,7 +174,7 @@ impl SliceModel {
             return Err(ModelError::NotAxial { file: self.manifest.model_file.clone(), normal: normal.to_array() });
         }
         let [nx, ny, nz] = geometry.dims;
-        let [sx, sy, _] = geometry.spacing_mm;
+        let [sx, sy, sz] = geometry.spacing_mm;
         let [mx, my] = m.input.spacing_mm;
         let grid = [((nx as f64 * sx) / mx).ceil() as usize, ((ny as f64 * sy) / my).ceil() as usize];
         let tile = m.tiling.tile;
@@ -173,27 +183,49 @@ impl SliceModel {
         let classes = m.output.classes.len();
         let [lo, hi] = m.input.hu_window;
         let slice_len = nx * ny;
+        let plane = grid[0] * grid[1];
+        let tile_len = tile[0] * tile[1];
         // Native position of model pixel i's centre, along one axis.
         let native = |i: usize, model_mm: f64, native_mm: f64| (i as f64 + 0.5) * model_mm / native_mm - 0.5;
+        // Per native column and row: the two model pixels around it and the weight of the
+        // second (bilinear, clamped at the edges).
+        let taps = |n: usize, native_mm: f64, model_mm: f64, len: usize| -> Vec<(usize, usize, f32)> {
+            (0..n)
+                .map(|v| {
+                    let g = ((v as f64 + 0.5) * native_mm / model_mm - 0.5).clamp(0.0, (len - 1) as f64);
+                    let g0 = g.floor() as usize;
+                    (g0, (g0 + 1).min(len - 1), (g - g0 as f64) as f32)
+                })
+                .collect()
+        };
+        let back = BackToVolume {
+            grid,
+            classes,
+            x_taps: taps(nx, sx, mx, grid[0]),
+            y_taps: taps(ny, sy, my, grid[1]),
+            class_labels: &self.manifest.class_labels,
+        };
+        let read = read_slices(nz, sz, mx.min(my));
         let mut labels_out = vec![labels::BACKGROUND; voxels_hu.len()];
         let (mut run_time, mut tiles_run) = (std::time::Duration::ZERO, 0usize);
-        for (chunk_index, out_chunk) in labels_out.chunks_mut(slice_len * CHUNK_SLICES).enumerate() {
+        // The last slice read by the chunk before, and its probabilities (`None`: it missed
+        // the ROI, so background).
+        let mut previous: Option<(usize, Option<Vec<f32>>)> = None;
+        for chunk in read.chunks(CHUNK_SLICES) {
             if progress.is_cancelled() {
                 return Err(ModelError::Cancelled);
             }
-            let z0 = chunk_index * CHUNK_SLICES;
-            let z1 = (z0 + CHUNK_SLICES).min(nz);
-            // 1. Model-grid images and ROI of each slice.
-            let images: Vec<Option<(Vec<f32>, Vec<bool>)>> = (z0..z1)
-                .into_par_iter()
-                .map(|z| {
+            // 1. Model-grid images and ROI of each slice read.
+            let images: Vec<Option<(Vec<f32>, Vec<bool>)>> = chunk
+                .par_iter()
+                .map(|&z| {
                     let hu = &voxels_hu[z * slice_len..(z + 1) * slice_len];
                     let roi = roi.map(|r| &r[z * slice_len..(z + 1) * slice_len]);
                     if roi.is_some_and(|r| !r.contains(&true)) {
                         return None;
                     }
-                    let mut image = vec![0.0f32; grid[0] * grid[1]];
-                    let mut inside = vec![roi.is_none(); grid[0] * grid[1]];
+                    let mut image = vec![0.0f32; plane];
+                    let mut inside = vec![roi.is_none(); plane];
                     for gy in 0..grid[1] {
                         let y = native(gy, my, sy);
                         for gx in 0..grid[0] {
@@ -226,7 +258,6 @@ impl SliceModel {
                     }
                 }
             }
-            let tile_len = tile[0] * tile[1];
             let mut logits = Vec::with_capacity(jobs.len() * classes * tile_len);
             for batch in jobs.chunks(m.tiling.batch) {
                 let mut input = vec![0.0f32; batch.len() * tile_len];
@@ -243,14 +274,11 @@ impl SliceModel {
                 run_time += started.elapsed();
                 tiles_run += batch.len();
             }
-            // 3. Per slice (in parallel): blend the tiles' softmax probabilities.
-            let plane = grid[0] * grid[1];
-            let probabilities: Vec<Vec<f32>> = (0..images.len())
+            // 3. Per slice read (in parallel): blend the tiles' softmax probabilities.
+            let probabilities: Vec<Option<Vec<f32>>> = (0..images.len())
                 .into_par_iter()
                 .map(|s| {
-                    if images[s].is_none() {
-                        return Vec::new();
-                    }
+                    images[s].as_ref()?;
                     let mut acc = vec![0.0f32; plane * classes];
                     let mut weight_sum = vec![0.0f32; plane];
                     for (j, &(_, ox, oy)) in jobs.iter().enumerate().filter(|(_, job)| job.0 == s) {
@@ -280,65 +308,165 @@ impl SliceModel {
                                 if w > 0.0 { acc[k * plane + g] / w } else { f32::from(u8::from(k == 0)) };
                         }
                     }
-                    acc
+                    Some(acc)
                 })
                 .collect();
             drop(logits);
-            // 4. Back to the volume grid: bilinear probabilities, arg-max class.
-            let class_labels = &self.manifest.class_labels;
-            // Per native column and row: the two model pixels around it and the weight of the
-            // second (bilinear, clamped at the edges).
-            let taps = |n: usize, native_mm: f64, model_mm: f64, len: usize| -> Vec<(usize, usize, f32)> {
-                (0..n)
-                    .map(|v| {
-                        let g = ((v as f64 + 0.5) * native_mm / model_mm - 0.5).clamp(0.0, (len - 1) as f64);
-                        let g0 = g.floor() as usize;
-                        (g0, (g0 + 1).min(len - 1), (g - g0 as f64) as f32)
-                    })
-                    .collect()
-            };
-            let (x_taps, y_taps) = (taps(nx, sx, mx, grid[0]), taps(ny, sy, my, grid[1]));
-            out_chunk.par_chunks_mut(slice_len).enumerate().for_each(|(s, out)| {
-                if images[s].is_none() {
-                    return;
-                }
-                let z = z0 + s;
-                let roi = roi.map(|r| &r[z * slice_len..(z + 1) * slice_len]);
-                let acc = &probabilities[s];
-                for (y, &(y0, y1, fy)) in y_taps.iter().enumerate() {
-                    for (x, &(x0, x1, fx)) in x_taps.iter().enumerate() {
-                        let i = y * nx + x;
-                        if roi.is_some_and(|r| !r[i]) {
-                            continue;
+            // 4. Back to the volume grid, every slice up to the chunk's last one read: the
+            // probabilities of the slice read there, or interpolated between the two read
+            // around it; then bilinear in-plane and the arg-max class.
+            let first = previous.as_ref().map_or(0, |(z, _)| z + 1);
+            let last = chunk[chunk.len() - 1];
+            let mut planes: Vec<(usize, Option<Vec<f32>>)> =
+                previous.take().into_iter().chain(chunk.iter().copied().zip(probabilities)).collect();
+            labels_out[first * slice_len..(last + 1) * slice_len].par_chunks_mut(slice_len).enumerate().for_each(
+                |(s, out)| {
+                    let z = first + s;
+                    let roi = roi.map(|r| &r[z * slice_len..(z + 1) * slice_len]);
+                    let after = planes.partition_point(|(read_z, _)| *read_z < z);
+                    let (after_z, after_p) = &planes[after];
+                    if *after_z == z {
+                        if let Some(p) = after_p {
+                            back.label_slice(p, roi, out);
                         }
-                        let (a, b, c, d) = (y0 * grid[0] + x0, y0 * grid[0] + x1, y1 * grid[0] + x0, y1 * grid[0] + x1);
-                        if classes == 2 {
-                            // Two classes: the second wins where its probability passes 0.5.
-                            let p = &acc[plane..];
-                            let top = p[a] + (p[b] - p[a]) * fx;
-                            let bottom = p[c] + (p[d] - p[c]) * fx;
-                            out[i] = class_labels[usize::from(top + (bottom - top) * fy > 0.5)];
-                            continue;
-                        }
-                        let mut best = (0, f32::NEG_INFINITY);
-                        for k in 0..classes {
-                            let p = &acc[k * plane..(k + 1) * plane];
-                            let top = p[a] + (p[b] - p[a]) * fx;
-                            let bottom = p[c] + (p[d] - p[c]) * fx;
-                            let v = top + (bottom - top) * fy;
-                            if v > best.1 {
-                                best = (k, v);
-                            }
-                        }
-                        out[i] = class_labels[best.0];
+                        return;
                     }
-                }
-            });
+                    let (before_z, before_p) = &planes[after - 1];
+                    let t = (z - before_z) as f32 / (after_z - before_z) as f32;
+                    if let Some(p) = interpolate(before_p.as_deref(), after_p.as_deref(), t, plane) {
+                        back.label_slice(&p, roi, out);
+                    }
+                },
+            );
+            previous = planes.pop();
             progress.advance();
         }
-        tracing::info!(model = %self.manifest.label(), tiles = tiles_run, onnx_seconds = run_time.as_secs_f64(), "model run");
+        tracing::info!(
+            model = %self.manifest.label(),
+            slices_read = read.len(),
+            tiles = tiles_run,
+            onnx_seconds = run_time.as_secs_f64(),
+            "model run"
+        );
         Ok(labels_out)
     }
+}
+
+/// The slices a 2D model reads in a series of `slices` slices `slice_gap_mm` apart, for a
+/// model of in-plane spacing `model_mm`: every slice where the slices lie at least `model_mm`
+/// apart; on thinner slices every k-th, k as large as keeps the slices read no farther apart
+/// than `model_mm`, and always the last. The slices between take the class probabilities
+/// interpolated linearly between the two read around them, so the model reads the series at
+/// its own resolution along all three axes (a 0.35 mm series at 1.5 mm reads one slice in
+/// four) rather than at the scanner's finest.
+pub fn read_slices(slices: usize, slice_gap_mm: f64, model_mm: f64) -> Vec<usize> {
+    if slices == 0 {
+        return Vec::new();
+    }
+    let stride = if slice_gap_mm > 0.0 && model_mm.is_finite() {
+        ((model_mm / slice_gap_mm).floor() as usize).clamp(1, slices)
+    } else {
+        1
+    };
+    let mut read: Vec<usize> = (0..slices).step_by(stride).collect();
+    if read.last() != Some(&(slices - 1)) {
+        read.push(slices - 1);
+    }
+    read
+}
+
+/// Class probabilities (`classes` planes of `plane` pixels) a fraction `t` of the way from
+/// slice `a` to slice `b`; `None` for a slice outside the ROI, which is background. `None`
+/// when both are.
+fn interpolate(a: Option<&[f32]>, b: Option<&[f32]>, t: f32, plane: usize) -> Option<Vec<f32>> {
+    let len = a.or(b)?.len();
+    let background = |i: usize| f32::from(u8::from(i < plane));
+    Some(
+        (0..len)
+            .map(|i| {
+                let (pa, pb) = (a.map_or_else(|| background(i), |p| p[i]), b.map_or_else(|| background(i), |p| p[i]));
+                pa + (pb - pa) * t
+            })
+            .collect(),
+    )
+}
+
+/// How model-grid class probabilities go back to a native slice.
+struct BackToVolume<'a> {
+    grid: [usize; 2],
+    classes: usize,
+    x_taps: Vec<(usize, usize, f32)>,
+    y_taps: Vec<(usize, usize, f32)>,
+    class_labels: &'a [u8],
+}
+
+impl BackToVolume<'_> {
+    /// Labels of one native slice (`out`, x fastest) from the model-grid probabilities `acc`
+    /// (`classes` planes): bilinear probabilities, arg-max class (two classes: the second where
+    /// its probability passes 0.5); voxels outside `roi` are left as they are. Where the four
+    /// model pixels around a voxel share their arg-max class, any blend of them has it too
+    /// (each inequality between two classes holds at all four corners, so it holds for every
+    /// weighted mean of them), so that class is taken without interpolating.
+    #[allow(clippy::many_single_char_names)] // the four corners, as in the module's bilinear
+    fn label_slice(&self, acc: &[f32], roi: Option<&[bool]>, out: &mut [u8]) {
+        let (grid, classes) = (self.grid, self.classes);
+        let plane = grid[0] * grid[1];
+        let winner: Vec<u8> = (0..plane)
+            .map(|g| {
+                if classes == 2 {
+                    return u8::from(acc[plane + g] > 0.5);
+                }
+                let mut best = (0, f32::NEG_INFINITY);
+                for k in 0..classes {
+                    if acc[k * plane + g] > best.1 {
+                        best = (k, acc[k * plane + g]);
+                    }
+                }
+                best.0 as u8
+            })
+            .collect();
+        let nx = self.x_taps.len();
+        for (y, &(y0, y1, fy)) in self.y_taps.iter().enumerate() {
+            for (x, &(x0, x1, fx)) in self.x_taps.iter().enumerate() {
+                let i = y * nx + x;
+                if roi.is_some_and(|r| !r[i]) {
+                    continue;
+                }
+                let (a, b, c, d) = (y0 * grid[0] + x0, y0 * grid[0] + x1, y1 * grid[0] + x0, y1 * grid[0] + x1);
+                let w = winner[a];
+                if winner[b] == w && winner[c] == w && winner[d] == w {
+                    out[i] = self.class_labels[usize::from(w)];
+                    continue;
+                }
+                out[i] = self.class_labels[bilinear_arg_max(acc, plane, classes, [a, b, c, d], fx, fy)];
+            }
+        }
+    }
+}
+
+/// The arg-max class (two classes: 1 where the second passes 0.5) of the probabilities at
+/// model pixels `corners` (top left, top right, bottom left, bottom right) blended bilinearly
+/// with weights `fx` and `fy` of the right and bottom ones.
+#[allow(clippy::many_single_char_names)] // the four corners
+fn bilinear_arg_max(acc: &[f32], plane: usize, classes: usize, corners: [usize; 4], fx: f32, fy: f32) -> usize {
+    let [a, b, c, d] = corners;
+    let at = |k: usize| {
+        let p = &acc[k * plane..(k + 1) * plane];
+        let top = p[a] + (p[b] - p[a]) * fx;
+        let bottom = p[c] + (p[d] - p[c]) * fx;
+        top + (bottom - top) * fy
+    };
+    if classes == 2 {
+        return usize::from(at(1) > 0.5);
+    }
+    let mut best = (0, f32::NEG_INFINITY);
+    for k in 0..classes {
+        let v = at(k);
+        if v > best.1 {
+            best = (k, v);
+        }
+    }
+    best.0
 }
 
 /// Tile origins along an axis of `len` pixels: overlapping by at least `overlap`, the last
@@ -397,6 +525,116 @@ mod tests {
         let r = ramp(16, 4);
         assert!(r.iter().all(|&w| w > 0.0 && w <= 1.0));
         assert!((r[0] - 0.2).abs() < 1e-6 && (r[15] - 0.2).abs() < 1e-6 && (r[8] - 1.0).abs() < 1e-6, "{r:?}");
+    }
+
+    #[test]
+    fn thin_slices_are_read_at_the_model_spacing() {
+        assert_eq!(read_slices(5, 2.0, 1.5), vec![0, 1, 2, 3, 4], "thicker than the model: every slice");
+        assert_eq!(read_slices(5, 1.5, 1.5), vec![0, 1, 2, 3, 4]);
+        assert_eq!(read_slices(10, 0.35, 1.5), vec![0, 4, 8, 9], "1.4 mm apart, and the last");
+        assert_eq!(read_slices(9, 0.5, 1.5), vec![0, 3, 6, 8]);
+        assert_eq!(read_slices(1, 0.1, 3.0), vec![0]);
+        assert_eq!(read_slices(3, 0.0, 3.0), vec![0, 1, 2], "no spacing: every slice");
+        assert!(read_slices(0, 1.0, 1.0).is_empty());
+        for (n, gap) in [(1000, 0.35), (255, 1.25), (37, 0.7)] {
+            let read = read_slices(n, gap, 1.5);
+            assert!(read.windows(2).all(|w| (w[1] - w[0]) as f64 * gap <= 1.5 + 1e-9), "{read:?}");
+            assert_eq!(read.last(), Some(&(n - 1)));
+        }
+    }
+
+    #[test]
+    fn slices_between_take_the_probabilities_between() {
+        let a = [0.2, 0.8, 0.6, 0.4];
+        let b = [0.6, 0.4, 0.2, 0.8];
+        let mid = interpolate(Some(&a), Some(&b), 0.25, 2).expect("two slices");
+        let expected = [0.3, 0.7, 0.5, 0.5];
+        assert!(mid.iter().zip(expected).all(|(m, e)| (m - e).abs() < 1e-6), "{mid:?}");
+        // A slice outside the ROI is background: class 0 (the first plane) certain.
+        let towards_nothing = interpolate(Some(&a), None, 0.5, 2).expect("one slice");
+        let expected = [0.6, 0.9, 0.3, 0.2];
+        assert!(towards_nothing.iter().zip(expected).all(|(m, e)| (m - e).abs() < 1e-6), "{towards_nothing:?}");
+        assert!(interpolate(None, None, 0.5, 2).is_none());
+    }
+
+    /// Taking the shared class where the four model pixels around a voxel agree gives the
+    /// labels that interpolating every voxel gives, on random probability maps (smooth
+    /// blobs, so that both branches run) with two and four classes, coarser and finer grids.
+    #[test]
+    fn shared_corner_classes_give_what_full_interpolation_gives() {
+        let mut state = 0x243f_6a88_85a3_08d3u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 10_000) as f32 / 10_000.0
+        };
+        let (mut shared, mut mixed) = (0usize, 0usize);
+        for case in 0..200 {
+            let classes = if case % 2 == 0 { 2 } else { 4 };
+            let grid = [6 + case % 7, 5 + case % 5];
+            let plane = grid[0] * grid[1];
+            // Smooth maps: a few random bumps per class, normalised to sum to one.
+            let bumps: Vec<[f32; 4]> = (0..classes * 3).map(|_| [next(), next(), next() * 4.0 + 1.0, next()]).collect();
+            let mut acc = vec![0f32; plane * classes];
+            for g in 0..plane {
+                let (gx, gy) = ((g % grid[0]) as f32 / grid[0] as f32, (g / grid[0]) as f32 / grid[1] as f32);
+                for k in 0..classes {
+                    acc[k * plane + g] = 0.05
+                        + bumps[k * 3..k * 3 + 3]
+                            .iter()
+                            .map(|&[bx, by, w, h]| h * (-(((gx - bx).powi(2) + (gy - by).powi(2)) * w * 10.0)).exp())
+                            .sum::<f32>();
+                }
+                let total: f32 = (0..classes).map(|k| acc[k * plane + g]).sum();
+                for k in 0..classes {
+                    acc[k * plane + g] /= total;
+                }
+            }
+            let (nx, ny) = (grid[0] * 3 + case % 4, grid[1] * 2 + case % 3);
+            let taps = |n: usize, len: usize| -> Vec<(usize, usize, f32)> {
+                (0..n)
+                    .map(|v| {
+                        let g = ((v as f64 + 0.5) * len as f64 / n as f64 - 0.5).clamp(0.0, (len - 1) as f64);
+                        let g0 = g.floor() as usize;
+                        (g0, (g0 + 1).min(len - 1), (g - g0 as f64) as f32)
+                    })
+                    .collect()
+            };
+            let class_labels = [10u8, 11, 12, 13];
+            let back = BackToVolume {
+                grid,
+                classes,
+                x_taps: taps(nx, grid[0]),
+                y_taps: taps(ny, grid[1]),
+                class_labels: &class_labels,
+            };
+            let mut fast = vec![0u8; nx * ny];
+            back.label_slice(&acc, None, &mut fast);
+            for (y, &(y0, y1, fy)) in back.y_taps.iter().enumerate() {
+                for (x, &(x0, x1, fx)) in back.x_taps.iter().enumerate() {
+                    let corners = [y0 * grid[0] + x0, y0 * grid[0] + x1, y1 * grid[0] + x0, y1 * grid[0] + x1];
+                    let full = class_labels[bilinear_arg_max(&acc, plane, classes, corners, fx, fy)];
+                    assert_eq!(fast[y * nx + x], full, "case {case} at {x}, {y}");
+                    let first = fast[y * nx + x];
+                    let around: Vec<u8> = corners
+                        .iter()
+                        .map(|&g| class_labels[bilinear_arg_max(&acc, plane, classes, [g; 4], 0.0, 0.0)])
+                        .collect();
+                    if around.iter().all(|&c| c == first) {
+                        shared += 1;
+                    } else {
+                        mixed += 1;
+                    }
+                }
+            }
+            // Outside the ROI nothing is written.
+            let roi: Vec<bool> = (0..nx * ny).map(|i| i % 3 != 0).collect();
+            let mut masked = vec![0u8; nx * ny];
+            back.label_slice(&acc, Some(&roi), &mut masked);
+            assert!(masked.iter().zip(&fast).zip(&roi).all(|((&m, &f), &r)| if r { m == f } else { m == 0 }));
+        }
+        assert!(shared > 1000 && mixed > 1000, "both branches ran: {shared} shared, {mixed} mixed");
     }
 
     #[test]

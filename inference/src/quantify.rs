@@ -21,7 +21,9 @@ use lungdesk_volume::{VolumeGeometry, labels};
 use serde::Serialize;
 
 use crate::InferenceError;
-use crate::mask::{Grid, components_3d, inplane_depth_mm};
+use rayon::prelude::*;
+
+use crate::mask::{Grid, components_where, inplane_depth_slice_mm};
 
 /// Smallest connected opacity counted as a focus, in mL.
 /// (About an 8 mm sphere: smaller blobs are mostly vessel junctions in the HU baseline.)
@@ -94,6 +96,41 @@ fn zone_score(percent: f64) -> u8 {
     }
 }
 
+/// How many of `values` are `value`.
+fn bytecount(values: &[u8], value: u8) -> usize {
+    values.iter().fold(0, |n, &v| n + usize::from(v == value))
+}
+
+/// Voxel counts of one or more slices, per side (0 right, 1 left) and zone.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    lung: [usize; 2],
+    ggo: [usize; 2],
+    consolidation: [usize; 2],
+    zone_voxels: [[usize; 3]; 2],
+    zone_opacity: [[usize; 3]; 2],
+    peripheral: usize,
+    central: usize,
+    opacity: usize,
+}
+
+impl Counts {
+    fn add(self, other: Self) -> Self {
+        let sum2 = |a: [usize; 2], b: [usize; 2]| [a[0] + b[0], a[1] + b[1]];
+        let sum3 = |a: [[usize; 3]; 2], b: [[usize; 3]; 2]| [0, 1].map(|s| [0, 1, 2].map(|z| a[s][z] + b[s][z]));
+        Self {
+            lung: sum2(self.lung, other.lung),
+            ggo: sum2(self.ggo, other.ggo),
+            consolidation: sum2(self.consolidation, other.consolidation),
+            zone_voxels: sum3(self.zone_voxels, other.zone_voxels),
+            zone_opacity: sum3(self.zone_opacity, other.zone_opacity),
+            peripheral: self.peripheral + other.peripheral,
+            central: self.central + other.central,
+            opacity: self.opacity + other.opacity,
+        }
+    }
+}
+
 /// Quantifies `labels` (classes of [`lungdesk_volume::labels`]) on `geometry`'s grid.
 #[allow(clippy::too_many_lines)] // one pass per measure, in the order the module doc lists them
 pub fn quantify(geometry: &VolumeGeometry, labels: &[u8]) -> Result<Quantification, InferenceError> {
@@ -107,122 +144,139 @@ pub fn quantify(geometry: &VolumeGeometry, labels: &[u8]) -> Result<Quantificati
     let is_lung = |l: u8| l != labels::BACKGROUND;
     let is_opacity = |l: u8| l == labels::GROUND_GLASS || l == labels::CONSOLIDATION;
 
-    // Midline and height of the lungs.
-    let mut sum_x = 0.0;
-    let mut count = 0usize;
-    for (i, &l) in labels.iter().enumerate() {
-        if is_lung(l) {
-            sum_x += patient(i).x;
-            count += 1;
-        }
-    }
+    // Midline and height of the lungs (per slice, in parallel).
+    let [nx, ny, _] = grid.dims;
+    let plane = nx * ny;
+    let (sum_x, count) = labels
+        .par_chunks(plane)
+        .enumerate()
+        .map(|(z, slice)| {
+            slice
+                .iter()
+                .enumerate()
+                .filter(|&(_, &l)| is_lung(l))
+                .fold((0.0, 0usize), |(sum, n), (p, _)| (sum + patient(z * plane + p).x, n + 1))
+        })
+        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     let midline_x = if count > 0 { sum_x / count as f64 } else { 0.0 };
     let side_of = |p: glam::DVec3| usize::from(p.x > midline_x); // 0 right, 1 left
-    let mut z_range = [[f64::INFINITY, f64::NEG_INFINITY]; 2];
-    for (i, &l) in labels.iter().enumerate() {
-        if is_lung(l) {
-            let p = patient(i);
-            let r = &mut z_range[side_of(p)];
-            r[0] = r[0].min(p.z);
-            r[1] = r[1].max(p.z);
-        }
-    }
+    let z_range = labels
+        .par_chunks(plane)
+        .enumerate()
+        .map(|(z, slice)| {
+            let mut range = [[f64::INFINITY, f64::NEG_INFINITY]; 2];
+            for (p, _) in slice.iter().enumerate().filter(|&(_, &l)| is_lung(l)) {
+                let at = patient(z * plane + p);
+                let r = &mut range[side_of(at)];
+                r[0] = r[0].min(at.z);
+                r[1] = r[1].max(at.z);
+            }
+            range
+        })
+        .reduce(
+            || [[f64::INFINITY, f64::NEG_INFINITY]; 2],
+            |a, b| [0, 1].map(|s| [a[s][0].min(b[s][0]), a[s][1].max(b[s][1])]),
+        );
     let zone_of = |side: usize, z: f64| {
         let [lo, hi] = z_range[side];
         let t = if hi > lo { (hi - z) / (hi - lo) } else { 0.0 }; // 0 at the apex
         ((t * 3.0) as usize).min(2)
     };
 
-    // Depth from the lung edge, and each lung section's centroid (in-plane mm) per slice.
-    let lung_mask: Vec<bool> = labels.iter().map(|&l| is_lung(l)).collect();
+    // Per axial slice (in parallel, one slice's distances at a time): each voxel's depth
+    // from the lung edge and the lung section's centroid (in-plane mm), so how far out each
+    // opacity voxel lies; and the counts per side and zone. Opacity voxels in the inner
+    // (hilar) third, where vessel junctions look like nodules, are marked in `hilar`.
     let [sx, sy, _] = geometry.spacing_mm;
-    let depth = inplane_depth_mm(grid, &lung_mask, [sx, sy]);
-    let nz = grid.dims[2];
-    let mut centroid_sums = vec![[[0f64; 3]; 2]; nz];
-    let mut side_of_voxel = vec![0u8; grid.len()];
-    for (i, &l) in labels.iter().enumerate() {
-        if is_lung(l) {
-            let side = side_of(patient(i));
-            side_of_voxel[i] = side as u8;
-            let [col, row, slice] = grid.coords(i);
-            let sums = &mut centroid_sums[slice][side];
-            sums[0] += col as f64 * sx;
-            sums[1] += row as f64 * sy;
-            sums[2] += 1.0;
-        }
-    }
-    let outward = |i: usize, side: usize| {
-        let [col, row, slice] = grid.coords(i);
-        let [sum_x, sum_y, count] = centroid_sums[slice][side];
-        let from_centre = (col as f64 * sx - sum_x / count).hypot(row as f64 * sy - sum_y / count);
-        let to_edge = f64::from(depth[i]);
-        if from_centre + to_edge > 0.0 { from_centre / (from_centre + to_edge) } else { 0.0 }
-    };
+    let mut hilar = vec![false; grid.len()];
+    let counts = labels
+        .par_chunks(plane)
+        .zip(hilar.par_chunks_mut(plane))
+        .enumerate()
+        .map(|(z, (slice, hilar))| {
+            let mut c = Counts::default();
+            if !slice.iter().any(|&l| is_lung(l)) {
+                return c;
+            }
+            let mut side = vec![0u8; plane];
+            let mut centroid_sums = [[0f64; 3]; 2];
+            for (p, _) in slice.iter().enumerate().filter(|&(_, &l)| is_lung(l)) {
+                let s = side_of(patient(z * plane + p));
+                side[p] = s as u8;
+                let sums = &mut centroid_sums[s];
+                sums[0] += (p % nx) as f64 * sx;
+                sums[1] += (p / nx) as f64 * sy;
+                sums[2] += 1.0;
+            }
+            let lung: Vec<bool> = slice.iter().map(|&l| is_lung(l)).collect();
+            let mut depth = vec![0f32; plane];
+            inplane_depth_slice_mm([nx, ny], &lung, [sx, sy], &mut depth);
+            for (p, &l) in slice.iter().enumerate() {
+                if !is_lung(l) {
+                    continue;
+                }
+                let s = usize::from(side[p]);
+                let zone = zone_of(s, patient(z * plane + p).z);
+                c.lung[s] += 1;
+                c.zone_voxels[s][zone] += 1;
+                if l == labels::GROUND_GLASS {
+                    c.ggo[s] += 1;
+                } else if l == labels::CONSOLIDATION {
+                    c.consolidation[s] += 1;
+                }
+                if is_opacity(l) {
+                    c.zone_opacity[s][zone] += 1;
+                    c.opacity += 1;
+                    let [sum_x, sum_y, count] = centroid_sums[s];
+                    let from_centre =
+                        ((p % nx) as f64 * sx - sum_x / count).hypot((p / nx) as f64 * sy - sum_y / count);
+                    let to_edge = f64::from(depth[p]);
+                    let out = if from_centre + to_edge > 0.0 { from_centre / (from_centre + to_edge) } else { 0.0 };
+                    if out >= 2.0 / 3.0 {
+                        c.peripheral += 1;
+                    } else if out < 1.0 / 3.0 {
+                        c.central += 1;
+                        hilar[p] = true;
+                    }
+                }
+            }
+            c
+        })
+        .reduce(Counts::default, Counts::add);
 
     let mut stats = [LungStats::default(); 2];
-    let mut zone_voxels = [[0usize; 3]; 2];
-    let mut zone_opacity = [[0usize; 3]; 2];
-    let mut peripheral = 0usize;
-    let mut central = 0usize;
-    let mut opacity_voxels = 0usize;
-    // Opacity voxels in the inner (hilar) third, where vessel junctions look like nodules.
-    let mut hilar = vec![false; grid.len()];
-    for (i, &l) in labels.iter().enumerate() {
-        if !is_lung(l) {
-            continue;
-        }
-        let side = usize::from(side_of_voxel[i]);
-        let zone = zone_of(side, patient(i).z);
-        stats[side].lung_ml += voxel_ml;
-        zone_voxels[side][zone] += 1;
-        if l == labels::GROUND_GLASS {
-            stats[side].ggo_ml += voxel_ml;
-        } else if l == labels::CONSOLIDATION {
-            stats[side].consolidation_ml += voxel_ml;
-        }
-        if is_opacity(l) {
-            zone_opacity[side][zone] += 1;
-            opacity_voxels += 1;
-            let out = outward(i, side);
-            if out >= 2.0 / 3.0 {
-                peripheral += 1;
-            } else if out < 1.0 / 3.0 {
-                central += 1;
-                hilar[i] = true;
-            }
-        }
-    }
-    for side in 0..2 {
-        let s = &mut stats[side];
+    for (side, s) in stats.iter_mut().enumerate() {
+        s.lung_ml = counts.lung[side] as f64 * voxel_ml;
+        s.ggo_ml = counts.ggo[side] as f64 * voxel_ml;
+        s.consolidation_ml = counts.consolidation[side] as f64 * voxel_ml;
         if s.lung_ml > 0.0 {
             s.ggo_percent = 100.0 * s.ggo_ml / s.lung_ml;
             s.consolidation_percent = 100.0 * s.consolidation_ml / s.lung_ml;
         }
         for zone in 0..3 {
-            let n = zone_voxels[side][zone];
-            let percent = if n > 0 { 100.0 * zone_opacity[side][zone] as f64 / n as f64 } else { 0.0 };
+            let n = counts.zone_voxels[side][zone];
+            let percent = if n > 0 { 100.0 * counts.zone_opacity[side][zone] as f64 / n as f64 } else { 0.0 };
             s.zone_scores[zone] = zone_score(percent);
         }
     }
+    let (peripheral, central, opacity_voxels) = (counts.peripheral, counts.central, counts.opacity);
 
     // Foci, and which side each lies on.
-    let opacity: Vec<bool> = labels.iter().map(|&l| is_opacity(l)).collect();
-    let (components, sizes) = components_3d(grid, &opacity);
+    let components = components_where(grid, |i| is_opacity(labels[i]));
+    let sizes = &components.sizes;
     let min_voxels = (MIN_FOCUS_ML / voxel_ml).ceil() as usize;
     let mut focus_side = vec![None; sizes.len()];
     let mut focus_consolidation = vec![0usize; sizes.len()];
     let mut focus_hilar = vec![0usize; sizes.len()];
-    for (i, &c) in components.iter().enumerate() {
-        if c != 0 {
-            focus_hilar[c as usize] += usize::from(hilar[i]);
-            if focus_side[c as usize].is_none() {
-                focus_side[c as usize] = Some(usize::from(side_of_voxel[i]));
-            }
-            if labels[i] == labels::CONSOLIDATION {
-                focus_consolidation[c as usize] += 1;
-            }
+    for (voxels, c) in components.runs() {
+        let c = c as usize;
+        if focus_side[c].is_none() {
+            focus_side[c] = Some(side_of(patient(voxels.start)));
         }
+        focus_hilar[c] += hilar[voxels.clone()].iter().filter(|&&h| h).count();
+        focus_consolidation[c] += bytecount(&labels[voxels], labels::CONSOLIDATION);
     }
+    drop(hilar);
     let mut foci = 0;
     let (mut ggo_foci, mut solid_foci, mut nodules, mut masses) = (0, 0, 0, 0);
     let mut largest = 0usize;

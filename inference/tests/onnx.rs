@@ -142,6 +142,38 @@ fn the_bundled_models_segment_an_unseen_phantom_and_grade_it_typical() {
     assert!(a.method.contains("lungdesk-lung 1.0.0") && a.fallback_reason.is_none(), "{}", a.method);
 }
 
+/// A thin-slice series (0.7 mm) is read by the 2D models at their own spacing along z, one
+/// slice in two or four, and still segments as the phantom was built (SYNTHETIC label map):
+/// the slices between come from interpolated probabilities, not copies of a neighbour.
+#[test]
+fn a_thin_slice_series_is_read_at_the_models_spacing_and_still_segments_as_built() {
+    let models = Models::load_dir(&default_models_dir()).expect("bundled models");
+    let spec = PhantomSpec { dims: [128, 128, 400], fov_mm: [350.0, 350.0, 280.0], seed: 5, ..PhantomSpec::default() };
+    let anatomy = Anatomy::new(spec.seed, None);
+    let (geometry, hu) = phantom_volume_hu(&spec, &anatomy);
+    let gap_mm = geometry.spacing_mm[2];
+    assert!((gap_mm - 0.7).abs() < 1e-9, "{gap_mm}");
+    assert_eq!(models.lesion.read_slices(400, gap_mm).len(), 201, "the 1.5 mm lesion model reads every second slice");
+    assert_eq!(models.lung.read_slices(400, gap_mm).len(), 101, "the 3 mm lung model every fourth");
+    let truth = label_volume(&anatomy, &geometry);
+    let engine = Engine::Models(Box::new(models));
+    let a = analyze(&engine, &geometry, &hu, &Progress::new()).expect("analysis");
+    let lung = dice(&a.labels, &truth, |l| l != labels::BACKGROUND);
+    let ggo = dice(&a.labels, &truth, |l| l == labels::GROUND_GLASS);
+    eprintln!("thin phantom (SYNTHETIC labels): Dice lung {lung:.3}, GGO {ggo:.3}; {}", graded(&a).explanation);
+    assert!(lung > 0.95, "lung Dice {lung}");
+    assert!(ggo > 0.6, "GGO Dice {ggo}");
+    // The slices the lesion model did not read hold lesions too (interpolated), as many as
+    // those it read, slice for slice.
+    let plane = 128 * 128;
+    let ggo_in = |z: usize| {
+        a.labels[z * plane..(z + 1) * plane].iter().fold(0, |n, &l| n + usize::from(l == labels::GROUND_GLASS))
+    };
+    let (read, between): (usize, usize) = (0..199).fold((0, 0), |(r, b), k| (r + ggo_in(2 * k), b + ggo_in(2 * k + 1)));
+    assert!(read > 0 && (between as f64) > 0.8 * read as f64, "ground glass on slices read {read}, between {between}");
+    assert_eq!(graded(&a).grade, RsnaGrade::Typical);
+}
+
 /// A real series under `../shared/data`, or `None` (skipped, said on stderr) when the data
 /// is missing and `LUNGDESK_REQUIRE_DATA` is unset.
 fn real_series(rel: &str) -> Option<PathBuf> {
