@@ -39,6 +39,21 @@ impl Capture {
     }
 }
 
+/// Every log line of the process, at every level: one global subscriber, which sees the
+/// service's tokio threads and the sync side alike (a thread-local default would see only the
+/// test's own thread).
+fn global_log_capture() -> Capture {
+    let logs = Capture::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
+    logs
+}
+
 /// A loopback proxy that copies both directions of every connection into `wire`.
 fn tee_proxy(upstream: std::net::SocketAddr, wire: &Capture) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -103,16 +118,10 @@ fn identifying_fields_of_real_files_never_cross_the_network_or_reach_the_service
     real_ids.dedup();
     assert!(real_ids.len() >= 2, "the real files carry a patient ID and a study UID: {real_ids:?}");
 
+    let logs = global_log_capture();
     for db in TestDatabase::both() {
-        let logs = Capture::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
         let wire = Capture::default();
-        let (served, shared) = tracing::subscriber::with_default(subscriber, || {
+        let (served, shared) = {
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
             let svc = RunningService::start(&Config { database_url: db.url.clone(), min_count: 1 }, listener, None)
                 .expect("service");
@@ -147,7 +156,7 @@ fn identifying_fields_of_real_files_never_cross_the_network_or_reach_the_service
             let served = svc.block_on(svc.db.count_rows("labels")).expect("labels");
             svc.kill();
             (served, shared)
-        });
+        };
         assert_eq!(served, 1, "the label reached the service ({})", db.name);
         assert_eq!(shared.len(), 1);
 
@@ -165,6 +174,10 @@ fn identifying_fields_of_real_files_never_cross_the_network_or_reach_the_service
             assert!(service_bytes.contains("NAGOYA-U"), "the service file was read");
         }
         let logs = logs.text();
+        assert!(
+            logs.contains("/v1/labels/batch"),
+            "the service's own log lines (from its runtime's threads) were captured: {logs}"
+        );
         let mut secrets = vec![NAME, "SUZUKI", PATIENT_ID, BIRTH_DATE, "1948-02-29", INSTITUTION, FREE_TEXT, NOTE];
         secrets.extend(real_ids.iter().map(String::as_str));
         let data_path = data.display().to_string();

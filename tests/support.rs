@@ -1,31 +1,11 @@
 //! Helpers shared by the end-to-end tests: where the real data lives, pydicom reference
 //! numbers, and synthetic phantom folders.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-/// `../shared/data` beside the checkout, or `LUNGDESK_SHARED_DATA`.
-pub fn shared_data() -> PathBuf {
-    std::env::var_os("LUNGDESK_SHARED_DATA")
-        .map_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")), PathBuf::from)
-}
-
-/// The real-data folder `rel`, or None with a loud note when the shared data is missing.
-/// With `LUNGDESK_REQUIRE_DATA=1` (set by `.ci/run`) a missing folder fails the test instead.
-pub fn real_data(rel: &str) -> Option<PathBuf> {
-    let path = shared_data().join(rel);
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("LUNGDESK_REQUIRE_DATA").is_none(),
-        "real data {} is missing and LUNGDESK_REQUIRE_DATA is set",
-        path.display()
-    );
-    eprintln!("SKIPPED: real data {} is missing (see README: ../shared/data)", path.display());
-    None
-}
+pub use lungdesk_volume::shared_data::{real_data, shared_data};
 
 /// pydicom reference numbers made by `tools/pydicom_reference.py`.
 pub fn reference(file: &str) -> serde_json::Value {

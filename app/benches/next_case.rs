@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use egui::{Key, Vec2};
 use egui_kittest::Harness;
 use egui_kittest::wgpu::WgpuTestRenderer;
-use lungdesk::desk::{Desk, Phase};
+use lungdesk::desk::{Action, Desk, Phase};
 use lungdesk::viewer::with_lungdesk_features;
 use lungdesk_store::Identity;
 
 fn settle(h: &mut Harness<'static, Desk>) {
     let start = Instant::now();
-    while !h.state().is_idle() || matches!(h.state().phase, Phase::Opening) {
+    while !h.state().is_idle() || matches!(h.state().model().phase(), Phase::Opening) {
         h.step();
         std::thread::sleep(Duration::from_millis(5));
         assert!(start.elapsed() < Duration::from_mins(2), "did not settle");
@@ -37,7 +37,7 @@ fn switch(h: &mut Harness<'static, Desk>, key: Key, target: i64) -> Duration {
     loop {
         h.step();
         let shown =
-            h.state().current.as_ref().is_some_and(|c| c.case_id == target) && h.state().viewer.volume.is_some();
+            h.state().model().current().is_some_and(|c| c.case_id == target) && h.state().viewer.volume.is_some();
         let _ = h.render().expect("render");
         if shown {
             return start.elapsed();
@@ -48,7 +48,7 @@ fn switch(h: &mut Harness<'static, Desk>, key: Key, target: i64) -> Duration {
 }
 
 fn main() {
-    let data = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ct"));
+    let data = lungdesk_volume::shared_data::shared_data().join("ct");
     if !data.is_dir() {
         eprintln!("skipping: no data at {}", data.display());
         return;
@@ -65,22 +65,23 @@ fn main() {
         .with_context_setup(lungdesk::fonts::install)
         .build_ui_state(|ui, desk: &mut Desk| desk.ui(ui), desk);
     settle(&mut h);
-    let Phase::Identity(form) = &mut h.state_mut().phase else { panic!("identity first") };
-    form.identity = Identity {
-        reader_id: "R-BENCH".into(),
-        display_name: "Bench".into(),
-        site_code: "SITE-A".into(),
-        postal_code: "466-8560".into(),
-        site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
-    };
-    h.state_mut().save_identity();
+    h.state_mut().edit_identity(|form| {
+        form.identity = Identity {
+            reader_id: "R-BENCH".into(),
+            display_name: "Bench".into(),
+            site_code: "SITE-A".into(),
+            postal_code: "466-8560".into(),
+            site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
+        };
+    });
+    h.state_mut().apply(Action::SaveIdentity);
     settle(&mut h);
-    h.state_mut().import(&data);
+    h.state_mut().apply(Action::Import(PathBuf::from(&data)));
     settle(&mut h);
-    let ids: Vec<i64> = h.state().rows.iter().map(|r| r.case_id).collect();
+    let ids: Vec<i64> = h.state().model().rows().iter().map(|r| r.case_id).collect();
     assert_eq!(ids.len(), 2, "two CT cases in {}", data.display());
     let mut slices = Vec::new();
-    for r in h.state().rows.iter() {
+    for r in h.state().model().rows() {
         slices.push(r.slices);
     }
     h.key_press(Key::J);
@@ -92,7 +93,7 @@ fn main() {
         h.step();
         settle(&mut h); // the draft is saved and the next case is prefetched
         warm.push(switch(&mut h, Key::Enter, ids[1]));
-        let (t, prefetched) = h.state().last_switch.expect("switch time");
+        let (t, prefetched) = h.state().last_switch().expect("switch time");
         assert!(prefetched, "the next case was prefetched");
         desk_side.push(t);
         settle(&mut h);

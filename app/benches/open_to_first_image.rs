@@ -15,10 +15,10 @@ use egui_kittest::wgpu::WgpuTestRenderer;
 use lungdesk::viewer::{PROGRESS_TICK, Viewer, with_lungdesk_features};
 
 fn main() {
-    let dir = std::env::args().skip(1).find(|a| !a.starts_with("--")).map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ct/ricord-1a-covid")),
-        PathBuf::from,
-    );
+    let dir = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .map_or_else(|| lungdesk_volume::shared_data::shared_data().join("ct/ricord-1a-covid"), PathBuf::from);
     if !dir.is_dir() {
         eprintln!("skipping: no folder at {}", dir.display());
         return;

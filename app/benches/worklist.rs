@@ -97,12 +97,12 @@ fn main() {
         .with_context_setup(lungdesk::fonts::install)
         .build_ui_state(|ui, desk: &mut Desk| desk.ui(ui), desk);
     let start = Instant::now();
-    while !(matches!(h.state().phase, Phase::Ready) && h.state().is_idle()) {
+    while !(matches!(h.state().model().phase(), Phase::Ready) && h.state().is_idle()) {
         h.step();
         std::thread::sleep(Duration::from_millis(5));
     }
     let open_s = start.elapsed().as_secs_f64();
-    assert_eq!(h.state().rows.len(), CASES as usize);
+    assert_eq!(h.state().model().rows().len(), CASES as usize);
     for _ in 0..5 {
         h.step(); // warm up: the first layout of every glyph
     }
@@ -134,7 +134,7 @@ fn main() {
     while !h.state().is_idle() {
         h.step(); // the filter thread's answer
     }
-    let narrowed = h.state().visible.len();
+    let narrowed = h.state().model().visible().len();
     for _ in 0..9 {
         h.key_press(Key::Backspace);
         filter.push(frame(&mut h));
@@ -142,7 +142,7 @@ fn main() {
     while !h.state().is_idle() {
         h.step();
     }
-    assert_eq!(h.state().visible.len(), CASES as usize, "the search is cleared");
+    assert_eq!(h.state().model().visible().len(), CASES as usize, "the search is cleared");
     for c in "typical".chars() {
         h.event(Event::Text(c.to_string()));
         filter.push(frame(&mut h));

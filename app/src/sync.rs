@@ -126,7 +126,9 @@ impl Drop for SyncHandle {
     }
 }
 
-/// Starts the `lungdesk-sync` thread on its own connection to the store file.
+/// Starts the `lungdesk-sync` thread on its own connection to the store file. The HTTP client
+/// (and its runtime) is built on that thread, never on the caller's (the UI thread); a client
+/// that cannot be built is reported as the sync status's error.
 pub fn spawn(
     store_path: PathBuf,
     settings: &SyncSettings,
@@ -134,11 +136,20 @@ pub fn spawn(
     events: Sender<SyncEvent>,
     repaint: Option<egui::Context>,
 ) -> Result<SyncHandle, String> {
-    let client = Client::new(&settings.url, &settings.token, timing.timeout, None).map_err(|e| e.to_string())?;
     let (tx, rx) = channel();
+    let (url, token) = (settings.url.clone(), settings.token.clone());
     let thread = std::thread::Builder::new()
         .name("lungdesk-sync".into())
-        .spawn(move || run(&store_path, &client, timing, &rx, &events, repaint.as_ref()))
+        .spawn(move || match Client::new(&url, &token, timing.timeout, None) {
+            Ok(client) => run(&store_path, &client, timing, &rx, &events, repaint.as_ref()),
+            Err(e) => {
+                let _ =
+                    events.send(SyncEvent::Status(SyncStatus { error: Some(e.to_string()), ..SyncStatus::default() }));
+                if let Some(ctx) = repaint {
+                    ctx.request_repaint();
+                }
+            }
+        })
         .map_err(|e| format!("cannot start the sync thread: {e}"))?;
     Ok(SyncHandle { tx, thread: Some(thread) })
 }

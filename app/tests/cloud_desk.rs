@@ -7,14 +7,14 @@
 mod support;
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use egui::{Key, Vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use lungdesk::desk::{Desk, Phase};
-use lungdesk::sync::SyncTiming;
+use lungdesk::desk::{Action, Desk, Phase};
+use lungdesk::sync::{SyncSettings, SyncTiming};
 use lungdesk_cloud::server::backends::TestDatabase;
 use lungdesk_cloud::server::{Config, Principal, RunningService, issue_token};
 use lungdesk_cloud::{Role, Source};
@@ -24,15 +24,16 @@ use support::faults::{Fault, FaultProxy};
 
 fn desk(store: &Path, reader: &str) -> Harness<'static, Desk> {
     let mut h = open_desk(store);
-    let Phase::Identity(form) = &mut h.state_mut().phase else { panic!("first start asks for the identity") };
-    form.identity = Identity {
-        reader_id: reader.into(),
-        display_name: format!("Reader {reader}"),
-        site_code: "NAGOYA-U".into(),
-        postal_code: "466-8560".into(),
-        site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
-    };
-    h.state_mut().save_identity();
+    h.state_mut().edit_identity(|form| {
+        form.identity = Identity {
+            reader_id: reader.into(),
+            display_name: format!("Reader {reader}"),
+            site_code: "NAGOYA-U".into(),
+            postal_code: "466-8560".into(),
+            site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
+        };
+    });
+    h.state_mut().apply(Action::SaveIdentity);
     settle(&mut h);
     h
 }
@@ -58,7 +59,7 @@ fn open_desk(store: &Path) -> Harness<'static, Desk> {
 }
 
 fn settle(h: &mut Harness<'static, Desk>) {
-    wait(h, "the desk to settle", |d| d.is_idle() && !matches!(d.phase, Phase::Opening));
+    wait(h, "the desk to settle", |d| d.is_idle() && !matches!(d.model().phase(), Phase::Opening));
 }
 
 /// Runs frames until `done` holds for the desk.
@@ -70,7 +71,11 @@ fn wait(h: &mut Harness<'static, Desk>, what: &str, done: impl Fn(&Desk) -> bool
             h.step();
             return;
         }
-        assert!(start.elapsed() < Duration::from_mins(1), "timed out waiting for {what}: {:?}", h.state().cloud.status);
+        assert!(
+            start.elapsed() < Duration::from_mins(1),
+            "timed out waiting for {what}: {:?}",
+            h.state().model().cloud().status
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -95,10 +100,7 @@ fn label_all(h: &mut Harness<'static, Desk>, grades: &[Key]) {
 
 fn connect(h: &mut Harness<'static, Desk>, url: &str, token: &str) {
     press(h, Key::F7);
-    h.state_mut().cloud.url_entry = url.into();
-    h.state_mut().cloud.token_entry = token.into();
-    h.step();
-    h.get_by_label("Connect and sync").click();
+    h.state_mut().apply(Action::Connect(SyncSettings { url: url.into(), token: token.into() }));
     h.step();
 }
 
@@ -122,52 +124,53 @@ fn two_readers_label_offline_reconnect_and_see_the_national_counts_plotted() {
 
         // Reader A: the site is offline. Import, label three cases with the keyboard, connect.
         let mut a = desk(&dir.path().join(format!("a-{}.sqlite", db.name)), "R-A");
-        a.state_mut().import(&data);
+        a.state_mut().apply(Action::Import(PathBuf::from(&data)));
         settle(&mut a);
-        assert_eq!(a.state().rows.len(), 3);
+        assert_eq!(a.state().model().rows().len(), 3);
         label_all(&mut a, &[Key::Num1, Key::Num1, Key::Num2]);
         connect(&mut a, &format!("http://{}", proxy.addr), &token("R-A"));
-        wait(&mut a, "a failed try while offline", |d| d.cloud.status.error.is_some());
-        wait(&mut a, "per-case sync states", |d| d.sync_states.len() == 3);
-        assert_eq!(a.state().cloud.status.summary.pending, 3, "{:?}", a.state().cloud.status);
-        assert!(a.state().sync_states.values().all(|s| matches!(s, SyncState::Pending { .. })));
-        let (line, _) = lungdesk::cloud_ui::status_line(lungdesk::i18n::Lang::En, &a.state().cloud);
+        wait(&mut a, "a failed try while offline", |d| d.model().cloud().status.error.is_some());
+        wait(&mut a, "per-case sync states", |d| d.model().sync_states().len() == 3);
+        assert_eq!(a.state().model().cloud().status.summary.pending, 3, "{:?}", a.state().model().cloud().status);
+        assert!(a.state().model().sync_states().values().all(|s| matches!(s, SyncState::Pending { .. })));
+        let (line, _) = lungdesk::cloud_ui::status_line(lungdesk::i18n::Lang::En, a.state().model().cloud());
         assert!(line.starts_with("Sync: offline, 3 waiting"), "{line}");
 
         // The network comes back: everything is sent.
         proxy.set(Fault::None);
         wait(&mut a, "A's labels sent", |d| {
-            d.cloud.status.summary.sent == 3 && d.sync_states.values().all(|s| *s == SyncState::Sent)
+            d.model().cloud().status.summary.sent == 3
+                && d.model().sync_states().values().all(|s| *s == SyncState::Sent)
         });
-        assert!(a.state().cloud.status.error.is_none());
+        assert!(a.state().model().cloud().status.error.is_none());
 
         // Reader B, same site, same studies: disagrees on the first case, agrees on the second.
         let mut b = desk(&dir.path().join(format!("b-{}.sqlite", db.name)), "R-B");
-        b.state_mut().import(&data);
+        b.state_mut().apply(Action::Import(PathBuf::from(&data)));
         settle(&mut b);
         connect(&mut b, &format!("http://{}", svc.addr), &token("R-B"));
-        wait(&mut b, "A's labels pulled", |d| d.cloud.status.pulled >= 3);
+        wait(&mut b, "A's labels pulled", |d| d.model().cloud().status.pulled >= 3);
         label_all(&mut b, &[Key::Num3, Key::Num1]);
-        wait(&mut b, "B's labels sent", |d| d.cloud.status.summary.sent == 2);
+        wait(&mut b, "B's labels sent", |d| d.model().cloud().status.summary.sent == 2);
         // B opens the first case: A's label is there, for adjudication.
-        let first = b.state().rows[0].case_id;
-        b.state_mut().open_case(first);
+        let first = b.state().model().rows()[0].case_id;
+        b.state_mut().apply(Action::Open(first));
         settle(&mut b);
-        let shared = &b.state().current.as_ref().expect("open").shared;
+        let shared = &b.state().model().current().expect("open").shared;
         assert!(shared.iter().any(|l| l.reader_id == "R-A" && l.grade == 1), "{shared:?}");
 
         // A's Surveillance tab: three cases on 2026-04-01, each counted once by its latest
         // confirmed label — case 1 grade 3 (B), case 2 grade 1 (B), case 3 grade 2 (A).
-        wait(&mut a, "B's labels pulled by A", |d| d.cloud.status.pulled >= 2);
+        wait(&mut a, "B's labels pulled by A", |d| d.model().cloud().status.pulled >= 2);
         press(&mut a, Key::F7);
-        wait(&mut a, "the counts", |d| matches!(d.cloud.counts, Some(Ok(_))));
-        let series = a.state().cloud.plotted();
+        wait(&mut a, "the counts", |d| matches!(d.model().cloud().counts, Some(Ok(_))));
+        let series = a.state().model().cloud().plotted();
         let on = |grade: u8| {
             series.iter().find(|s| s.grade == grade).expect("series").points.iter().map(|p| p.1).sum::<i64>()
         };
         assert_eq!((on(1), on(2), on(3), on(4)), (1, 1, 1, 0), "{} {series:?}", db.name);
         assert!(series.iter().all(|s| s.points.iter().all(|p| p.0 == "2026-04-01")), "the phantoms' exam date");
-        assert_eq!(a.state().cloud.query.source, Some(Source::Radiologist));
+        assert_eq!(a.state().model().cloud().query.source, Some(Source::Radiologist));
         a.get_by_label("Surveillance: daily CT-based pneumonia counts");
         drop(a);
         drop(b);
@@ -193,7 +196,7 @@ fn a_desk_without_its_site_key_sends_nothing_until_the_key_is_entered() {
     let store = dir.path().join("a.sqlite");
     {
         let mut a = desk(&store, "R-A");
-        a.state_mut().import(&data);
+        a.state_mut().apply(Action::Import(PathBuf::from(&data)));
         settle(&mut a);
         label_all(&mut a, &[Key::Num1]);
     }
@@ -207,7 +210,7 @@ fn a_desk_without_its_site_key_sends_nothing_until_the_key_is_entered() {
         s.connection().query_row("SELECT study_uid FROM cases", [], |r| r.get(0)).expect("study")
     };
     let mut a = open_desk(&store);
-    assert!(matches!(a.state().phase, Phase::Identity(_)), "the key is asked for");
+    assert!(matches!(a.state().model().phase(), Phase::Identity(_)), "the key is asked for");
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(1) {
         a.step();
@@ -215,12 +218,11 @@ fn a_desk_without_its_site_key_sends_nothing_until_the_key_is_entered() {
     }
     assert_eq!(svc.block_on(svc.db.count_rows("labels")).expect("count"), 0, "nothing sent without the key");
     let key = lungdesk_store::SiteKey::from_bytes([9; 32]);
-    let Phase::Identity(form) = &mut a.state_mut().phase else { unreachable!() };
-    form.site_key_text = key.reveal();
-    a.state_mut().save_identity();
+    a.state_mut().edit_identity(|form| form.site_key_text = key.reveal());
+    a.state_mut().apply(Action::SaveIdentity);
     settle(&mut a);
-    assert!(matches!(a.state().phase, Phase::Ready));
-    wait(&mut a, "the label sent", |d| d.cloud.status.summary.sent == 1);
+    assert!(matches!(a.state().model().phase(), Phase::Ready));
+    wait(&mut a, "the label sent", |d| d.model().cloud().status.summary.sent == 1);
     let stored: Vec<String> =
         svc.block_on(svc.db.labels(None, 0, 10)).expect("labels").into_iter().map(|l| l.case_key).collect();
     assert_eq!(stored, vec![key.case_key("NAGOYA-U", &study_uid)]);

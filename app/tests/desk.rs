@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use egui::{Event, ImeEvent, Key, Modifiers, Vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use lungdesk::desk::{Desk, Phase};
+use lungdesk::desk::{Action, Desk, Phase};
 use lungdesk::i18n::Lang;
 use lungdesk_store::{CaseStatus, Finding, Grade, Identity, Pcr, Store};
 use lungdesk_volume::phantom::{PhantomSpec, write_phantom_series};
+use lungdesk_volume::shared_data::real_data;
 
 const SIZE: Vec2 = Vec2::new(1500.0, 900.0);
 
@@ -32,7 +33,7 @@ fn settle(h: &mut Harness<'static, Desk>) {
     let start = Instant::now();
     loop {
         h.step();
-        if h.state().is_idle() && !matches!(h.state().phase, Phase::Opening) {
+        if h.state().is_idle() && !matches!(h.state().model().phase(), Phase::Opening) {
             h.step();
             if h.state().is_idle() {
                 return;
@@ -54,18 +55,16 @@ fn me() -> Identity {
 }
 
 fn set_identity(h: &mut Harness<'static, Desk>) {
-    let Phase::Identity(form) = &mut h.state_mut().phase else { panic!("first start asks for the identity") };
-    form.identity = Identity { postal_code: "46".into(), ..me() };
-    h.state_mut().save_identity();
+    h.state_mut().edit_identity(|form| form.identity = Identity { postal_code: "46".into(), ..me() });
+    h.state_mut().apply(Action::SaveIdentity);
     settle(h);
-    let Phase::Identity(form) = &h.state().phase else { panic!("a bad postal code is refused") };
+    let Phase::Identity(form) = h.state().model().phase() else { panic!("a bad postal code is refused") };
     assert_eq!(form.problems, vec!["postal_code"]);
-    let Phase::Identity(form) = &mut h.state_mut().phase else { unreachable!() };
-    form.identity = me();
-    h.state_mut().save_identity();
+    h.state_mut().edit_identity(|form| form.identity = me());
+    h.state_mut().apply(Action::SaveIdentity);
     settle(h);
-    assert!(matches!(h.state().phase, Phase::Ready), "{:?}", h.state().phase);
-    assert_eq!(h.state().identity.as_ref().map(|i| i.postal_code.as_str()), Some("466-8560"));
+    assert!(matches!(h.state().model().phase(), Phase::Ready), "{:?}", h.state().model().phase());
+    assert_eq!(h.state().model().identity().map(|i| i.postal_code.as_str()), Some("466-8560"));
 }
 
 /// Three SYNTHETIC phantom studies in a folder tree, one sub-folder each.
@@ -84,7 +83,7 @@ fn three_cases_imported() -> (tempfile::TempDir, Harness<'static, Desk>) {
     let mut h = desk(&dir.path().join("labels.sqlite"));
     set_identity(&mut h);
     h.state_mut().viewer.analyse_on_load = false;
-    h.state_mut().import(&data);
+    h.state_mut().apply(Action::Import(PathBuf::from(&data)));
     settle(&mut h);
     (dir, h)
 }
@@ -103,21 +102,21 @@ fn import_grade_three_cases_with_the_keyboard_restart_and_find_them_with_history
     {
         let mut h = desk(&store);
         set_identity(&mut h);
-        h.state_mut().import(&data);
+        h.state_mut().apply(Action::Import(PathBuf::from(&data)));
         settle(&mut h);
-        assert_eq!(h.state().rows.len(), 3, "{:?}", h.state().notice);
-        assert!(h.state().rows.iter().all(|r| r.status == CaseStatus::New && r.exam_date.is_some()));
+        assert_eq!(h.state().model().rows().len(), 3, "{:?}", h.state().model().notice());
+        assert!(h.state().model().rows().iter().all(|r| r.status == CaseStatus::New && r.exam_date.is_some()));
         // Importing the same folder again adds nothing.
-        h.state_mut().import(&data);
+        h.state_mut().apply(Action::Import(PathBuf::from(&data)));
         settle(&mut h);
-        assert_eq!(h.state().last_import.as_ref().map(|r| (r.new_cases, r.already_imported)), Some((0, 3)));
+        assert_eq!(h.state().model().last_import().map(|r| (r.new_cases, r.already_imported)), Some((0, 3)));
 
         // Keyboard only from here: J opens the first case; grade, PCR, Enter confirms and
         // opens the next.
         press(&mut h, Key::J);
         settle(&mut h);
-        let first = h.state().current.as_ref().map(|c| c.case_id);
-        assert_eq!(first, Some(h.state().rows[0].case_id));
+        let first = h.state().model().current().map(|c| c.case_id);
+        assert_eq!(first, Some(h.state().model().rows()[0].case_id));
         assert!(h.state().viewer.volume.is_some(), "{:?}", h.state().viewer.error);
         for (grade, pcr, finding) in
             [(Key::Num3, Key::P, None), (Key::Num1, Key::N, None), (Key::Num2, Key::W, Some(Key::Num1))]
@@ -129,11 +128,15 @@ fn import_grade_three_cases_with_the_keyboard_restart_and_find_them_with_history
                 h.step();
             }
             settle(&mut h);
-            assert_eq!(h.state().current_row().map(|r| r.status), Some(CaseStatus::InReview), "a draft is kept");
+            assert_eq!(
+                h.state().model().current_row().map(|r| r.status),
+                Some(CaseStatus::InReview),
+                "a draft is kept"
+            );
             press(&mut h, Key::Enter);
             settle(&mut h);
         }
-        let grades: Vec<_> = h.state().rows.iter().map(|r| (r.status, r.grade, r.pcr)).collect();
+        let grades: Vec<_> = h.state().model().rows().iter().map(|r| (r.status, r.grade, r.pcr)).collect();
         assert_eq!(
             grades,
             vec![
@@ -144,14 +147,15 @@ fn import_grade_three_cases_with_the_keyboard_restart_and_find_them_with_history
         );
         // These 48×48×24 phantoms have 14.6 mm slices: the AI says it cannot grade them.
         assert!(
-            h.state().rows.iter().all(|r| r.ai_grade.is_some() || r.ai_cannot_grade.is_some()),
+            h.state().model().rows().iter().all(|r| r.ai_grade.is_some() || r.ai_cannot_grade.is_some()),
             "the AI pre-read of each opened case is stored"
         );
     }
     // Restart: a new desk on the same store.
     let mut h = desk(&store);
-    assert!(matches!(h.state().phase, Phase::Ready), "the identity is remembered");
-    let grades: Vec<_> = h.state().rows.iter().map(|r| (r.status, r.grade.map(Grade::number), r.revision)).collect();
+    assert!(matches!(h.state().model().phase(), Phase::Ready), "the identity is remembered");
+    let grades: Vec<_> =
+        h.state().model().rows().iter().map(|r| (r.status, r.grade.map(Grade::number), r.revision)).collect();
     assert_eq!(
         grades,
         vec![
@@ -162,7 +166,7 @@ fn import_grade_three_cases_with_the_keyboard_restart_and_find_them_with_history
     );
     press(&mut h, Key::J);
     settle(&mut h);
-    let case = h.state().current.clone().expect("a case is open");
+    let case = h.state().model().current().cloned().expect("a case is open");
     assert_eq!(case.draft.grade, Some(Grade::Atypical), "the confirmed review is shown again");
     let changes: Vec<_> =
         case.history.iter().map(|e| (e.field.as_str(), e.reader_id.as_str(), e.new.as_deref())).collect();
@@ -205,17 +209,17 @@ fn the_note_takes_japanese_ime_input_without_grading_or_confirming() {
     h.event(Event::Text("p".into()));
     h.run_steps(3);
     settle(&mut h);
-    let case = h.state().current.clone().expect("case");
+    let case = h.state().model().current().cloned().expect("case");
     assert!(case.draft.note.contains("すりガラス影"), "note: {:?}", case.draft.note);
     assert!(case.draft.note.ends_with("1p"), "digits and letters go into the note: {:?}", case.draft.note);
     assert_eq!(case.draft.grade, Some(Grade::Indeterminate), "typing in the note does not grade");
     assert_eq!(case.draft.pcr, None, "typing P in the note does not set PCR");
-    assert_eq!(h.state().rows[0].status, CaseStatus::InReview, "nothing confirmed while typing");
+    assert_eq!(h.state().model().rows()[0].status, CaseStatus::InReview, "nothing confirmed while typing");
     // Esc leaves the note; then keys act again.
     press(&mut h, Key::Escape);
     press(&mut h, Key::P);
     settle(&mut h);
-    assert_eq!(h.state().current.as_ref().and_then(|c| c.draft.pcr), Some(Pcr::Positive));
+    assert_eq!(h.state().model().current().and_then(|c| c.draft.pcr), Some(Pcr::Positive));
     // The draft (note included) is in the store: nothing typed is lost on a crash.
     let s = Store::open(&dir.path().join("labels.sqlite")).expect("open");
     assert!(s.working_copy(case.case_id, "R-0042").expect("draft").note.contains("すりガラス影"));
@@ -228,10 +232,14 @@ fn enter_without_grade_and_pcr_refuses_with_a_message() {
     press(&mut h, Key::Num1);
     press(&mut h, Key::Enter);
     settle(&mut h);
-    let notice = h.state().notice.clone().expect("a message");
+    let notice = h.state().model().notice().cloned().expect("a message");
     assert!(notice.error && notice.text.contains("PCR"), "{notice:?}");
-    assert_eq!(h.state().current.as_ref().map(|c| c.case_id), Some(h.state().rows[0].case_id), "still on the case");
-    assert!(h.state().rows.iter().all(|r| r.grade.is_none()));
+    assert_eq!(
+        h.state().model().current().map(|c| c.case_id),
+        Some(h.state().model().rows()[0].case_id),
+        "still on the case"
+    );
+    assert!(h.state().model().rows().iter().all(|r| r.grade.is_none()));
 }
 
 #[test]
@@ -246,27 +254,27 @@ fn bad_input_gets_a_clear_message_and_loses_nothing() {
 
     // An unreadable folder.
     let missing = dir.path().join("no such folder");
-    h.state_mut().import(&missing);
+    h.state_mut().apply(Action::Import(PathBuf::from(&missing)));
     settle(&mut h);
-    let notice = h.state().notice.clone().expect("message");
+    let notice = h.state().model().notice().cloned().expect("message");
     assert!(notice.error && notice.text.contains("no such folder"), "{notice:?}");
-    assert_eq!(h.state().rows.len(), 3);
+    assert_eq!(h.state().model().rows().len(), 3);
 
     // A case whose files vanished after import: a clear message, its label kept, and it can
     // still be graded.
-    let first = h.state().rows[0].case_id;
+    let first = h.state().model().rows()[0].case_id;
     let files = Store::open(&store).expect("open").case_series(first).expect("files").remove(0).1;
     std::fs::remove_dir_all(files[0].parent().expect("case folder")).expect("remove");
     press(&mut h, Key::K); // back to the first case
     settle(&mut h);
-    assert_eq!(h.state().current.as_ref().map(|c| c.case_id), Some(first));
+    assert_eq!(h.state().model().current().map(|c| c.case_id), Some(first));
     let error = h.state().viewer.error.clone().expect("an error for the missing files");
     assert!(error.contains("24 of 24 files of this case are gone") && error.contains("labels are kept"), "{error}");
-    assert_eq!(h.state().rows[0].grade, Some(Grade::Typical), "its label is kept");
-    assert_eq!(h.state().current.as_ref().and_then(|c| c.draft.grade), Some(Grade::Typical));
+    assert_eq!(h.state().model().rows()[0].grade, Some(Grade::Typical), "its label is kept");
+    assert_eq!(h.state().model().current().and_then(|c| c.draft.grade), Some(Grade::Typical));
 
     // Japanese messages too.
-    h.state_mut().set_lang(Lang::Ja);
+    h.state_mut().apply(Action::Lang(Lang::Ja));
     press(&mut h, Key::J);
     press(&mut h, Key::K);
     settle(&mut h);
@@ -275,45 +283,35 @@ fn bad_input_gets_a_clear_message_and_loses_nothing() {
     assert_eq!(Store::open(&store).expect("open").all_reviews().expect("reviews").len(), 1);
 }
 
-fn shared(sub: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")).join(sub);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(std::env::var_os("LUNGDESK_REQUIRE_DATA").is_none(), "missing real data: {}", dir.display());
-    eprintln!("SKIPPED: real data missing at {} (see ../shared/data/README.md)", dir.display());
-    None
-}
-
 #[test]
 fn non_ct_series_in_a_real_folder_are_skipped_with_their_modality() {
-    let Some(folder) = shared("dicom/transfer-syntaxes") else { return };
+    let Some(folder) = real_data("dicom/transfer-syntaxes") else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let mut h = desk(&dir.path().join("labels.sqlite"));
     set_identity(&mut h);
-    h.state_mut().import(&folder);
+    h.state_mut().apply(Action::Import(PathBuf::from(&folder)));
     settle(&mut h);
-    let report = h.state().last_import.clone().expect("report");
+    let report = h.state().model().last_import().cloned().expect("report");
     let modalities: Vec<&str> = report.not_ct.iter().map(|(m, _)| m.as_str()).collect();
     assert!(modalities.contains(&"US") && modalities.contains(&"OT"), "{modalities:?}");
-    let notice = h.state().notice.clone().expect("message");
+    let notice = h.state().model().notice().cloned().expect("message");
     assert!(notice.text.contains("that are not CT (OT, US)"), "{notice:?}");
-    assert!(h.state().rows.len() >= 2, "the CT series are imported as cases");
+    assert!(h.state().model().rows().len() >= 2, "the CT series are imported as cases");
 }
 
 /// The whole shared data folder, as a new user would import it: every CT case can be labelled
 /// with the keyboard. Cases that cannot be shown say why and are still gradeable.
 #[test]
 fn the_shared_data_folder_imports_and_every_case_is_labelled_with_the_keyboard() {
-    let Some(folder) = shared("") else { return };
+    let Some(folder) = real_data("") else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("labels.sqlite");
     let mut h = desk(&store);
     set_identity(&mut h);
     h.state_mut().viewer.analyse_on_load = false;
-    h.state_mut().import(&folder);
+    h.state_mut().apply(Action::Import(PathBuf::from(&folder)));
     settle(&mut h);
-    let n = h.state().rows.len();
+    let n = h.state().model().rows().len();
     assert!(n >= 4, "RICORD, Lung-PET-CT-Dx, lungmask and more: {n} case(s)");
     press(&mut h, Key::J);
     for i in 0..n {
@@ -323,7 +321,11 @@ fn the_shared_data_folder_imports_and_every_case_is_labelled_with_the_keyboard()
         press(&mut h, Key::Enter);
     }
     settle(&mut h);
-    assert!(h.state().rows.iter().all(|r| r.status == CaseStatus::Confirmed), "{:?}", h.state().rows);
+    assert!(
+        h.state().model().rows().iter().all(|r| r.status == CaseStatus::Confirmed),
+        "{:?}",
+        h.state().model().rows()
+    );
     assert_eq!(Store::open(&store).expect("open").all_reviews().expect("reviews").len(), n);
 }
 
@@ -335,7 +337,7 @@ fn the_identity_is_typed_with_the_keyboard_and_remembered() {
     let store = dir.path().join("labels.sqlite");
     {
         let mut h = desk(&store);
-        assert!(matches!(h.state().phase, Phase::Identity(_)));
+        assert!(matches!(h.state().model().phase(), Phase::Identity(_)));
         let key = lungdesk_store::SiteKey::from_bytes([7; 32]).reveal();
         for (i, text) in ["R-0042", "山田 花子", "NAGOYA-U", "４６６－８５６０", key.as_str()].into_iter().enumerate()
         {
@@ -347,10 +349,10 @@ fn the_identity_is_typed_with_the_keyboard_and_remembered() {
             }
         }
         settle(&mut h);
-        assert!(matches!(h.state().phase, Phase::Ready), "{:?}", h.state().phase);
+        assert!(matches!(h.state().model().phase(), Phase::Ready), "{:?}", h.state().model().phase());
     }
     let h = desk(&store);
-    let identity = h.state().identity.clone().expect("remembered");
+    let identity = h.state().model().identity().cloned().expect("remembered");
     assert_eq!(identity, Identity { postal_code: "466-8560".into(), ..me() });
 }
 
@@ -359,7 +361,7 @@ fn the_identity_is_typed_with_the_keyboard_and_remembered() {
 fn every_case_is_labelled_with_the_keyboard_in_japanese() {
     let (_dir, mut h) = three_cases_imported();
     press(&mut h, Key::F2);
-    assert_eq!(h.state().lang, Lang::Ja);
+    assert_eq!(h.state().model().lang(), Lang::Ja);
     press(&mut h, Key::J);
     for key in [Key::Num4, Key::Num2, Key::Num1] {
         settle(&mut h);
@@ -368,7 +370,8 @@ fn every_case_is_labelled_with_the_keyboard_in_japanese() {
         press(&mut h, Key::Enter);
     }
     settle(&mut h);
-    let grades: Vec<_> = h.state().rows.iter().map(|r| (r.status, r.grade.map(Grade::number), r.pcr)).collect();
+    let grades: Vec<_> =
+        h.state().model().rows().iter().map(|r| (r.status, r.grade.map(Grade::number), r.pcr)).collect();
     assert_eq!(
         grades,
         vec![
@@ -377,7 +380,7 @@ fn every_case_is_labelled_with_the_keyboard_in_japanese() {
             (CaseStatus::Confirmed, Some(1), Some(Pcr::NotTested)),
         ]
     );
-    let notice = h.state().notice.clone().expect("message");
+    let notice = h.state().model().notice().cloned().expect("message");
     assert!(notice.text.starts_with("保存しました") && notice.text.ends_with("一覧の最後の症例でした。"), "{notice:?}");
 }
 
@@ -386,7 +389,7 @@ fn every_case_is_labelled_with_the_keyboard_in_japanese() {
 fn ctrl_e_exports_the_confirmed_labels() {
     let (dir, mut h) = three_cases_imported();
     let out = dir.path().join("exports");
-    h.state_mut().export_dir.clone_from(&out);
+    h.state_mut().apply(Action::ExportDir(out.clone()));
     press(&mut h, Key::J);
     for key in [Key::Num1, Key::P, Key::Enter] {
         press(&mut h, key);
@@ -395,7 +398,7 @@ fn ctrl_e_exports_the_confirmed_labels() {
     h.key_press_modifiers(Modifiers::COMMAND, Key::E);
     h.step();
     settle(&mut h);
-    let notice = h.state().notice.clone().expect("message");
+    let notice = h.state().model().notice().cloned().expect("message");
     assert!(!notice.error && notice.text.starts_with("Exported 1 label(s)"), "{notice:?}");
     let files: Vec<PathBuf> =
         std::fs::read_dir(&out).expect("export folder").map(|e| e.expect("entry").path()).collect();
@@ -413,7 +416,7 @@ fn ctrl_e_exports_the_confirmed_labels() {
 #[test]
 fn series_the_ai_cannot_grade_show_why_in_the_worklist() {
     use lungdesk_volume::phantom::{Anatomy, SliceOrientation, write_anatomy_series};
-    let (Some(syntaxes), Some(two)) = (shared("dicom/transfer-syntaxes"), shared("dicom/lungmask-slices")) else {
+    let (Some(syntaxes), Some(two)) = (real_data("dicom/transfer-syntaxes"), real_data("dicom/lungmask-slices")) else {
         return;
     };
     let slice = syntaxes.join("CTImage.dcm_LittleEndianExplicitTransferSyntax_1.2.840.10008.1.2.1.dcm");
@@ -435,10 +438,10 @@ fn series_the_ai_cannot_grade_show_why_in_the_worklist() {
     let store = dir.path().join("labels.sqlite");
     let mut h = desk(&store);
     set_identity(&mut h);
-    h.state_mut().import(&data);
+    h.state_mut().apply(Action::Import(PathBuf::from(&data)));
     settle(&mut h);
-    let n = h.state().rows.len();
-    assert_eq!(n, 4, "{:?}", h.state().rows);
+    let n = h.state().model().rows().len();
+    assert_eq!(n, 4, "{:?}", h.state().model().rows());
     // Open each case with the keyboard; the AI pre-reads it on opening.
     press(&mut h, Key::J);
     for _ in 1..n {
@@ -446,15 +449,20 @@ fn series_the_ai_cannot_grade_show_why_in_the_worklist() {
         press(&mut h, Key::J);
     }
     settle(&mut h);
-    let mut codes: Vec<String> = h.state().rows.iter().filter_map(|r| r.ai_cannot_grade.clone()).collect();
+    let mut codes: Vec<String> = h.state().model().rows().iter().filter_map(|r| r.ai_cannot_grade.clone()).collect();
     codes.sort();
-    assert_eq!(codes, ["not_chest_ct", "single_slice", "single_slice", "too_few_slices"], "{:?}", h.state().rows);
-    assert!(h.state().rows.iter().all(|r| r.ai_grade.is_none() && r.status == CaseStatus::AiDone));
+    assert_eq!(
+        codes,
+        ["not_chest_ct", "single_slice", "single_slice", "too_few_slices"],
+        "{:?}",
+        h.state().model().rows()
+    );
+    assert!(h.state().model().rows().iter().all(|r| r.ai_grade.is_none() && r.status == CaseStatus::AiDone));
     // The worklist shows "—" and the reason, in both languages.
     for text in ["— a single slice cannot be graded", "— too few slices to grade", "— not a chest CT"] {
         h.query_all_by_label(text).next().unwrap_or_else(|| panic!("worklist shows {text:?}"));
     }
-    h.state_mut().set_lang(Lang::Ja);
+    h.state_mut().apply(Action::Lang(Lang::Ja));
     h.step();
     h.step();
     for text in ["— 単一スライスは判定できません", "— 胸部 CT ではありません"] {
@@ -484,25 +492,157 @@ fn a_store_from_before_site_keys_asks_for_the_key_once() {
         s.set_setting("identity", &old.to_string()).expect("old identity");
     }
     let mut h = desk(&store);
-    let Phase::Identity(form) = &mut h.state_mut().phase else { panic!("the key is asked for: {:?}", h.state().phase) };
+    let Phase::Identity(form) = h.state().model().phase() else {
+        panic!("the key is asked for: {:?}", h.state().model().phase())
+    };
     assert_eq!((form.identity.reader_id.as_str(), form.identity.site_code.as_str()), ("R-0042", "NAGOYA-U"));
-    assert!(h.state().identity.is_none(), "no import or confirm before the key is there");
-    let Phase::Identity(form) = &mut h.state_mut().phase else { unreachable!() };
-    form.site_key_text = "ldsk1-not-a-key".into();
-    h.state_mut().save_identity();
+    assert!(h.state().model().identity().is_none(), "no import or confirm before the key is there");
+    h.state_mut().edit_identity(|form| form.site_key_text = "ldsk1-not-a-key".into());
+    h.state_mut().apply(Action::SaveIdentity);
     settle(&mut h);
-    let Phase::Identity(form) = &h.state().phase else { panic!("a malformed key is refused") };
+    let Phase::Identity(form) = h.state().model().phase() else { panic!("a malformed key is refused") };
     assert_eq!(form.problems, vec!["site_key"]);
-    assert!(!format!("{:?}", h.state().phase).contains("not-a-key"), "the typed key is not in Debug");
+    assert!(!format!("{:?}", h.state().model().phase()).contains("not-a-key"), "the typed key is not in Debug");
     h.get_by_label("New site key").click();
     h.run();
-    let Phase::Identity(form) = &h.state().phase else { unreachable!() };
+    let Phase::Identity(form) = h.state().model().phase() else { unreachable!() };
     let made = lungdesk_store::SiteKey::parse(&form.site_key_text).expect("a new key in the field");
     assert!(form.show_site_key, "a new key is shown, to hand to the site's other desks");
-    h.state_mut().save_identity();
+    h.state_mut().apply(Action::SaveIdentity);
     settle(&mut h);
-    assert!(matches!(h.state().phase, Phase::Ready), "{:?}", h.state().phase);
-    assert_eq!(h.state().identity.as_ref().and_then(|i| i.site_key.clone()), Some(made.clone()));
-    let debug = format!("{:?}", h.state().identity);
+    assert!(matches!(h.state().model().phase(), Phase::Ready), "{:?}", h.state().model().phase());
+    assert_eq!(h.state().model().identity().and_then(|i| i.site_key.clone()), Some(made.clone()));
+    let debug = format!("{:?}", h.state().model().identity());
     assert!(!debug.contains(&made.reveal()[6..]), "the key is not in Debug: {debug}");
+}
+
+/// Grades case 1 with a finding and a note and confirms it (revision 1); the desk is then on
+/// case 2.
+fn confirm_first_with_finding_and_note(h: &mut Harness<'static, Desk>) -> i64 {
+    press(h, Key::J);
+    settle(h);
+    let first = h.state().model().current().map(|c| c.case_id).expect("open");
+    press(h, Key::Num1);
+    press(h, Key::P);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Num1);
+    h.step();
+    press(h, Key::I);
+    h.run_steps(2);
+    h.event(Event::Text("bilateral peripheral GGO".into()));
+    h.run_steps(2);
+    press(h, Key::Escape);
+    settle(h);
+    press(h, Key::Enter);
+    settle(h);
+    first
+}
+
+/// The grade keys are pressed in the frame that opens the case, before its stored draft has
+/// been read: the draft saved is the stored one with the new grade on top.
+#[test]
+fn grade_keys_before_the_case_details_arrive_are_merged_into_the_saved_draft() {
+    let (dir, mut h) = three_cases_imported();
+    let first = confirm_first_with_finding_and_note(&mut h);
+    // Back to case 1 and grade 4, both keys in one frame: the frame's keys are applied in
+    // order before the store thread's answers are read (at the start of the next pass), so the
+    // grade lands before the case's details, whatever the machine's speed.
+    h.key_press(Key::K);
+    h.key_press(Key::Num4);
+    h.step();
+    settle(&mut h);
+    let shown = h.state().model().current().map(|c| c.draft.clone()).expect("open");
+    let s = Store::open(&dir.path().join("labels.sqlite")).expect("open");
+    let saved = s.working_copy(first, "R-0042").expect("draft");
+    assert_eq!(saved, shown, "the draft on screen is the one saved");
+    assert_eq!(saved.grade, Some(Grade::Negative), "the new grade");
+    assert_eq!(saved.pcr, Some(Pcr::Positive), "the stored PCR is kept");
+    assert_eq!(saved.findings, vec![Finding::CrazyPaving], "the stored finding is kept");
+    assert_eq!(saved.note, "bilateral peripheral GGO", "the stored note is kept");
+}
+
+/// `4` and Enter in the frame that reopens a confirmed case: the desk waits for the case to
+/// load, then confirms revision 2 with the first revision's finding and note.
+#[test]
+fn grade_and_enter_at_once_on_a_reopened_confirmed_case_keep_its_findings_and_note() {
+    let (dir, mut h) = three_cases_imported();
+    let first = confirm_first_with_finding_and_note(&mut h);
+    h.key_press(Key::K);
+    h.key_press(Key::Num4);
+    h.key_press(Key::Enter);
+    h.step();
+    settle(&mut h);
+    let s = Store::open(&dir.path().join("labels.sqlite")).expect("open");
+    let review = s.review(first, "R-0042").expect("read").expect("review");
+    assert_eq!((review.grade, review.revision), (Grade::Negative, 2));
+    assert_eq!(review.pcr, Pcr::Positive);
+    assert_eq!(review.findings, vec![Finding::CrazyPaving]);
+    assert_eq!(review.note, "bilateral peripheral GGO");
+    assert_ne!(h.state().model().current().map(|c| c.case_id), Some(first), "the next case opened");
+}
+
+/// Enter confirms and the window closes in the same frame: `on_exit` lets the store thread
+/// commit what was queued, so the review and its outbox entry are in the store after exit.
+#[test]
+fn a_confirm_queued_in_the_last_frame_is_committed_on_exit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    three_cases(&data);
+    let store = dir.path().join("labels.sqlite");
+    let mut h = Harness::builder().with_size(SIZE).with_context_setup(lungdesk::fonts::install).build_eframe(|cc| {
+        let mut app = lungdesk::desk::DeskApp::new(cc, store.clone(), None);
+        app.desk.viewer.analyse_on_load = false;
+        app.desk.viewer.analysis_settings.cache_dir = None;
+        app
+    });
+    let settle_app = |h: &mut Harness<'_, lungdesk::desk::DeskApp>| {
+        let start = Instant::now();
+        while !h.state().desk.is_idle() || matches!(h.state().desk.model().phase(), Phase::Opening) {
+            assert!(start.elapsed() < Duration::from_mins(1), "did not settle");
+            std::thread::sleep(Duration::from_millis(10));
+            h.step();
+        }
+        h.step();
+    };
+    settle_app(&mut h);
+    h.state_mut().desk.edit_identity(|form| form.identity = me());
+    h.state_mut().desk.apply(Action::SaveIdentity);
+    settle_app(&mut h);
+    h.state_mut().desk.apply(Action::Import(data.clone()));
+    settle_app(&mut h);
+    h.key_press(Key::J);
+    h.step();
+    settle_app(&mut h);
+    h.key_press(Key::Num2);
+    h.key_press(Key::N);
+    h.step();
+    settle_app(&mut h);
+    let case_id = h.state().desk.model().current().map(|c| c.case_id).expect("open");
+    h.key_press(Key::Enter);
+    h.step(); // the confirm is sent to the store thread in this frame …
+    eframe::App::on_exit(h.state_mut()); // … and the window closes.
+    let s = Store::open(&store).expect("open");
+    let review = s.review(case_id, "R-0042").expect("read").expect("the review is committed");
+    assert_eq!((review.grade, review.pcr, review.revision), (Grade::Indeterminate, Pcr::Negative, 1));
+    assert_eq!(s.outbox_pending(10).expect("outbox").len(), 1, "its outbox entry is committed");
+}
+
+/// While the reader reads a case, the next one in the worklist is read and uploaded: Enter
+/// shows it from that prefetch. Going back (K) to a case not prefetched is a cold read.
+#[test]
+fn the_next_case_is_prefetched_while_the_current_one_is_read() {
+    let (_dir, mut h) = three_cases_imported();
+    press(&mut h, Key::J);
+    settle(&mut h);
+    assert_eq!(h.state().last_switch().map(|s| s.1), Some(false), "the first case was not prefetched");
+    press(&mut h, Key::Num1);
+    press(&mut h, Key::P);
+    settle(&mut h);
+    press(&mut h, Key::Enter);
+    settle(&mut h);
+    assert_eq!(h.state().model().current().map(|c| c.case_id), Some(h.state().model().rows()[1].case_id));
+    assert_eq!(h.state().last_switch().map(|s| s.1), Some(true), "the second case came from the prefetch");
+    assert!(h.state().viewer.volume.is_some());
+    press(&mut h, Key::K);
+    settle(&mut h);
+    assert_eq!(h.state().last_switch().map(|s| s.1), Some(false), "the case before was not prefetched");
 }

@@ -47,8 +47,19 @@ fn harness(volume: Volume, labels: Option<Vec<u8>>) -> Option<Harness<'static, V
         .renderer(WgpuTestRenderer::from_render_state(rs))
         .with_context_setup(lungdesk::fonts::install)
         .build_ui_state(|ui, viewer: &mut Viewer| viewer.ui(ui), viewer);
-    harness.run();
+    settle(&mut harness);
     Some(harness)
+}
+
+/// Runs frames until the volume and its labels are on the GPU (uploaded on their threads).
+fn settle(h: &mut Harness<'static, Viewer>) {
+    let start = std::time::Instant::now();
+    while h.state().is_busy() || (h.state().labels.is_some() && !h.state().labels_on_gpu()) {
+        assert!(start.elapsed().as_secs() < 120, "the GPU uploads did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        h.step();
+    }
+    h.run();
 }
 
 /// Mean absolute difference of two images' RGB inside the axial view (left half).
@@ -75,26 +86,24 @@ fn phantom_three_views_with_the_overlay_on_and_off() {
     let labels = label_volume(&written.anatomy, &volume.geometry);
     assert!(labels.contains(&labels::GROUND_GLASS) && labels.contains(&labels::CONSOLIDATION));
     let Some(mut h) = harness(volume, Some(labels)) else { return };
-    assert!(h.state().overlay_on && h.state().overlay.labels_present);
+    assert!(h.state().display.overlay_on && h.state().display.overlay.labels_present);
     let on = h.render().expect("render");
     h.snapshot("phantom_three_views_overlay_on");
     h.key_press(Key::O);
     h.run();
-    assert!(!h.state().overlay_on, "O turns the overlay off");
+    assert!(!h.state().display.overlay_on, "O turns the overlay off");
     let off = h.render().expect("render");
     h.snapshot("phantom_three_views_overlay_off");
     let d = axial_difference(&on, &off);
     assert!(d > 2.0, "the overlay should change the axial image visibly (mean |Δ| {d:.2})");
+    // The whole label volume went to the GPU on a worker thread, never on this (the UI) one.
+    let writers = lungdesk_render::slice::label_writers();
+    assert!(!writers.is_empty(), "the labels were written");
+    assert!(writers.iter().all(|w| w == "lungdesk-labels"), "label volumes written by {writers:?}");
 }
 
 fn ricord() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ct/ricord-1a-covid"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(std::env::var_os("LUNGDESK_REQUIRE_DATA").is_none(), "missing real data: {}", dir.display());
-    eprintln!("SKIPPED: real data missing at {} (see ../shared/data/README.md)", dir.display());
-    None
+    lungdesk_volume::shared_data::real_data("ct/ricord-1a-covid")
 }
 
 /// A test overlay for RICORD, which has no segmentation of its own: voxels of −750..−300 HU
@@ -117,15 +126,15 @@ fn ricord_mip_slab_at_lung_window_with_the_overlay_on_and_off() {
     let volume = load_folder(&dir, None).expect("RICORD loads");
     let labels = threshold_labels(&volume);
     let Some(mut h) = harness(volume, Some(labels)) else { return };
-    h.state_mut().slab = (SlabMode::Mip, 10.0);
+    h.state_mut().display.slab = (SlabMode::Mip, 10.0);
     h.run();
-    assert_eq!(h.state().window, Window::LUNG);
-    assert_eq!(h.state().slab.0, SlabMode::Mip);
+    assert_eq!(h.state().display.window, Window::LUNG);
+    assert_eq!(h.state().display.slab.0, SlabMode::Mip);
     let on = h.render().expect("render");
     h.snapshot("ricord_mip10_lung_overlay_on");
     h.key_press(Key::O);
     h.run();
-    assert!(!h.state().overlay_on);
+    assert!(!h.state().display.overlay_on);
     let off = h.render().expect("render");
     h.snapshot("ricord_mip10_lung_overlay_off");
     let d = axial_difference(&on, &off);
@@ -137,7 +146,7 @@ fn ricord_mip_slab_at_lung_window_with_the_overlay_on_and_off() {
 /// Japanese has an entry, and the font has every glyph of every Japanese string.
 #[test]
 fn the_desk_in_japanese_has_every_string_and_glyph() {
-    use lungdesk::desk::{Desk, Phase};
+    use lungdesk::desk::{Action, Desk, Phase};
     use lungdesk::i18n::{JA, Lang, missing_keys};
     let Some(rs) = render_state() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -147,7 +156,7 @@ fn the_desk_in_japanese_has_every_string_and_glyph() {
     }
     let mut desk = Desk::new(Some(rs.clone()), dir.path().join("labels.sqlite"));
     desk.viewer.analyse_on_load = false;
-    desk.export_dir = PathBuf::from("exports"); // not $HOME: the image must not depend on the machine
+    desk.apply(Action::ExportDir(PathBuf::from("exports"))); // not $HOME: the image must not depend on the machine
     let mut h = Harness::builder()
         .with_size(Vec2::new(1500.0, 900.0))
         .renderer(WgpuTestRenderer::from_render_state(rs))
@@ -155,7 +164,7 @@ fn the_desk_in_japanese_has_every_string_and_glyph() {
         .build_ui_state(|ui, desk: &mut Desk| desk.ui(ui), desk);
     let settle = |h: &mut Harness<'static, Desk>| {
         let start = std::time::Instant::now();
-        while !h.state().is_idle() || matches!(h.state().phase, Phase::Opening) {
+        while !h.state().is_idle() || matches!(h.state().model().phase(), Phase::Opening) {
             h.step();
             std::thread::sleep(std::time::Duration::from_millis(10));
             assert!(start.elapsed().as_secs() < 120, "the desk did not settle");
@@ -163,20 +172,21 @@ fn the_desk_in_japanese_has_every_string_and_glyph() {
         h.run_steps(3);
     };
     settle(&mut h);
-    h.state_mut().set_lang(Lang::Ja);
+    h.state_mut().apply(Action::Lang(Lang::Ja));
     h.run_steps(2);
     h.snapshot("desk_ja_identity");
-    let Phase::Identity(form) = &mut h.state_mut().phase else { panic!("identity form first") };
-    form.identity = lungdesk_store::Identity {
-        reader_id: "R-0042".into(),
-        display_name: "山田 花子".into(),
-        site_code: "NAGOYA-U".into(),
-        postal_code: "466-8560".into(),
-        site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
-    };
-    h.state_mut().save_identity();
+    h.state_mut().edit_identity(|form| {
+        form.identity = lungdesk_store::Identity {
+            reader_id: "R-0042".into(),
+            display_name: "山田 花子".into(),
+            site_code: "NAGOYA-U".into(),
+            postal_code: "466-8560".into(),
+            site_key: Some(lungdesk_store::SiteKey::from_bytes([7; 32])),
+        };
+    });
+    h.state_mut().apply(Action::SaveIdentity);
     settle(&mut h);
-    h.state_mut().import(&dir.path().join("data"));
+    h.state_mut().apply(Action::Import(PathBuf::from(&dir.path().join("data"))));
     settle(&mut h);
     h.key_press(Key::J);
     settle(&mut h);
@@ -186,12 +196,12 @@ fn the_desk_in_japanese_has_every_string_and_glyph() {
     }
     h.key_press_modifiers(egui::Modifiers::COMMAND, Key::Num1);
     settle(&mut h);
-    assert_eq!(h.state().lang, Lang::Ja);
+    assert_eq!(h.state().model().lang(), Lang::Ja);
     assert!(h.state().viewer.volume.is_some());
     h.snapshot("desk_ja_review");
     h.key_press(Key::F1);
     h.run_steps(3);
-    assert!(h.state().show_shortcuts);
+    assert!(h.state().model().show_shortcuts());
     h.snapshot("desk_ja_shortcuts");
     h.key_press(Key::Escape);
     h.key_press(Key::Enter);
@@ -207,4 +217,36 @@ fn the_desk_in_japanese_has_every_string_and_glyph() {
             assert!(missing.is_empty(), "no glyph for {missing:?} in {ja}");
         }
     });
+}
+
+/// A second volume of another size after the first, each with its labels (as when the desk
+/// moves to the next case): each volume gets its own GPU copy and its labels go into its own
+/// label texture, also when the new volume lands where the old one was in memory.
+#[test]
+fn the_next_volume_gets_its_own_gpu_copy_and_labels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut volumes = Vec::new();
+    for (i, dims) in [[96, 96, 60], [80, 80, 24], [96, 96, 60]].into_iter().enumerate() {
+        let spec = PhantomSpec { dims, seed: i as u64 + 1, ..PhantomSpec::default() };
+        let folder = dir.path().join(format!("case-{i}"));
+        let written = write_phantom_series(&spec, &folder).expect("phantom");
+        let volume = load_folder(&folder, None).expect("load");
+        let labels = label_volume(&written.anatomy, &volume.geometry);
+        volumes.push((volume, labels));
+    }
+    let mut volumes = volumes.into_iter();
+    let (first, first_labels) = volumes.next().expect("first");
+    let Some(mut h) = harness(first, Some(first_labels)) else { return };
+    for (volume, labels) in volumes {
+        let dims = volume.geometry.dims;
+        // As the desk does on the next case: the old volume goes first, then the new one
+        // arrives (and may be allocated where the old one was).
+        h.state_mut().clear(None);
+        h.step();
+        h.state_mut().set_volume(volume);
+        h.state_mut().set_labels(labels).expect("labels fit");
+        settle(&mut h);
+        assert_eq!(h.state().error, None, "volume {dims:?}");
+        assert!(h.state().labels_on_gpu(), "the labels of {dims:?} are on the GPU");
+    }
 }

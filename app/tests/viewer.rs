@@ -30,7 +30,7 @@ const CORONAL: Pos2 = Pos2::new(680.0, 200.0);
 #[test]
 fn wheel_moves_the_slice_of_the_view_under_the_pointer() {
     let mut h = harness();
-    let before = h.state().crosshair_mm;
+    let before = h.state().nav.crosshair_mm;
     let (slice_before, count) = h.state().slice_number(0).expect("slice");
     h.hover_at(AXIAL);
     h.event(Event::MouseWheel {
@@ -41,7 +41,7 @@ fn wheel_moves_the_slice_of_the_view_under_the_pointer() {
         modifiers: Modifiers::NONE,
     });
     h.run();
-    let after = h.state().crosshair_mm;
+    let after = h.state().nav.crosshair_mm;
     assert!((after.z - before.z - 350.0 / 40.0).abs() < 1e-6, "one axial slice up: {before} → {after}");
     assert_eq!((after.x, after.y), (before.x, before.y));
     assert_eq!(h.state().slice_number(0), Some((slice_before + 1, count)));
@@ -50,7 +50,8 @@ fn wheel_moves_the_slice_of_the_view_under_the_pointer() {
 #[test]
 fn a_click_moves_the_crosshair_in_the_other_views() {
     let mut h = harness();
-    let before = h.state().crosshair_mm;
+    let before = h.state().nav.crosshair_mm;
+    let (axial_before, sagittal_before) = (h.state().slice_number(0), h.state().slice_number(2));
     h.event(Event::PointerButton {
         pos: CORONAL,
         button: PointerButton::Primary,
@@ -64,27 +65,29 @@ fn a_click_moves_the_crosshair_in_the_other_views() {
         modifiers: Modifiers::NONE,
     });
     h.run();
-    let after = h.state().crosshair_mm;
+    let after = h.state().nav.crosshair_mm;
     // A click in the coronal view keeps y (its plane) and moves x and z: the axial view now
     // shows another slice and the sagittal view another plane.
     assert!((after.y - before.y).abs() < 1e-9, "{before} → {after}");
     assert!((after.z - before.z).abs() > 1.0 && (after.x - before.x).abs() > 1.0, "{before} → {after}");
-    assert_ne!(h.state().slice_number(0), Some((0, 0)));
+    assert_ne!(h.state().slice_number(0), axial_before, "the axial view shows another slice");
+    assert_ne!(h.state().slice_number(2), sagittal_before, "the sagittal view shows another plane");
+    assert_eq!(h.state().slice_number(1), Some((33, 64)), "the coronal view keeps its slice (row 33 of 64)");
 }
 
 #[test]
 fn preset_keys_change_the_window() {
     let mut h = harness();
-    assert_eq!(h.state().window, Window::LUNG);
+    assert_eq!(h.state().display.window, Window::LUNG);
     h.key_press(Key::M);
     h.run();
-    assert_eq!(h.state().window, Window::MEDIASTINUM);
+    assert_eq!(h.state().display.window, Window::MEDIASTINUM);
     h.key_press(Key::B);
     h.run();
-    assert_eq!(h.state().window, Window::BONE);
+    assert_eq!(h.state().display.window, Window::BONE);
     h.key_press(Key::O);
     h.run();
-    assert!(!h.state().overlay_on, "O toggles the overlay");
+    assert!(!h.state().display.overlay_on, "O toggles the overlay");
 }
 
 /// The start screen's Japanese line renders with the bundled font; egui_kittest panics on a
@@ -160,7 +163,7 @@ fn opening_a_folder_runs_the_analysis_and_shows_its_overlay_and_grade() {
     h.state_mut().open_folder(dir.path().to_owned());
     wait_for_analysis(&mut h);
     let viewer = h.state();
-    assert!(viewer.overlay.labels_present && viewer.labels.is_some(), "the analysis labels are the overlay");
+    assert!(viewer.display.overlay.labels_present && viewer.labels.is_some(), "the analysis labels are the overlay");
     let labels = viewer.labels.as_ref().expect("labels");
     assert!(labels.contains(&lungdesk_volume::labels::GROUND_GLASS));
     // One of the four grades is shown as the panel's title, with a score bar for each (which
@@ -205,12 +208,7 @@ fn without_models_the_panel_says_what_is_missing_and_shows_the_baseline() {
 /// overlay and their predicted grade with its explanation.
 #[test]
 fn opening_ricord_shows_the_onnx_models_overlay_and_grade() {
-    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ct/ricord-1a-covid"));
-    if !dir.is_dir() {
-        assert!(std::env::var_os("LUNGDESK_REQUIRE_DATA").is_none(), "missing real data: {}", dir.display());
-        eprintln!("SKIPPED: real data missing at {} (see ../shared/data/README.md)", dir.display());
-        return;
-    }
+    let Some(dir) = lungdesk_volume::shared_data::real_data("ct/ricord-1a-covid") else { return };
     let mut h = Harness::builder()
         .with_size(SIZE)
         .with_context_setup(lungdesk::fonts::install)
@@ -222,7 +220,7 @@ fn opening_ricord_shows_the_onnx_models_overlay_and_grade() {
     assert!(analysis.method.starts_with("ONNX models lungdesk-lung 1.0.0"), "{}", analysis.method);
     assert!(analysis.fallback_reason.is_none());
     let labels = viewer.labels.as_ref().expect("labels are the overlay");
-    assert!(viewer.overlay.labels_present && labels.contains(&lungdesk_volume::labels::GROUND_GLASS));
+    assert!(viewer.display.overlay.labels_present && labels.contains(&lungdesk_volume::labels::GROUND_GLASS));
     h.get_by_label("1 Typical");
     h.get_by_label_contains("of opacity in the outer third");
     h.get_by_label_contains("SYNTHETIC lesions inserted into real CT");

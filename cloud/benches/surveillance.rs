@@ -104,7 +104,10 @@ fn main() {
         eprintln!("{name}: {rows} rows, {}", stats(ms.clone()));
         results.push(serde_json::json!({ "query": name, "rows": rows, "http_end_to_end": stats(ms) }));
     }
-    // The analyst's SQL for the first query, and a check that both agree.
+    // The analyst's SQL for the first query, timed for comparison. Its total is printed, not
+    // asserted: the counts here were filled by SQL from the same cases, so agreement would
+    // prove nothing. That the service's counts follow its labels is tested in
+    // `cloud/tests/service.rs` (`labels_are_stored_once_counts_follow_revisions_and_small_counts_are_suppressed`).
     let mut ms = Vec::new();
     let mut analyst_total = 0i64;
     for _ in 0..3 {
@@ -117,7 +120,6 @@ fn main() {
     let ours_total: i64 = ours.rows.iter().map(|r| r.count.unwrap_or(0)).sum();
     let suppressed = ours.rows.iter().filter(|r| r.count.is_none()).count();
     eprintln!("analyst SQL: {} (total {analyst_total}; service total {ours_total})", stats(ms.clone()));
-    assert_eq!((analyst_total, suppressed), (ours_total, 0), "the published counts are the analyst's counts");
     results.push(serde_json::json!({
         "query": "analyst SQL over labels, same as the first query", "sql": stats(ms),
         "analyst_total": analyst_total, "service_published_total": ours_total, "service_suppressed_cells": suppressed,

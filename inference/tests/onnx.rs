@@ -174,18 +174,6 @@ fn a_thin_slice_series_is_read_at_the_models_spacing_and_still_segments_as_built
     assert_eq!(graded(&a).grade, RsnaGrade::Typical);
 }
 
-/// A real series under `../shared/data`, or `None` (skipped, said on stderr) when the data
-/// is missing and `LUNGDESK_REQUIRE_DATA` is unset.
-fn real_series(rel: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(rel);
-    if !dir.is_dir() {
-        assert!(std::env::var_os("LUNGDESK_REQUIRE_DATA").is_none(), "missing real data: {}", dir.display());
-        eprintln!("SKIPPED: real data missing at {} (see ../shared/data/README.md)", dir.display());
-        return None;
-    }
-    Some(dir)
-}
-
 fn analyze_with_bundled_models(dir: &Path) -> lungdesk_inference::analysis::Analysis {
     let volume = load_folder(dir, None).expect("load");
     let engine = Engine::Models(Box::new(Models::load_dir(&default_models_dir()).expect("bundled models")));
@@ -194,7 +182,7 @@ fn analyze_with_bundled_models(dir: &Path) -> lungdesk_inference::analysis::Anal
 
 #[test]
 fn the_bundled_models_read_ricord_as_bilateral_peripheral_typical() {
-    let Some(dir) = real_series("ct/ricord-1a-covid") else { return };
+    let Some(dir) = lungdesk_volume::shared_data::real_data("ct/ricord-1a-covid") else { return };
     let a = analyze_with_bundled_models(&dir);
     let q = &a.quantification;
     eprintln!("RICORD with the models: {q:?}\n{}", graded(&a).explanation);
@@ -212,7 +200,7 @@ fn the_bundled_models_read_ricord_as_bilateral_peripheral_typical() {
 /// for it, so the test asks no more than that.
 #[test]
 fn the_bundled_models_find_the_mass_in_the_lung_cancer_control_and_do_not_call_it_typical() {
-    let Some(dir) = real_series("ct/lung-pet-ct-dx-a0002") else { return };
+    let Some(dir) = lungdesk_volume::shared_data::real_data("ct/lung-pet-ct-dx-a0002") else { return };
     let a = analyze_with_bundled_models(&dir);
     let q = &a.quantification;
     eprintln!("A0002 with the models: {q:?}\n{}", graded(&a).explanation);

@@ -2,27 +2,16 @@
 //! for them, so these tests check only what anatomy makes certain: two lungs of plausible
 //! volume. The numbers are printed for the record.
 
-use std::path::PathBuf;
-
 use lungdesk_inference::baseline::{BaselineParams, segment};
 use lungdesk_inference::grade::grade;
 use lungdesk_inference::quantify::quantify;
+use lungdesk_volume::shared_data::real_data;
 use lungdesk_volume::{Progress, load_folder};
-
-fn series(name: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ct")).join(name);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(std::env::var_os("LUNGDESK_REQUIRE_DATA").is_none(), "missing real data: {}", dir.display());
-    eprintln!("SKIPPED: real data missing at {} (see ../shared/data/README.md)", dir.display());
-    None
-}
 
 #[test]
 fn baseline_finds_two_lungs_of_plausible_volume_in_real_series() {
     for name in ["ricord-1a-covid", "lung-pet-ct-dx-a0002"] {
-        let Some(dir) = series(name) else { continue };
+        let Some(dir) = real_data(&format!("ct/{name}")) else { continue };
         let volume = load_folder(&dir, None).expect("load");
         let found = segment(&volume.geometry, &volume.voxels_hu, &BaselineParams::default(), &Progress::new())
             .expect("baseline");

@@ -21,10 +21,10 @@ const SIZE: [u32; 2] = [1920, 1080];
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let png = args.iter().position(|a| a == "--png").and_then(|i| args.get(i + 1)).map(PathBuf::from);
-    let dir = args.iter().find(|a| !a.starts_with("--") && Some(PathBuf::from(a.as_str())) != png).map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ct/ricord-1a-covid")),
-        PathBuf::from,
-    );
+    let dir = args
+        .iter()
+        .find(|a| !a.starts_with("--") && Some(PathBuf::from(a.as_str())) != png)
+        .map_or_else(|| lungdesk_volume::shared_data::shared_data().join("ct/ricord-1a-covid"), PathBuf::from);
     let volume = match lungdesk_volume::load_folder(&dir, None) {
         Ok(v) => v,
         Err(e) => {

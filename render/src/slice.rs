@@ -231,6 +231,64 @@ impl GpuVolume {
     pub fn dims(&self) -> [u32; 3] {
         self.dims
     }
+
+    /// A handle to this volume's label texture, for writing labels from another thread.
+    pub fn label_texture(&self) -> LabelTexture {
+        LabelTexture { texture: self.labels.clone(), dims: self.dims }
+    }
+}
+
+/// A volume's label texture, written from any thread (the analysis thread writes the AI's
+/// labels, so the UI thread never copies a whole label volume); then
+/// [`SliceRenderer::labels_written`] makes the views redraw.
+#[derive(Debug, Clone)]
+pub struct LabelTexture {
+    texture: wgpu::Texture,
+    dims: [u32; 3],
+}
+
+/// The names of the threads that wrote label volumes, oldest first (the last 64): a check
+/// that whole-volume writes stay off the UI thread.
+static LABEL_WRITERS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn note_label_writer() {
+    let name = std::thread::current().name().unwrap_or("unnamed").to_owned();
+    if let Ok(mut writers) = LABEL_WRITERS.lock() {
+        if writers.len() == 64 {
+            writers.remove(0);
+        }
+        writers.push(name);
+    }
+}
+
+/// The threads that wrote label volumes so far (see [`LabelTexture::write`]).
+pub fn label_writers() -> Vec<String> {
+    LABEL_WRITERS.lock().map(|w| w.clone()).unwrap_or_default()
+}
+
+impl LabelTexture {
+    /// Writes the whole label volume (x fastest, one class per voxel).
+    pub fn write(&self, queue: &wgpu::Queue, labels: &[u8]) -> Result<(), RenderError> {
+        let expected = self.dims.iter().map(|&d| d as usize).product::<usize>();
+        if labels.len() != expected {
+            return Err(RenderError::WrongLength { got: labels.len(), expected });
+        }
+        note_label_writer();
+        let [width, height, depth] = self.dims;
+        queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &self.texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            labels,
+            wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(width), rows_per_image: Some(height) },
+            wgpu::Extent3d { width, height, depth_or_array_layers: depth },
+        );
+        queue.submit([]);
+        Ok(())
+    }
 }
 
 /// Per-view values of the blit pass, laid out as `blit.wgsl`'s `Blit` struct.
@@ -537,12 +595,15 @@ impl SliceRenderer {
         }
     }
 
-    /// Replaces the labels in the box at `origin` of `size` (x fastest), e.g. after an edit or
-    /// when the AI's segmentation arrives.
+    /// Replaces the labels in the box at `origin` of `size` (x fastest): an edit's region.
+    /// Whole label volumes are written with [`LabelTexture::write`] off the UI thread.
     pub fn update_labels(&mut self, queue: &wgpu::Queue, origin: [u32; 3], size: [u32; 3], labels: &[u8]) {
         let Some(volume) = &self.volume else { return };
         if labels.len() != size.iter().map(|&s| s as usize).product::<usize>() {
             return;
+        }
+        if self.volume.as_ref().is_some_and(|v| v.dims == size) {
+            note_label_writer();
         }
         queue.write_texture(
             wgpu::TexelCopyTextureInfo {
@@ -555,6 +616,11 @@ impl SliceRenderer {
             wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(size[0]), rows_per_image: Some(size[1]) },
             wgpu::Extent3d { width: size[0], height: size[1], depth_or_array_layers: size[2] },
         );
+        self.labels_revision += 1;
+    }
+
+    /// Labels were written into the shown volume's [`LabelTexture`]: redraw the views.
+    pub fn labels_written(&mut self) {
         self.labels_revision += 1;
     }
 

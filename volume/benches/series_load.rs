@@ -12,7 +12,7 @@ use lungdesk_volume::{Progress, load_series, scan};
 fn main() {
     let mut dirs: Vec<PathBuf> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).map(PathBuf::from).collect();
     if dirs.is_empty() {
-        dirs.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ct/ricord-1a-covid")));
+        dirs.push(lungdesk_volume::shared_data::shared_data().join("ct/ricord-1a-covid"));
     }
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
     for dir in dirs {

@@ -20,6 +20,7 @@ pub mod open;
 pub mod phantom;
 pub mod progress;
 pub mod scan;
+pub mod shared_data;
 pub mod volume;
 
 pub use error::{FileError, VolumeError};

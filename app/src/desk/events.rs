@@ -1,0 +1,363 @@
+//! What the workers report, taken into the [`DeskModel`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lungdesk_store::SyncState;
+
+use super::action::Job;
+use super::identity::IdentityForm;
+use super::model::{DeskModel, Notice, Phase};
+use super::store_jobs::{Event, StoreRequest};
+use crate::i18n::{Lang, tr, trf};
+use crate::sync::{SyncEvent, SyncSettings};
+
+impl DeskModel {
+    /// Takes in what a worker reported; returns the work that follows from it.
+    #[allow(clippy::too_many_lines)] // one arm per event
+    pub fn on_event(&mut self, event: Event) -> Vec<Job> {
+        let lang = self.lang;
+        let mut jobs = Vec::new();
+        match event {
+            Event::Opened(Ok(opened)) => {
+                let opened = *opened;
+                if let Some(l) = opened.language.as_deref().and_then(Lang::from_code) {
+                    self.lang = l;
+                    jobs.push(Job::ViewerLang(l));
+                }
+                if let Some(dir) = opened.export_dir {
+                    self.export_dir = PathBuf::from(dir);
+                }
+                self.rows = Arc::new(opened.rows);
+                self.visible_for = None;
+                // A store made before site keys holds an identity without one: the form asks
+                // for the key once, with the rest filled in.
+                match opened.identity {
+                    Some(identity) if identity.problems().is_empty() => {
+                        self.phase = Phase::Ready;
+                        self.identity = Some(identity);
+                    }
+                    other => {
+                        self.phase = Phase::Identity(IdentityForm {
+                            identity: other.unwrap_or_default(),
+                            ..IdentityForm::default()
+                        });
+                        self.identity = None;
+                    }
+                }
+                if let Some(settings) = opened.cloud {
+                    self.start_sync(settings, &mut jobs);
+                }
+            }
+            Event::Opened(Err(e)) => self.phase = Phase::Failed(e.to_string()),
+            Event::IdentitySaved(Ok(identity)) => {
+                self.identity = Some(identity);
+                self.phase = Phase::Ready;
+                jobs.push(Job::Store(StoreRequest::Worklist { reader: self.reader() }));
+                if let Some(settings) = self.sync_waiting.take() {
+                    self.start_sync(settings, &mut jobs);
+                }
+            }
+            Event::IdentitySaved(Err(e)) => {
+                if let Phase::Identity(form) = &mut self.phase {
+                    form.saving = false;
+                    form.error = Some(e.to_string());
+                }
+            }
+            Event::Worklist(Ok(rows)) => {
+                self.rows = Arc::new(rows);
+                self.visible_for = None;
+            }
+            Event::CaseDetails { case_id, with_draft, details } => match details {
+                Ok(details) => {
+                    if let Some(c) = self.current.as_mut().filter(|c| c.case_id == case_id) {
+                        let details = *details;
+                        c.shared = details.shared;
+                        c.ai = details.ai;
+                        c.history = details.history;
+                        if with_draft && !c.loaded {
+                            // Keys pressed before the details arrived go on top of the stored
+                            // draft; the merged draft is saved.
+                            if c.merge_stored(details.draft) {
+                                self.draft_changed(&mut jobs);
+                            }
+                            if self.current.as_ref().is_some_and(|c| c.confirm_when_loaded) {
+                                self.confirm(&mut jobs);
+                            }
+                        }
+                    }
+                }
+                Err(e) => self.notice = Some(Notice::error(e.to_string())),
+            },
+            Event::Confirmed { case_id, result } => match result {
+                Ok((review, history, status)) => {
+                    jobs.push(Job::WakeSync);
+                    self.sync_states.insert(case_id, SyncState::Pending { error: None });
+                    if let Some(i) = self.row_index(case_id) {
+                        let row = &mut Arc::make_mut(&mut self.rows)[i];
+                        (row.grade, row.pcr, row.revision, row.status) =
+                            (Some(review.grade), Some(review.pcr), Some(review.revision), status);
+                    }
+                    if let Some(c) = self.current.as_mut().filter(|c| c.case_id == case_id) {
+                        c.history = history;
+                    }
+                    self.visible_for = None;
+                    let last =
+                        self.current.as_ref().is_some_and(|c| c.case_id == case_id) && self.neighbour(1).is_none();
+                    let key = self.row_index(case_id).map(|i| self.rows[i].case_key.clone()).unwrap_or_default();
+                    let text = trf(
+                        lang,
+                        "Saved: case {key}, grade {grade}, {pcr} (revision {revision}).",
+                        &[
+                            ("key", &key),
+                            ("grade", &review.grade.number()),
+                            ("pcr", &tr(lang, review.pcr.name())),
+                            ("revision", &review.revision),
+                        ],
+                    );
+                    self.notice = Some(Notice::info(
+                        text + if last { tr(lang, " That was the last case in the list.") } else { "" },
+                    ));
+                }
+                Err(e) => {
+                    self.notice = Some(Notice::error(trf(lang, "Not saved: {error}", &[("error", &e)])));
+                    jobs.push(Job::Store(StoreRequest::Worklist { reader: self.reader() }));
+                }
+            },
+            Event::SyncStates(Ok(states)) => self.sync_states = states,
+            Event::CloudSaved(Ok(settings)) => {
+                self.start_sync(settings, &mut jobs);
+                self.refresh_surveillance(&mut jobs);
+            }
+            Event::AiStored { case_id, result } => match result {
+                Ok(history) => {
+                    if let Some(c) = self.current.as_mut().filter(|c| c.case_id == case_id) {
+                        c.history = history;
+                    }
+                }
+                Err(e) => self.notice = Some(Notice::error(e.to_string())),
+            },
+            Event::Written(Ok(())) => {}
+            Event::Imported(result) => {
+                self.importing = None;
+                match result {
+                    Ok(report) => {
+                        self.notice = Some(Notice::info(super::import_summary(lang, &report)));
+                        self.last_import = Some(report);
+                    }
+                    Err(e) => self.notice = Some(Notice::error(e.to_string())),
+                }
+                jobs.push(Job::Store(StoreRequest::Worklist { reader: self.reader() }));
+            }
+            Event::Disagreements(Ok(d)) => self.disagreements = Some(*d),
+            Event::Disagreements(Err(e))
+            | Event::Worklist(Err(e))
+            | Event::Written(Err(e))
+            | Event::SyncStates(Err(e))
+            | Event::CloudSaved(Err(e)) => self.notice = Some(Notice::error(e.to_string())),
+            Event::Exported(Ok((csv, json, n))) => {
+                self.notice = Some(Notice::info(trf(
+                    lang,
+                    "Exported {n} label(s) to {csv} and {json}",
+                    &[("n", &n), ("csv", &csv.display()), ("json", &json.display())],
+                )));
+            }
+            Event::Exported(Err(e)) => {
+                self.notice = Some(Notice::error(trf(lang, "Export failed: {error}", &[("error", &e)])));
+            }
+        }
+        jobs
+    }
+
+    /// Takes in what the sync thread reported.
+    pub fn on_sync(&mut self, event: SyncEvent) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        match event {
+            SyncEvent::Status(status) => {
+                let changed = status.summary != self.cloud.status.summary || status.pulled != self.cloud.status.pulled;
+                self.cloud.status = status;
+                if changed {
+                    jobs.push(Job::Store(StoreRequest::SyncStates));
+                    // Other readers' labels of the open case may have arrived.
+                    if let Some(case_id) = self.current.as_ref().map(|c| c.case_id) {
+                        jobs.push(Job::Store(StoreRequest::CaseDetails {
+                            case_id,
+                            reader: self.reader(),
+                            with_draft: false,
+                        }));
+                    }
+                }
+            }
+            SyncEvent::Surveillance(counts) => {
+                self.cloud.fetching = false;
+                self.cloud.counts = Some(counts);
+            }
+        }
+        jobs
+    }
+
+    /// Starts syncing with `settings`, or holds them until the identity is complete.
+    fn start_sync(&mut self, settings: SyncSettings, jobs: &mut Vec<Job>) {
+        if self.identity.is_none() {
+            self.sync_waiting = Some(settings);
+            return;
+        }
+        self.cloud.url_entry.clone_from(&settings.url);
+        self.cloud.token_entry.clone_from(&settings.token);
+        self.cloud.settings = Some(settings.clone());
+        self.syncing = true;
+        jobs.push(Job::StartSync(settings));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lungdesk_store::{CaseRow, CaseStatus, Finding, Grade, Identity, Pcr, ReviewDraft};
+
+    use super::*;
+    use crate::desk::action::Action;
+    use crate::desk::store_jobs::{CaseDetails, Opened};
+
+    fn me() -> Identity {
+        Identity {
+            reader_id: "R-1".into(),
+            display_name: "Reader".into(),
+            site_code: "SITE".into(),
+            postal_code: "466-8560".into(),
+            site_key: Some(lungdesk_store::SiteKey::from_bytes([3; 32])),
+        }
+    }
+
+    fn row(case_id: i64) -> CaseRow {
+        CaseRow {
+            case_id,
+            case_key: format!("{case_id:016x}"),
+            exam_date: None,
+            age_years: None,
+            sex: None,
+            slices: 10,
+            status: CaseStatus::New,
+            ai_grade: None,
+            ai_cannot_grade: None,
+            grade: None,
+            pcr: None,
+            revision: None,
+        }
+    }
+
+    /// A ready desk with cases 1 and 2, case 1 opened and its details not yet in.
+    fn ready_with_case_opening() -> DeskModel {
+        let mut m = DeskModel::new("labels.sqlite".into(), "exports".into());
+        let opened =
+            Opened { identity: Some(me()), language: None, export_dir: None, rows: vec![row(1), row(2)], cloud: None };
+        m.on_event(Event::Opened(Ok(Box::new(opened))));
+        m.refilter_now();
+        let jobs = m.apply(Action::Open(1));
+        assert!(jobs.iter().any(|j| matches!(j, Job::LoadCase { case_id: 1, next: Some(2) })), "{jobs:?}");
+        m
+    }
+
+    /// What a confirmed case's working copy holds: its last revision.
+    fn stored() -> ReviewDraft {
+        ReviewDraft {
+            grade: Some(Grade::Typical),
+            pcr: Some(Pcr::Positive),
+            findings: vec![Finding::ALL[0], Finding::ALL[2]],
+            note: "bilateral peripheral GGO".into(),
+        }
+    }
+
+    fn details(draft: ReviewDraft) -> Event {
+        Event::CaseDetails {
+            case_id: 1,
+            with_draft: true,
+            details: Ok(Box::new(CaseDetails { draft, ..CaseDetails::default() })),
+        }
+    }
+
+    fn saved_drafts(jobs: &[Job]) -> Vec<ReviewDraft> {
+        jobs.iter()
+            .filter_map(|j| match j {
+                Job::Store(StoreRequest::SaveDraft { draft, .. }) => Some(draft.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keys_before_the_details_arrive_are_merged_into_the_stored_draft() {
+        let mut m = ready_with_case_opening();
+        let early: Vec<Job> = [Action::Grade(Grade::Negative), Action::ToggleFinding(Finding::ALL[1])]
+            .into_iter()
+            .flat_map(|a| m.apply(a))
+            .collect();
+        assert!(saved_drafts(&early).is_empty(), "nothing is written over the stored draft before it is read");
+        let jobs = m.on_event(details(stored()));
+        let expected = ReviewDraft {
+            grade: Some(Grade::Negative),
+            findings: vec![Finding::ALL[0], Finding::ALL[1], Finding::ALL[2]],
+            ..stored()
+        };
+        assert_eq!(saved_drafts(&jobs), vec![expected.clone()], "the merged draft is saved");
+        assert_eq!(m.current().map(|c| c.draft.clone()), Some(expected));
+        assert_eq!(m.current_row().map(|r| r.status), Some(CaseStatus::InReview));
+    }
+
+    #[test]
+    fn a_note_cannot_be_typed_over_a_stored_one_it_has_not_seen() {
+        let mut m = ready_with_case_opening();
+        assert!(m.apply(Action::Note("typed early".into())).is_empty());
+        m.on_event(details(stored()));
+        assert_eq!(m.current().map(|c| c.draft.note.as_str()), Some("bilateral peripheral GGO"));
+        let jobs = m.apply(Action::Note("bilateral peripheral GGO; crazy paving".into()));
+        assert_eq!(saved_drafts(&jobs).len(), 1);
+    }
+
+    #[test]
+    fn enter_before_the_details_arrive_confirms_once_they_do_with_findings_and_note_kept() {
+        let mut m = ready_with_case_opening();
+        let mut jobs = m.apply(Action::Grade(Grade::Negative));
+        jobs.extend(m.apply(Action::Confirm));
+        assert!(!jobs.iter().any(|j| matches!(j, Job::Store(StoreRequest::Confirm { .. }))), "not before it is loaded");
+        assert_eq!(m.current().map(|c| c.case_id), Some(1), "still on the case");
+        let jobs = m.on_event(details(stored()));
+        let confirmed: Vec<&ReviewDraft> = jobs
+            .iter()
+            .filter_map(|j| match j {
+                Job::Store(StoreRequest::Confirm { case_id: 1, draft, .. }) => Some(draft),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(confirmed, vec![&ReviewDraft { grade: Some(Grade::Negative), ..stored() }]);
+        assert_eq!(m.current().map(|c| c.case_id), Some(2), "the next case opens");
+    }
+
+    #[test]
+    fn enter_on_a_loaded_case_without_grade_and_pcr_refuses() {
+        let mut m = ready_with_case_opening();
+        m.on_event(details(ReviewDraft::default()));
+        let jobs = m.apply(Action::Confirm);
+        assert!(jobs.is_empty(), "{jobs:?}");
+        assert!(m.notice().is_some_and(|n| n.error && n.text.contains("PCR")));
+        assert_eq!(m.current().map(|c| c.case_id), Some(1));
+    }
+
+    #[test]
+    fn sync_waits_for_the_site_key() {
+        let mut m = DeskModel::new("labels.sqlite".into(), "exports".into());
+        let settings = SyncSettings { url: "http://127.0.0.1:1".into(), token: "t".into() };
+        let keyless = Identity { site_key: None, ..me() };
+        let opened = Opened {
+            identity: Some(keyless),
+            language: None,
+            export_dir: None,
+            rows: Vec::new(),
+            cloud: Some(settings.clone()),
+        };
+        let jobs = m.on_event(Event::Opened(Ok(Box::new(opened))));
+        assert!(!jobs.iter().any(|j| matches!(j, Job::StartSync(_))), "{jobs:?}");
+        assert!(matches!(m.phase(), Phase::Identity(_)));
+        let jobs = m.on_event(Event::IdentitySaved(Ok(me())));
+        assert!(jobs.iter().any(|j| matches!(j, Job::StartSync(s) if *s == settings)), "{jobs:?}");
+    }
+}

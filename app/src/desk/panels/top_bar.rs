@@ -1,0 +1,91 @@
+//! Tabs, import, export, language, the reader, the sync line; the status message below.
+
+use std::path::PathBuf;
+
+use egui::{Key, RichText};
+
+use crate::desk::action::Action;
+use crate::desk::model::{DeskModel, Tab};
+use crate::i18n::{tr, trf};
+use crate::theme;
+
+/// The running import: what, and how far.
+#[derive(Debug)]
+pub struct ImportProgress<'a> {
+    pub what: &'a str,
+    pub fraction: f32,
+}
+
+pub fn show(ui: &mut egui::Ui, m: &DeskModel, import: Option<ImportProgress<'_>>) -> Vec<Action> {
+    let lang = m.lang;
+    let mut actions = Vec::new();
+    ui.horizontal_wrapped(|ui| {
+        for (tab, name) in [
+            (Tab::Review, "Review (F3)"),
+            (Tab::Disagreements, "Disagreements (F4)"),
+            (Tab::Surveillance, "Surveillance (F7)"),
+        ] {
+            if ui.selectable_label(m.tab == tab, tr(lang, name)).clicked() {
+                actions.push(Action::ShowTab(tab));
+            }
+        }
+        ui.separator();
+        if ui.button(tr(lang, "Import folder… (Ctrl+I)")).clicked() {
+            actions.push(Action::AskImportFolder);
+        }
+        let mut entry = m.import_entry.clone();
+        let response = ui.add(
+            egui::TextEdit::singleline(&mut entry)
+                .desired_width(240.0)
+                .hint_text(tr(lang, "or type a folder path, Enter")),
+        );
+        if entry != m.import_entry {
+            actions.push(Action::ImportEntry(entry.clone()));
+        }
+        if response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) && !entry.trim().is_empty() {
+            actions.push(Action::Import(PathBuf::from(entry.trim())));
+        }
+        if let Some(job) = import {
+            ui.label(trf(lang, "Importing {what}", &[("what", &job.what)]));
+            ui.add(egui::ProgressBar::new(job.fraction).desired_width(160.0).show_percentage());
+            if ui.button(tr(lang, "Cancel")).clicked() {
+                actions.push(Action::CancelImport);
+            }
+        }
+        ui.separator();
+        if ui.button(tr(lang, "Export labels (Ctrl+E)")).clicked() {
+            actions.push(Action::Export);
+        }
+        // The export folder, editable; Enter exports there.
+        let mut folder = m.export_dir.display().to_string();
+        let response = ui
+            .add(egui::TextEdit::singleline(&mut folder).desired_width(180.0))
+            .on_hover_text(tr(lang, "Export folder: CSV and JSON are written here (Enter exports)"));
+        if response.changed() {
+            actions.push(Action::ExportDir(PathBuf::from(folder)));
+        }
+        if response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
+            actions.push(Action::Export);
+        }
+        ui.separator();
+        if ui.button(format!("{} (F2)", lang.other().name())).clicked() {
+            actions.push(Action::Lang(lang.other()));
+        }
+        if ui.button(tr(lang, "Shortcuts (F1)")).clicked() {
+            actions.push(Action::ToggleShortcuts);
+        }
+        if let Some(i) = &m.identity {
+            ui.weak(format!("{} · {} · {}", i.display_name, i.reader_id, i.site_code));
+        }
+        ui.separator();
+        let (line, color) = crate::cloud_ui::status_line(lang, &m.cloud);
+        if ui.add(egui::Label::new(RichText::new(line).color(color)).sense(egui::Sense::click())).clicked() {
+            actions.push(Action::ShowTab(Tab::Surveillance));
+        }
+    });
+    if let Some(n) = &m.notice {
+        ui.colored_label(if n.error { theme::ERROR } else { theme::OK }, &n.text);
+    }
+    ui.separator();
+    actions
+}

@@ -1,0 +1,327 @@
+//! The desk's background threads. Each worker owns its channel and its thread's handle; a
+//! thread that dies turns into an error event; [`Workers::shutdown`] (from
+//! `DeskApp::on_exit`) lets the store thread finish every request already queued — a confirm
+//! sent by the Enter just before the window closed is committed — and joins every thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::thread::JoinHandle;
+
+use lungdesk_store::{CaseRow, Identity, Store, import_folder};
+use lungdesk_volume::{Progress, scan_files};
+
+use super::model::FilterKey;
+use super::store_jobs::{self, Event, StoreRequest};
+use super::worklist_query::{WorklistQuery, filter_rows};
+use crate::error::DeskError;
+use crate::i18n::{Lang, trf};
+use crate::viewer::{Loaded, load_and_upload};
+
+/// Starts a named thread, or says which could not start.
+pub(crate) fn spawn(name: &'static str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, DeskError> {
+    std::thread::Builder::new().name(name.into()).spawn(f).map_err(|source| DeskError::Spawn { name, source })
+}
+
+/// The `lungdesk-store` thread: every read and write of the label store, in order.
+#[derive(Debug)]
+pub struct StoreWorker {
+    tx: Option<Sender<StoreRequest>>,
+    thread: Option<JoinHandle<()>>,
+    /// Requests sent and not yet answered (the open counts as one).
+    pending: usize,
+}
+
+impl StoreWorker {
+    /// Opens the store at `path` on its thread; [`Event::Opened`] comes first.
+    pub fn start(path: PathBuf, events: Sender<Event>) -> Result<Self, DeskError> {
+        let (tx, rx) = channel::<StoreRequest>();
+        let thread = spawn("lungdesk-store", move || {
+            let mut store = match Store::open(&path) {
+                Ok(store) => store,
+                Err(e) => {
+                    let _ = events.send(Event::Opened(Err(e.into())));
+                    return;
+                }
+            };
+            let _ = events.send(Event::Opened(store_jobs::open(&store).map_err(DeskError::from)));
+            // Every request queued is run, also once nobody listens any more (the desk is
+            // closing): the answer is lost, the write is not.
+            for request in rx {
+                let _ = events.send(request.run(&mut store));
+            }
+        })?;
+        Ok(Self { tx: Some(tx), thread: Some(thread), pending: 1 })
+    }
+
+    pub fn send(&mut self, request: StoreRequest) -> Result<(), DeskError> {
+        let tx = self.tx.as_ref().ok_or(DeskError::WorkerGone("lungdesk-store"))?;
+        tx.send(request).map_err(|_| DeskError::WorkerGone("lungdesk-store"))?;
+        self.pending += 1;
+        Ok(())
+    }
+
+    /// One answer arrived.
+    pub fn answered(&mut self) {
+        self.pending = self.pending.saturating_sub(1);
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// The thread ended while requests were outstanding (it panicked, or the store closed).
+    pub fn died(&self) -> bool {
+        self.pending > 0 && self.thread.as_ref().is_some_and(JoinHandle::is_finished)
+    }
+
+    /// Lets the thread run what is queued, then joins it.
+    pub fn shutdown(&mut self) {
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A case being read on its thread.
+struct CaseLoad {
+    case_id: i64,
+    progress: Arc<Progress>,
+    rx: Receiver<Result<Loaded, DeskError>>,
+    result: Option<Result<Loaded, DeskError>>,
+    started: std::time::Instant,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The `lungdesk-case` threads: the open case and the next one in the worklist (prefetch).
+#[derive(Default)]
+pub struct CaseLoader {
+    loads: Vec<CaseLoad>,
+    /// Loads cancelled and not yet ended, joined at shutdown.
+    cancelled: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for CaseLoader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.loads.iter().map(|l| (l.case_id, l.result.is_some()))).finish()
+    }
+}
+
+impl CaseLoader {
+    /// Keeps (or starts) the loads of `case_id` and `next`, cancelling the others.
+    pub fn want(
+        &mut self,
+        case_id: i64,
+        next: Option<i64>,
+        start: impl Fn(i64, Arc<Progress>, Sender<Result<Loaded, DeskError>>) -> Result<JoinHandle<()>, DeskError>,
+    ) {
+        self.cancelled.retain(|t| !t.is_finished());
+        self.loads.retain_mut(|l| {
+            let keep = l.case_id == case_id || Some(l.case_id) == next;
+            if !keep {
+                l.progress.cancel();
+                // The thread sees the cancel at its next step; it is joined at shutdown.
+                self.cancelled.extend(l.thread.take());
+            }
+            keep
+        });
+        for id in std::iter::once(case_id).chain(next) {
+            if self.loads.iter().any(|l| l.case_id == id) {
+                continue;
+            }
+            let progress = Arc::new(Progress::new());
+            let (tx, rx) = channel();
+            let started = std::time::Instant::now();
+            let (thread, result) = match start(id, progress.clone(), tx) {
+                Ok(thread) => (Some(thread), None),
+                Err(e) => (None, Some(Err(e))),
+            };
+            self.loads.push(CaseLoad { case_id: id, progress, rx, result, started, thread });
+        }
+    }
+
+    /// Collects finished loads.
+    pub fn poll(&mut self) {
+        for load in &mut self.loads {
+            if load.result.is_none() {
+                match load.rx.try_recv() {
+                    Ok(result) => load.result = Some(result),
+                    Err(TryRecvError::Disconnected) => load.result = Some(Err(DeskError::WorkerGone("lungdesk-case"))),
+                    Err(TryRecvError::Empty) => {}
+                }
+            }
+        }
+    }
+
+    /// The result for `case_id` if it is in, and when its load started.
+    pub fn take(&mut self, case_id: i64) -> Option<(Result<Loaded, DeskError>, std::time::Instant)> {
+        let i = self.loads.iter().position(|l| l.case_id == case_id && l.result.is_some())?;
+        let load = self.loads.remove(i);
+        load.result.map(|r| (r, load.started))
+    }
+
+    /// Whether the case is being read (or read and not yet shown).
+    pub fn has(&self, case_id: i64) -> bool {
+        self.loads.iter().any(|l| l.case_id == case_id)
+    }
+
+    /// The progress of `case_id`'s load while it runs.
+    pub fn progress(&self, case_id: i64) -> Option<f32> {
+        self.loads.iter().find(|l| l.case_id == case_id && l.result.is_none()).map(|l| l.progress.fraction())
+    }
+
+    pub fn busy(&self) -> bool {
+        self.loads.iter().any(|l| l.result.is_none())
+    }
+
+    pub fn shutdown(&mut self) {
+        for load in &self.loads {
+            load.progress.cancel();
+        }
+        let threads = self.loads.iter_mut().filter_map(|l| l.thread.take()).chain(self.cancelled.drain(..));
+        for thread in threads.collect::<Vec<_>>() {
+            let _ = thread.join();
+        }
+        self.loads.clear();
+    }
+}
+
+/// Reads a case's largest series from the files recorded at import, and uploads it.
+pub fn load_case(
+    store_path: &Path,
+    case_id: i64,
+    progress: &Progress,
+    gpu: Option<&(wgpu::Device, wgpu::Queue)>,
+    lang: Lang,
+) -> Result<Loaded, DeskError> {
+    let series = Store::open(store_path).and_then(|s| s.case_series(case_id))?;
+    let (series_uid, files) = &series[0];
+    let missing: Vec<&PathBuf> = files.iter().filter(|f| !f.is_file()).collect();
+    if let Some(first) = missing.first() {
+        return Err(DeskError::FilesGone(trf(
+            lang,
+            "{missing} of {total} files of this case are gone (first: {first}); moved or deleted after import. Its labels are kept; import the folder again from its new place.",
+            &[("missing", &missing.len()), ("total", &files.len()), ("first", &first.display())],
+        )));
+    }
+    let root = files[0].parent().map(Path::to_owned).unwrap_or_default();
+    let report = scan_files(&root, files, Vec::new(), progress).map_err(crate::error::ViewerError::from)?;
+    let series = report.pick(Some(series_uid)).map_err(crate::error::ViewerError::from)?;
+    Ok(load_and_upload(series, progress, gpu)?)
+}
+
+/// An import on the `lungdesk-import` thread.
+pub struct ImportWorker {
+    pub what: String,
+    pub progress: Arc<Progress>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ImportWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportWorker").field("what", &self.what).finish_non_exhaustive()
+    }
+}
+
+impl ImportWorker {
+    /// Imports `folder` on its own connection to the store; [`Event::Imported`] when done.
+    pub fn start(
+        store_path: PathBuf,
+        folder: PathBuf,
+        identity: Identity,
+        events: Sender<Event>,
+        repaint: Option<egui::Context>,
+    ) -> Result<Self, DeskError> {
+        let progress = Arc::new(Progress::new());
+        let worker_progress = progress.clone();
+        let what = folder.display().to_string();
+        let thread = spawn("lungdesk-import", move || {
+            // A panic inside the import (a defect; one hostile Patient's Age once did it) must
+            // still end the job with its reason, or every later import would say "already
+            // running". The store commits per series, so what was imported stays.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut store = Store::open(&store_path)?;
+                // The identity as the store holds it now: a site key set meanwhile from the
+                // command line (`lungdesk site-key set`) keys what this import adds.
+                let identity = store
+                    .identity()
+                    .ok()
+                    .flatten()
+                    .filter(|i| i.problems().is_empty() && i.site_code == identity.site_code)
+                    .unwrap_or(identity);
+                Ok(import_folder(&mut store, &identity, &folder, &worker_progress)?)
+            }))
+            .unwrap_or_else(|_| Err(DeskError::ImportPanicked(folder.clone())));
+            let _ = events.send(Event::Imported(result));
+            if let Some(ctx) = repaint {
+                ctx.request_repaint();
+            }
+        })?;
+        Ok(Self { what, progress, thread: Some(thread) })
+    }
+
+    /// Cancels the import (what it committed stays) and joins it.
+    pub fn shutdown(&mut self) {
+        self.progress.cancel();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Filters and sorts long worklists on the `lungdesk-worklist` thread.
+#[derive(Default)]
+pub struct FilterWorker {
+    job: Option<(FilterKey, Receiver<Vec<usize>>, JoinHandle<()>)>,
+}
+
+impl std::fmt::Debug for FilterWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilterWorker").field("running", &self.job.is_some()).finish()
+    }
+}
+
+impl FilterWorker {
+    /// The result for `key` once it is in.
+    pub fn done(&mut self) -> Option<(FilterKey, Vec<usize>)> {
+        let visible = self.job.as_ref()?.1.try_recv().ok()?;
+        let (key, _, thread) = self.job.take()?;
+        let _ = thread.join();
+        Some((key, visible))
+    }
+
+    pub fn running_for(&self, key: &FilterKey) -> bool {
+        self.job.as_ref().is_some_and(|j| j.0 == *key)
+    }
+
+    pub fn busy(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Starts filtering `rows` for `key` (replacing a run for an older key).
+    pub fn start(
+        &mut self,
+        key: FilterKey,
+        rows: Arc<Vec<CaseRow>>,
+        query: WorklistQuery,
+        lang: Lang,
+        repaint: Option<egui::Context>,
+    ) -> Result<(), DeskError> {
+        let (tx, rx) = channel();
+        let thread = spawn("lungdesk-worklist", move || {
+            let _ = tx.send(filter_rows(&rows, &query, lang));
+            if let Some(ctx) = repaint {
+                ctx.request_repaint();
+            }
+        })?;
+        self.job = Some((key, rx, thread));
+        Ok(())
+    }
+
+    pub fn shutdown(&mut self) {
+        if let Some((_, _, thread)) = self.job.take() {
+            let _ = thread.join();
+        }
+    }
+}
