@@ -309,6 +309,11 @@ pub const JA: &[(&str, &str)] = &[
     ("Synced to the dataset service.", "データセットサービスに同期済み。"),
     ("Waiting to sync ({error}).", "同期待ち ({error})。"),
     ("Waiting to sync.", "同期待ち。"),
+    ("Sync stopped: {error}", "同期を停止しました: {error}"),
+    (
+        "Not saved: this case could not be read ({error}); open it again.",
+        "保存されていません: この症例を読み込めませんでした ({error})。開き直してください。",
+    ),
     (
         "Sync conflict: {why}. Confirm again to send a new revision.",
         "同期の競合: {why}。もう一度確定すると新しい版を送信します。",

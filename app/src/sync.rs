@@ -82,6 +82,9 @@ pub struct SyncStatus {
 pub enum SyncEvent {
     Status(SyncStatus),
     Surveillance(Result<Surveillance, String>),
+    /// The thread could not start syncing (no client for these settings, or no store) and
+    /// has ended: nothing will retry until the settings are saved again.
+    Stopped(String),
 }
 
 enum Command {
@@ -143,8 +146,7 @@ pub fn spawn(
         .spawn(move || match Client::new(&url, &token, timing.timeout, None) {
             Ok(client) => run(&store_path, &client, timing, &rx, &events, repaint.as_ref()),
             Err(e) => {
-                let _ =
-                    events.send(SyncEvent::Status(SyncStatus { error: Some(e.to_string()), ..SyncStatus::default() }));
+                let _ = events.send(SyncEvent::Stopped(e.to_string()));
                 if let Some(ctx) = repaint {
                     ctx.request_repaint();
                 }
@@ -171,7 +173,7 @@ fn run(
     let mut store = match Store::open(store_path) {
         Ok(s) => s,
         Err(e) => {
-            send(SyncEvent::Status(SyncStatus { error: Some(e.to_string()), ..SyncStatus::default() }));
+            send(SyncEvent::Stopped(e.to_string()));
             return;
         }
     };

@@ -87,7 +87,13 @@ impl DeskModel {
                         }
                     }
                 }
-                Err(e) => self.notice = Some(Notice::error(e.to_string())),
+                Err(e) => {
+                    if let Some(c) = self.current.as_mut().filter(|c| c.case_id == case_id && with_draft && !c.loaded) {
+                        c.details_failed = Some(e.to_string());
+                        c.confirm_when_loaded = false;
+                    }
+                    self.notice = Some(Notice::error(e.to_string()));
+                }
             },
             Event::Confirmed { case_id, result } => match result {
                 Ok((review, history, status)) => {
@@ -191,6 +197,12 @@ impl DeskModel {
             SyncEvent::Surveillance(counts) => {
                 self.cloud.fetching = false;
                 self.cloud.counts = Some(counts);
+            }
+            SyncEvent::Stopped(e) => {
+                self.syncing = false;
+                self.cloud.fetching = false;
+                self.cloud.status.error = Some(e.clone());
+                self.notice = Some(Notice::error(trf(self.lang, "Sync stopped: {error}", &[("error", &e)])));
             }
         }
         jobs
@@ -304,13 +316,31 @@ mod tests {
     }
 
     #[test]
-    fn a_note_cannot_be_typed_over_a_stored_one_it_has_not_seen() {
+    fn a_note_typed_before_the_stored_one_is_read_is_added_to_it() {
         let mut m = ready_with_case_opening();
-        assert!(m.apply(Action::Note("typed early".into())).is_empty());
-        m.on_event(details(stored()));
-        assert_eq!(m.current().map(|c| c.draft.note.as_str()), Some("bilateral peripheral GGO"));
-        let jobs = m.apply(Action::Note("bilateral peripheral GGO; crazy paving".into()));
-        assert_eq!(saved_drafts(&jobs).len(), 1);
+        assert!(m.apply(Action::FocusNote).iter().any(|j| matches!(j, Job::FocusNote)), "the note opens at once");
+        assert!(saved_drafts(&m.apply(Action::Note("crazy paving".into()))).is_empty());
+        let jobs = m.on_event(details(stored()));
+        let note = "bilateral peripheral GGO\ncrazy paving";
+        assert_eq!(saved_drafts(&jobs).iter().map(|d| d.note.as_str()).collect::<Vec<_>>(), vec![note]);
+        assert_eq!(m.current().map(|c| c.draft.note.as_str()), Some(note));
+    }
+
+    #[test]
+    fn a_case_whose_details_cannot_be_read_is_not_confirmed_and_says_why() {
+        let mut m = ready_with_case_opening();
+        m.apply(Action::Grade(Grade::Typical));
+        m.apply(Action::Confirm);
+        let failed = Event::CaseDetails {
+            case_id: 1,
+            with_draft: true,
+            details: Err(crate::error::DeskError::WorkerGone("lungdesk-store")),
+        };
+        let jobs = m.on_event(failed);
+        assert!(!jobs.iter().any(|j| matches!(j, Job::Store(StoreRequest::Confirm { .. }))), "{jobs:?}");
+        let jobs = m.apply(Action::Confirm);
+        assert!(jobs.is_empty(), "{jobs:?}");
+        assert!(m.notice().is_some_and(|n| n.error && n.text.contains("could not be read")), "{:?}", m.notice());
     }
 
     #[test]

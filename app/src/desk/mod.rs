@@ -149,8 +149,7 @@ impl Desk {
             && !self.filter.busy()
             && self.import.is_none()
             && !self.loads.busy()
-            && !self.viewer.is_analysing()
-            && !self.viewer.is_loading()
+            && !self.viewer.is_busy()
     }
 
     /// Edits the identity form as `edit` does (as typing into it would), through
@@ -235,8 +234,8 @@ impl Desk {
                 ) {
                     Ok(handle) => self.sync = Some(handle),
                     Err(e) => {
-                        self.model.syncing = false;
-                        self.model.notice = Some(Notice::error(e));
+                        let jobs = self.model.on_sync(SyncEvent::Stopped(e));
+                        self.run(jobs);
                     }
                 }
             }
@@ -355,20 +354,23 @@ impl Desk {
         self.model.visible.retain(|&i| i < n);
     }
 
-    /// Lets the store thread finish what is queued (a confirm just sent is committed), stops
-    /// the import and case loads, and joins every worker: what `DeskApp::on_exit` calls.
+    /// What `DeskApp::on_exit` calls: the import is cancelled (what it committed stays), the
+    /// store thread finishes every request queued (a confirm sent by the last Enter is
+    /// committed), and the workers are joined. The sync thread is told to stop and not waited
+    /// for (it may be inside a network request; a label in flight is sent again next time).
     pub fn shutdown(&mut self) {
+        if let Some(import) = &self.import {
+            import.progress.cancel();
+        }
+        self.loads.shutdown();
         if let Some(store) = &mut self.store {
             store.shutdown();
         }
         if let Some(import) = &mut self.import {
             import.shutdown();
         }
-        self.loads.shutdown();
         self.filter.shutdown();
-        if let Some(sync) = self.sync.take() {
-            sync.stop_and_wait();
-        }
+        self.sync = None;
         self.viewer.shutdown();
     }
 

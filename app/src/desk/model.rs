@@ -18,7 +18,7 @@ use super::identity::IdentityForm;
 use super::store_jobs::StoreRequest;
 use super::worklist_query::{SortBy, WorklistQuery, filter_rows};
 use crate::cloud_ui::CloudPanel;
-use crate::i18n::{Lang, tr};
+use crate::i18n::{Lang, tr, trf};
 use crate::sync::SyncSettings;
 
 /// What the desk shows.
@@ -65,8 +65,12 @@ pub struct OpenCase {
     /// The analysis already recorded in the store for this case.
     pub(crate) ai_recorded: bool,
     early: Vec<EarlyEdit>,
+    /// The note as typed before the details arrived (into an empty field).
+    early_note: Option<String>,
     /// Enter was pressed before the details arrived: confirm when they do.
     pub(crate) confirm_when_loaded: bool,
+    /// Why the details could not be read (the case cannot be confirmed until reopened).
+    pub(crate) details_failed: Option<String>,
 }
 
 impl OpenCase {
@@ -80,7 +84,9 @@ impl OpenCase {
             shared: Vec::new(),
             ai_recorded: false,
             early: Vec::new(),
+            early_note: None,
             confirm_when_loaded: false,
+            details_failed: None,
         }
     }
 
@@ -98,8 +104,17 @@ impl OpenCase {
                 }
             }
         }
+        // A note typed before the stored one was read is added to it, never put in its place.
+        let typed = self.early_note.take().filter(|t| !t.trim().is_empty());
+        if let Some(typed) = &typed {
+            if self.draft.note.trim().is_empty() {
+                self.draft.note.clone_from(typed);
+            } else {
+                self.draft.note = format!("{}\n{typed}", self.draft.note);
+            }
+        }
         self.loaded = true;
-        !std::mem::take(&mut self.early).is_empty()
+        !std::mem::take(&mut self.early).is_empty() || typed.is_some()
     }
 }
 
@@ -281,11 +296,14 @@ impl DeskModel {
                 }
             }
             Action::Note(text) => {
-                // The note field opens once the details are in: a note typed over a stored
-                // one it cannot see would replace it.
-                if let Some(c) = self.current.as_mut().filter(|c| c.loaded && c.draft.note != text) {
-                    c.draft.note = text;
-                    self.draft_changed(&mut jobs);
+                if let Some(c) = self.current.as_mut().filter(|c| c.draft.note != text) {
+                    c.draft.note.clone_from(&text);
+                    if c.loaded {
+                        self.draft_changed(&mut jobs);
+                    } else {
+                        // Typed before the stored note is read: added to it when it is.
+                        c.early_note = Some(text);
+                    }
                 }
             }
             Action::Confirm => self.confirm(&mut jobs),
@@ -294,10 +312,7 @@ impl DeskModel {
                     self.open(case_id, &mut jobs);
                 }
             }
-            Action::Open(case_id) => {
-                self.tab = Tab::Review;
-                self.open(case_id, &mut jobs);
-            }
+            Action::Open(case_id) => self.open(case_id, &mut jobs),
             Action::Import(folder) => self.import(folder, &mut jobs),
             Action::AskImportFolder => jobs.push(Job::AskImportFolder),
             Action::ImportEntry(text) => self.import_entry = text,
@@ -325,7 +340,7 @@ impl DeskModel {
                 self.query.sort = SortBy::ALL[(at + 1) % SortBy::ALL.len()];
             }
             Action::FocusNote => {
-                if self.current.as_ref().is_some_and(|c| c.loaded) {
+                if self.current.is_some() {
                     jobs.push(Job::FocusNote);
                 }
             }
@@ -401,6 +416,14 @@ impl DeskModel {
     pub(crate) fn confirm(&mut self, jobs: &mut Vec<Job>) {
         let Some(case) = &mut self.current else { return };
         let Some(identity) = self.identity.clone() else { return };
+        if let Some(why) = &case.details_failed {
+            self.notice = Some(Notice::error(trf(
+                self.lang,
+                "Not saved: this case could not be read ({error}); open it again.",
+                &[("error", why)],
+            )));
+            return;
+        }
         if !case.loaded {
             case.confirm_when_loaded = true;
             return;

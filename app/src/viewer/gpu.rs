@@ -76,6 +76,9 @@ pub(super) struct GpuState {
     /// Generation of the labels in the renderer's label texture.
     labels_shown: Option<u64>,
     labels_upload: Option<Upload<()>>,
+    /// Generations whose upload failed (said once, not retried every frame).
+    failed: Option<u64>,
+    labels_failed: Option<u64>,
 }
 
 impl GpuState {
@@ -89,12 +92,21 @@ impl Viewer {
     /// Hands finished uploads to the renderer and starts the ones needed: the volume (unless
     /// the loader uploaded it), then the labels.
     pub(super) fn sync_gpu(&mut self) {
-        let (Some(rs), Some(volume)) = (self.render_state.clone(), self.volume.clone()) else { return };
+        let Some(rs) = self.render_state.clone() else { return };
+        let Some(volume) = self.volume.clone() else {
+            // No volume (the case could not be read): nothing of the last one is waited for.
+            retire(self.gpu.upload.take(), &mut self.finished_threads);
+            retire(self.gpu.labels_upload.take(), &mut self.finished_threads);
+            return;
+        };
         let of = self.generation.volume;
         let gpu = &mut self.gpu;
         if gpu.shown != Some(of) {
             let ready = if let Some(uploaded) = gpu.pending.take() {
+                retire(gpu.upload.take(), &mut self.finished_threads);
                 Some(Ok(uploaded))
+            } else if gpu.failed == Some(of) {
+                return;
             } else {
                 self.volume_upload(&rs, &volume, of)
             };
@@ -110,6 +122,7 @@ impl Viewer {
                     }
                 }
                 Some(Err(e)) => {
+                    gpu.failed = Some(of);
                     self.error = Some(e.to_string());
                     return;
                 }
@@ -119,7 +132,7 @@ impl Viewer {
         let gpu = &mut self.gpu;
         let Some(labels) = self.labels.clone() else { return };
         let labels_of = self.generation.labels;
-        if gpu.labels_shown == Some(labels_of) {
+        if gpu.labels_shown == Some(labels_of) || gpu.labels_failed == Some(labels_of) {
             return;
         }
         if gpu.labels_upload.as_ref().is_none_or(|u| u.of != labels_of)
@@ -129,7 +142,10 @@ impl Viewer {
             let queue = rs.queue.clone();
             match Upload::start("lungdesk-labels", labels_of, move || texture.write(&queue, &labels)) {
                 Ok(upload) => gpu.labels_upload = Some(upload),
-                Err(e) => self.error = Some(e.to_string()),
+                Err(e) => {
+                    gpu.labels_failed = Some(labels_of);
+                    self.error = Some(e.to_string());
+                }
             }
         }
         let gpu = &mut self.gpu;
@@ -142,7 +158,10 @@ impl Viewer {
                         slices.labels_written();
                     }
                 }
-                Err(e) => self.error = Some(e.to_string()),
+                Err(e) => {
+                    gpu.labels_failed = Some(labels_of);
+                    self.error = Some(e.to_string());
+                }
             }
         }
     }
@@ -162,7 +181,10 @@ impl Viewer {
                 GpuVolume::upload(&device, &queue, v.geometry.dims, &v.voxels_hu)
             }) {
                 Ok(upload) => self.gpu.upload = Some(upload),
-                Err(e) => self.error = Some(e.to_string()),
+                Err(e) => {
+                    self.gpu.failed = Some(of);
+                    self.error = Some(e.to_string());
+                }
             }
         }
         let done = self.gpu.upload.as_mut().and_then(Upload::poll);

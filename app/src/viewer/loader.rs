@@ -52,11 +52,16 @@ pub(super) struct LoadJob {
 
 impl LoadJob {
     /// Cancels the load and joins its thread (it stops at its next step).
-    pub fn stop(mut self) {
-        self.progress.cancel();
-        if let Some(thread) = self.thread.take() {
+    pub fn stop(self) {
+        if let Some(thread) = self.cancel() {
             let _ = thread.join();
         }
+    }
+
+    /// Cancels the load; its thread, to join later.
+    pub fn cancel(mut self) -> Option<JoinHandle<()>> {
+        self.progress.cancel();
+        self.thread.take()
     }
 }
 
@@ -88,7 +93,7 @@ impl Viewer {
         job: impl FnOnce(&Progress) -> Result<LoadMessage, ViewerError> + Send + 'static,
     ) {
         if let Some(old) = self.loading.take() {
-            old.progress.cancel();
+            self.finished_threads.extend(old.cancel());
         }
         let progress = Arc::new(Progress::new());
         let (tx, rx) = channel();

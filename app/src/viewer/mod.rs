@@ -113,7 +113,9 @@ impl Viewer {
     /// Shows `volume` (already loaded), centring the crosshair; its GPU copy is made on the
     /// `lungdesk-upload` thread.
     pub fn set_volume(&mut self, volume: Volume) {
-        self.nav = Navigation::centred_on(&volume.geometry);
+        // The next case keeps the reader's layout (a maximised view stays maximised).
+        let (maximised, hover) = (self.nav.maximised, self.nav.hover);
+        self.nav = Navigation { maximised, hover, ..Navigation::centred_on(&volume.geometry) };
         self.volume = Some(Arc::new(volume));
         self.generation.volume += 1;
         self.gpu.pending = None;
@@ -139,7 +141,7 @@ impl Viewer {
     /// Shows a volume loaded elsewhere (the desk's case loader), starting its analysis.
     pub fn show_loaded(&mut self, loaded: Loaded) {
         if let Some(old) = self.loading.take() {
-            old.progress.cancel();
+            self.finished_threads.extend(old.cancel());
         }
         self.show_volume(loaded);
     }
@@ -223,9 +225,7 @@ impl Viewer {
             }
             // Every press counts, also several in one slow frame.
             for event in &i.events {
-                if let egui::Event::Key { key, pressed: true, modifiers, .. } = event
-                    && modifiers.is_none()
-                {
+                if let egui::Event::Key { key, pressed: true, .. } = event {
                     match key {
                         Key::ArrowUp | Key::PageUp => up += 1,
                         Key::ArrowDown | Key::PageDown => down += 1,
@@ -265,6 +265,7 @@ impl Viewer {
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         self.ctx.get_or_insert_with(|| ctx.clone());
+        self.finished_threads.retain(|t| !t.is_finished());
         self.poll_load(&ctx);
         self.poll_analysis(&ctx);
         self.sync_gpu();

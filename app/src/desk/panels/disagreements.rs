@@ -55,6 +55,7 @@ pub fn show(ui: &mut egui::Ui, m: &DeskModel) -> Vec<Action> {
             ui.end_row();
             for d in list.iter().take(2000) {
                 if ui.link(&d.case_key).clicked() {
+                    actions.push(Action::ShowTab(crate::desk::model::Tab::Review));
                     actions.push(Action::Open(d.case_id));
                 }
                 ui.label(&d.reader_id);

@@ -66,10 +66,8 @@ pub fn show(ui: &mut egui::Ui, m: &DeskModel, frame: &mut FrameRequests) -> Vec<
     }
     ui.strong(tr(lang, "Note (I; Esc to leave)"));
     let mut note = case.draft.note.clone();
-    // Until the stored draft is in, the note stays closed: text typed over a note not yet
-    // read would replace it.
-    let response = ui.add_enabled(
-        case.loaded,
+    // Text typed before the stored note is read is added to it when it arrives.
+    let response = ui.add(
         egui::TextEdit::multiline(&mut note)
             .desired_rows(3)
             .desired_width(f32::INFINITY)
