@@ -180,6 +180,13 @@ fn an_unreadable_folder_is_a_clear_error() {
     let empty = tempfile::tempdir().expect("tempdir");
     let e = load_folder(empty.path(), None).expect_err("fails");
     assert!(matches!(e, VolumeError::NoImageSeries { .. }), "{e}");
+    assert!(e.to_string().ends_with("the folder holds no files"), "an empty folder says so: {e}");
+    // A folder of non-DICOM files names the first one and why it was skipped.
+    std::fs::write(empty.path().join("notes.txt"), "not DICOM").expect("write");
+    let e = load_folder(empty.path(), None).expect_err("fails");
+    let text = e.to_string();
+    assert!(text.contains("1 file(s) skipped, the first") && text.contains("notes.txt"), "{text}");
+    assert!(!text.contains("lungdesk inspect"), "the message itself says why: {text}");
 }
 
 /// A marker at a known LPS position lands on the voxel the geometry says, for axial, coronal,

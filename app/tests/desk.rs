@@ -646,3 +646,51 @@ fn the_next_case_is_prefetched_while_the_current_one_is_read() {
     settle(&mut h);
     assert_eq!(h.state().last_switch().map(|s| s.1), Some(false), "the case before was not prefetched");
 }
+
+/// A click on a row's text (its status) opens that case: cell texts are not selectable, the
+/// whole row is the target.
+#[test]
+fn a_click_on_the_text_of_a_worklist_row_opens_its_case() {
+    let (_dir, mut h) = three_cases_imported();
+    let second = h.state().model().rows()[1].case_id;
+    let statuses: Vec<_> = h.query_all_by_label("New").collect();
+    assert_eq!(statuses.len(), 3, "one status cell per case");
+    statuses[1].click();
+    h.step();
+    settle(&mut h);
+    assert_eq!(h.state().model().current().map(|c| c.case_id), Some(second));
+}
+
+/// At 1280×720, a case whose files are gone shows a long error in the viewer: it wraps within
+/// the viewer's width and never reaches the review panel, whose grading buttons stay in the
+/// window.
+#[test]
+fn a_long_error_line_stays_beside_the_review_panel_at_1280_by_720() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    three_cases(&data);
+    let store = dir.path().join("labels.sqlite");
+    let mut desk = Desk::new(None, store.clone());
+    desk.viewer.analysis_settings.cache_dir = None;
+    desk.viewer.analyse_on_load = false;
+    let mut h = Harness::builder()
+        .with_size(Vec2::new(1280.0, 720.0))
+        .with_context_setup(lungdesk::fonts::install)
+        .build_ui_state(|ui, desk: &mut Desk| desk.ui(ui), desk);
+    settle(&mut h);
+    h.state_mut().edit_identity(|form| form.identity = me());
+    h.state_mut().apply(Action::SaveIdentity);
+    settle(&mut h);
+    h.state_mut().apply(Action::Import(data.clone()));
+    settle(&mut h);
+    let first = h.state().model().rows()[0].case_id;
+    let files = Store::open(&store).expect("open").case_series(first).expect("files").remove(0).1;
+    std::fs::remove_dir_all(files[0].parent().expect("case folder")).expect("remove");
+    press(&mut h, Key::J);
+    settle(&mut h);
+    h.run_steps(2);
+    let error = h.get_by_label_contains("Could not open:").rect();
+    let confirm = h.get_by_label("Confirm and next (Enter)").rect();
+    assert!(error.max.x <= confirm.min.x, "the error line {error:?} reaches the review panel at {confirm:?}");
+    assert!(confirm.max.x <= 1280.0 && confirm.max.y <= 720.0, "the confirm button is in the window: {confirm:?}");
+}

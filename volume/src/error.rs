@@ -60,8 +60,8 @@ pub enum VolumeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("no CT image series found in {path} ({skipped} file(s) skipped; run `lungdesk inspect` to see why)")]
-    NoImageSeries { path: PathBuf, skipped: usize },
+    #[error("no CT image series in {path}: {why}")]
+    NoImageSeries { path: PathBuf, why: String },
     #[error("series {series_uid} not found in {path}")]
     SeriesNotFound { path: PathBuf, series_uid: String },
     #[error("series {series_uid} cannot form a volume: {why}")]

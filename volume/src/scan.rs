@@ -87,8 +87,34 @@ impl ScanReport {
             None => self
                 .ct_series()
                 .next()
-                .ok_or_else(|| VolumeError::NoImageSeries { path: self.root.clone(), skipped: self.skipped.len() }),
+                .ok_or_else(|| VolumeError::NoImageSeries { path: self.root.clone(), why: self.why_no_ct() }),
         }
+    }
+
+    /// Why a folder holds no CT series, in words: empty, only other modalities, or files
+    /// that are not images (the first one named, with its reason).
+    pub fn why_no_ct(&self) -> String {
+        let mut modalities: Vec<&str> =
+            self.series.iter().filter(|s| !s.is_ct()).map(|s| s.modality.as_str()).collect();
+        modalities.sort_unstable();
+        modalities.dedup();
+        let mut parts = Vec::new();
+        if !modalities.is_empty() {
+            let names: Vec<&str> = modalities.iter().map(|m| if m.is_empty() { "no modality" } else { m }).collect();
+            parts.push(format!("only series of other modalities ({})", names.join(", ")));
+        }
+        if let Some(first) = self.skipped.first() {
+            parts.push(format!(
+                "{} file(s) skipped, the first {}: {}",
+                self.skipped.len(),
+                first.path.display(),
+                first.reason
+            ));
+        }
+        if parts.is_empty() {
+            return "the folder holds no files".into();
+        }
+        parts.join("; ")
     }
 }
 

@@ -467,7 +467,13 @@ impl Desk {
                 self.viewer.analysis_panel(ui);
             });
         });
-        self.viewer.ui(ui);
+        // The viewer gets what the two panels leave, and draws nowhere else: a long line in
+        // it is shortened to this width instead of running under the review panel.
+        let rect = ui.available_rect_before_wrap();
+        ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
+            ui.set_clip_rect(rect.intersect(ui.clip_rect()));
+            self.viewer.ui(ui);
+        });
         if self.viewer.volume.is_none()
             && let Some(fraction) = self.loads.progress(case_id)
         {

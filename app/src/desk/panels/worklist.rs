@@ -64,6 +64,9 @@ pub fn show(ui: &mut egui::Ui, m: &DeskModel, frame: &mut FrameRequests) -> Vec<
     } else {
         None
     };
+    // The whole row is the click target: cell texts are not selectable, so a click on
+    // "Confirmed" or a date opens the case instead of selecting text (PACS worklists do so).
+    ui.style_mut().interaction.selectable_labels = false;
     let mut table = egui_extras::TableBuilder::new(ui)
         .striped(true)
         .sense(egui::Sense::click())
@@ -116,7 +119,8 @@ pub fn show(ui: &mut egui::Ui, m: &DeskModel, frame: &mut FrameRequests) -> Vec<
                     let (mark, color) = crate::cloud_ui::sync_mark(lang, m.sync_states.get(&r.case_id));
                     ui.label(RichText::new(mark).color(color));
                 });
-                if row.response().clicked() {
+                let response = row.response();
+                if response.clicked() || response.double_clicked() {
                     actions.push(Action::Open(r.case_id));
                 }
             });

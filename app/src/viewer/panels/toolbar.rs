@@ -105,9 +105,17 @@ impl Viewer {
             if self.dialog.is_open() {
                 ui.label(tr(self.lang, "Choosing a folder…"));
             }
-            if let Some(e) = &self.error {
-                ui.colored_label(theme::ERROR, trf(self.lang, "Could not open: {error}", &[("error", e)]));
-            }
         });
+        if let Some(e) = &self.error {
+            // On its own lines, wrapped to the viewer's width: a long message never pushes the
+            // views, or the desk's review panel beside them, out of place.
+            // Wrapped to what is visible: a wide toolbar row can widen this ui beyond it.
+            let text = trf(self.lang, "Could not open: {error}", &[("error", e)]);
+            let width = (ui.clip_rect().right() - ui.cursor().left() - 4.0).max(120.0);
+            ui.scope(|ui| {
+                ui.set_max_width(width);
+                ui.add(egui::Label::new(egui::RichText::new(text).color(theme::ERROR)).wrap());
+            });
+        }
     }
 }
