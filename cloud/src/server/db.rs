@@ -17,6 +17,8 @@ pub enum DbError {
     Open { url: String, source: sqlx::Error },
     #[error("service database: {step}: {source}")]
     Sql { step: &'static str, source: sqlx::Error },
+    #[error("service database: {step}: a label's case {case_key} was not read in its batch")]
+    CaseMissing { step: &'static str, case_key: String },
     #[error("the database URL must start with sqlite: or postgres:, not {0}")]
     Scheme(String),
     #[error("the service database has schema version {0}, newer than this service's; left untouched")]
@@ -709,7 +711,10 @@ impl Db {
             let mut changed: BTreeMap<String, (i64, &LabelPayload)> = BTreeMap::new();
             for &i in &new {
                 let p = &labels[i];
-                let c = cases.get_mut(&p.case_key).expect("every case was read above");
+                let c = cases.get_mut(&p.case_key).ok_or_else(|| DbError::CaseMissing {
+                    step: "move the case's current label",
+                    case_key: p.case_key.clone(),
+                })?;
                 if c.confirmed_at.as_deref().is_some_and(|cur| p.confirmed_at.as_str() < cur) {
                     continue;
                 }

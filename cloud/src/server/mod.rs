@@ -409,6 +409,10 @@ async fn post_token(
     let issued = issue_token(&state.db, &holder, req.days, by).await.map_err(|e| match e {
         IssueError::Invalid(why) => refuse(StatusCode::UNPROCESSABLE_ENTITY, why),
         IssueError::Db(e) => e.into(),
+        IssueError::Random(why) => {
+            tracing::error!(%why, "no random bytes for a token");
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "no random source for a new token; try again")
+        }
     })?;
     Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
@@ -420,6 +424,8 @@ pub enum IssueError {
     Invalid(&'static str),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("no random bytes for the token from the operating system: {0}")]
+    Random(String),
 }
 
 /// Whether `holder` names one real scope: a site code of 1–32 letters, digits, `-` or `_` (the
@@ -484,7 +490,7 @@ pub async fn issue_token(
 ) -> Result<IssuedToken, IssueError> {
     let expires_at = check_holder(holder, days)?;
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    getrandom::fill(&mut bytes).map_err(|e| IssueError::Random(e.to_string()))?;
     let token = bytes.iter().fold(String::with_capacity(64), |mut hex, b| {
         let _ = write!(hex, "{b:02x}");
         hex
