@@ -44,6 +44,7 @@ fn store_with_labels(path: &std::path::Path) -> Store {
                     age_years: Some(20 + (i % 70) as i64),
                     sex: Some(if i % 2 == 0 { "F" } else { "M" }.into()),
                     files: vec![PathBuf::from(format!("/nowhere/{i}.dcm"))],
+                    info: None,
                 },
             )
             .expect("add");

@@ -3,13 +3,20 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::time::{Duration, Instant};
 
 use crate::error::ViewerError;
+
+/// A dialog that "closes" sooner than this after opening was never shown: rfd's portal
+/// backend answers "nothing picked" at once when the desktop has no XDG desktop portal (it
+/// only writes to stderr), and no reader cancels a dialog that fast.
+pub const NEVER_SHOWN: Duration = Duration::from_millis(250);
 
 /// A folder dialog that may be open.
 #[derive(Debug, Default)]
 pub struct FolderDialog {
     rx: Option<Receiver<Result<Option<PathBuf>, ViewerError>>>,
+    opened: Option<Instant>,
 }
 
 impl FolderDialog {
@@ -28,6 +35,7 @@ impl FolderDialog {
             })
             .map_err(|source| ViewerError::Spawn { name: "lungdesk-dialog", source })?;
         self.rx = Some(rx);
+        self.opened = Some(Instant::now());
         Ok(())
     }
 
@@ -35,7 +43,8 @@ impl FolderDialog {
         self.rx.is_some()
     }
 
-    /// What the reader picked (`Ok(None)`: cancelled), once the dialog has closed.
+    /// What the reader picked (`Ok(None)`: cancelled), once the dialog has closed;
+    /// [`ViewerError::NoDialog`] when it closed before it could have been seen.
     pub fn poll(&mut self) -> Option<Result<Option<PathBuf>, ViewerError>> {
         let rx = self.rx.as_ref()?;
         let answer = match rx.try_recv() {
@@ -44,6 +53,10 @@ impl FolderDialog {
             Err(TryRecvError::Empty) => return None,
         };
         self.rx = None;
-        Some(answer)
+        let open_for = self.opened.take().map(|t| t.elapsed());
+        Some(match answer {
+            Ok(None) if open_for.is_some_and(|d| d < NEVER_SHOWN) => Err(ViewerError::NoDialog),
+            other => other,
+        })
     }
 }

@@ -32,6 +32,9 @@ pub enum DeskError {
     Sync(String),
 }
 
+/// [`ViewerError::NoDialog`]'s message (a key of the Japanese table).
+pub const NO_DIALOG: &str = "No folder dialog is available on this desktop (no XDG desktop portal): type the folder's path in the field and press Enter.";
+
 /// What can go wrong in the viewer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -52,6 +55,10 @@ pub enum ViewerError {
     Spawn { name: &'static str, source: std::io::Error },
     #[error("the system folder dialog failed; type the folder's path instead")]
     Dialog,
+    /// The dialog closed at once: no desktop portal to show it (the message is the desk's,
+    /// translated).
+    #[error("{}", NO_DIALOG)]
+    NoDialog,
 }
 
 impl ViewerError {

@@ -2,6 +2,7 @@
 //! Kept out of `main.rs` so that it can be tested.
 
 pub mod ai_text;
+pub mod background;
 pub mod cli;
 pub mod cloud_ui;
 pub mod desk;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod fonts;
 pub mod i18n;
 pub mod inspect;
+pub mod series_text;
 pub mod sync;
 pub mod theme;
 pub mod viewer;

@@ -10,6 +10,9 @@ pub const OK: Color32 = Color32::from_rgb(140, 220, 140);
 /// Worth a look: another reader's grade differs.
 pub const WARN: Color32 = Color32::from_rgb(255, 170, 90);
 
+/// Behind the "editing confirmed revision" banner.
+pub const EDITING_FILL: Color32 = Color32::from_rgb(70, 48, 20);
+
 /// A worklist status's colour.
 pub fn status(s: CaseStatus) -> Color32 {
     match s {

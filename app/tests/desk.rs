@@ -164,7 +164,14 @@ fn import_grade_three_cases_with_the_keyboard_restart_and_find_them_with_history
             (CaseStatus::Confirmed, Some(2), Some(1))
         ]
     );
-    press(&mut h, Key::J);
+    // The case in review at the close (the last one) is open again; K K goes to the first.
+    let last = h.state().model().rows()[2].case_id;
+    assert_eq!(
+        h.state().model().current().map(|c| (c.case_id, c.draft.grade)),
+        Some((last, Some(Grade::Indeterminate)))
+    );
+    press(&mut h, Key::K);
+    press(&mut h, Key::K);
     settle(&mut h);
     let case = h.state().model().current().cloned().expect("a case is open");
     assert_eq!(case.draft.grade, Some(Grade::Atypical), "the confirmed review is shown again");
@@ -339,9 +346,12 @@ fn the_identity_is_typed_with_the_keyboard_and_remembered() {
         let mut h = desk(&store);
         assert!(matches!(h.state().model().phase(), Phase::Identity(_)));
         let key = lungdesk_store::SiteKey::from_bytes([7; 32]).reveal();
+        // The first field has the keyboard from the start: typing begins at once, Tab moves on.
         for (i, text) in ["R-0042", "山田 花子", "NAGOYA-U", "４６６－８５６０", key.as_str()].into_iter().enumerate()
         {
-            press(&mut h, Key::Tab);
+            if i > 0 {
+                press(&mut h, Key::Tab);
+            }
             h.event(Event::Text(text.into()));
             h.step();
             if i == 4 {
@@ -693,4 +703,220 @@ fn a_long_error_line_stays_beside_the_review_panel_at_1280_by_720() {
     let confirm = h.get_by_label("Confirm and next (Enter)").rect();
     assert!(error.max.x <= confirm.min.x, "the error line {error:?} reaches the review panel at {confirm:?}");
     assert!(confirm.max.x <= 1280.0 && confirm.max.y <= 720.0, "the confirm button is in the window: {confirm:?}");
+}
+
+/// A SYNTHETIC study with a sagittal reformat (most images), a coronal one and the axial
+/// series, as a scanner's export holds them: the desk opens the axial one, the review panel's
+/// switcher lists all three, and choosing the sagittal one shows it (and the AI reads it).
+#[test]
+fn a_study_with_three_planes_opens_its_axial_series_and_the_switcher_shows_the_others() {
+    use lungdesk_volume::phantom::SliceOrientation;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    for (orientation, slices, name) in [
+        (SliceOrientation::Sagittal, 48, "sag"),
+        (SliceOrientation::Coronal, 40, "cor"),
+        (SliceOrientation::Axial, 32, "ax"),
+    ] {
+        let spec = PhantomSpec { dims: [48, 48, slices], seed: 5, orientation, ..PhantomSpec::default() };
+        write_phantom_series(&spec, &data.join(name)).expect("phantom");
+    }
+    let mut h = desk(&dir.path().join("labels.sqlite"));
+    set_identity(&mut h);
+    h.state_mut().viewer.analyse_on_load = false;
+    h.state_mut().apply(Action::Import(data.clone()));
+    settle(&mut h);
+    let row = h.state().model().rows()[0].clone();
+    assert_eq!((h.state().model().rows().len(), row.series, row.slices), (1, 3, 32), "one case of 3 series");
+    assert_eq!(row.folder.as_deref(), Some(data.join("ax").to_string_lossy().as_ref()), "the axial series' folder");
+    press(&mut h, Key::J);
+    settle(&mut h);
+    let case = h.state().model().current().expect("open").clone();
+    let shown = case.shown_series.clone().expect("a series on screen");
+    let plane = |uid: &str| case.series.iter().find(|s| s.series_uid == uid).map(|s| s.plane);
+    assert_eq!(plane(&shown), Some(lungdesk_volume::Plane::Axial));
+    assert_eq!(h.state().viewer.volume.as_ref().map(|v| v.series_uid.clone()), Some(shown.clone()));
+    assert_eq!(case.series.len(), 3);
+    // The switcher names the series by plane and images.
+    h.get_by_label_contains("Axial · 32 images").click();
+    h.run_steps(2);
+    h.get_by_label_contains("Sagittal · 48 images").click();
+    h.step();
+    settle(&mut h);
+    let sagittal = case.series.iter().find(|s| s.plane == lungdesk_volume::Plane::Sagittal).expect("sagittal");
+    assert_eq!(h.state().model().current().and_then(|c| c.shown_series.clone()), Some(sagittal.series_uid.clone()));
+    assert_eq!(h.state().viewer.volume.as_ref().map(|v| v.series_uid.clone()), Some(sagittal.series_uid.clone()));
+}
+
+/// Closing with a case in review and opening again: the same case, with its draft, and the
+/// Sync column of a label still waiting (no service configured) says so from the start.
+#[test]
+fn a_restart_returns_to_the_case_in_review_with_its_draft_and_the_waiting_sync_state() {
+    let (dir, mut h) = three_cases_imported();
+    let store = dir.path().join("labels.sqlite");
+    press(&mut h, Key::J);
+    settle(&mut h);
+    press(&mut h, Key::Num1);
+    press(&mut h, Key::P);
+    press(&mut h, Key::Enter);
+    settle(&mut h);
+    let (first, second) = (h.state().model().rows()[0].case_id, h.state().model().rows()[1].case_id);
+    assert_eq!(h.state().model().current().map(|c| c.case_id), Some(second));
+    press(&mut h, Key::Num3);
+    settle(&mut h);
+    h.state_mut().shutdown();
+    drop(h);
+    let mut h = desk(&store);
+    settle(&mut h);
+    let case = h.state().model().current().expect("the case in review is open again");
+    assert_eq!((case.case_id, case.draft.grade), (second, Some(Grade::Atypical)));
+    assert!(
+        matches!(h.state().model().sync_state(first), Some(lungdesk_store::SyncState::Pending { .. })),
+        "{:?}",
+        h.state().model().sync_states()
+    );
+    assert!(h.query_by_label_contains("Waiting to sync").is_none(), "the open case has no label yet");
+}
+
+/// A confirmed case reopened and changed says so before Enter, and Enter makes revision 2.
+#[test]
+fn editing_a_confirmed_case_shows_the_revision_being_edited() {
+    let (_dir, mut h) = three_cases_imported();
+    press(&mut h, Key::J);
+    settle(&mut h);
+    for key in [Key::Num1, Key::P, Key::Enter] {
+        press(&mut h, key);
+    }
+    settle(&mut h);
+    press(&mut h, Key::K);
+    settle(&mut h);
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("Editing confirmed revision").is_none(), "as confirmed");
+    press(&mut h, Key::Num2);
+    h.run_steps(2);
+    h.get_by_label_contains("Editing confirmed revision 1: Enter saves revision 2.");
+    press(&mut h, Key::Enter);
+    settle(&mut h);
+    assert_eq!(h.state().model().rows()[0].revision, Some(2));
+}
+
+/// Keys of one slow frame are applied in the order pressed, every one: "Enter 4" confirms
+/// the case and grades the next; Alt+1 ticks "mass", Ctrl+1 crazy-paving, 1 grades.
+#[test]
+fn every_key_of_a_slow_frame_counts_in_the_order_pressed() {
+    let (_dir, mut h) = three_cases_imported();
+    press(&mut h, Key::J);
+    settle(&mut h);
+    let ids: Vec<i64> = h.state().model().rows().iter().map(|r| r.case_id).collect();
+    // A press and its release: egui takes a second press of a key still down for a repeat.
+    let key = |key, modifiers| {
+        [true, false].map(|pressed| Event::Key { key, physical_key: None, pressed, repeat: false, modifiers })
+    };
+    // Straight into the next frame's input: `Harness::event` would run a frame per event.
+    h.input_mut().events.extend(
+        [
+            key(Key::Num2, Modifiers::NONE),
+            key(Key::N, Modifiers::NONE),
+            key(Key::Num1, Modifiers::ALT),
+            key(Key::Num1, Modifiers::COMMAND),
+            key(Key::Enter, Modifiers::NONE),
+            key(Key::Num4, Modifiers::NONE),
+        ]
+        .concat(),
+    );
+    h.step();
+    settle(&mut h);
+    let store = Store::open(h.state().model().store_path()).expect("store");
+    let review = store.review(ids[0], "R-0042").expect("review").expect("confirmed");
+    assert_eq!((review.grade, review.pcr), (Grade::Indeterminate, Pcr::Negative));
+    assert_eq!(review.findings, vec![Finding::CrazyPaving, Finding::Mass]);
+    let next = h.state().model().current().expect("next");
+    assert_eq!((next.case_id, next.draft.grade), (ids[1], Some(Grade::Negative)), "4 graded the next case");
+    // Three K in one frame step back three times; from the second case the first is as far as
+    // they go.
+    h.input_mut().events.extend(std::iter::repeat_n(key(Key::K, Modifiers::NONE), 3).flatten());
+    h.step();
+    settle(&mut h);
+    assert_eq!(h.state().model().current().map(|c| c.case_id), Some(ids[0]), "K K K from the second: the first");
+}
+
+/// First start: Enter on the empty form says what is missing, field by field; a site code
+/// with a space says that the space is the problem; nothing is saved until it is right.
+#[test]
+fn the_first_start_form_says_what_is_wrong_with_each_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = desk(&dir.path().join("labels.sqlite"));
+    press(&mut h, Key::Enter);
+    settle(&mut h);
+    h.run_steps(2);
+    assert!(matches!(h.state().model().phase(), Phase::Identity(_)), "nothing saved");
+    let Phase::Identity(form) = h.state().model().phase() else { panic!() };
+    assert_eq!(form.problems.len(), 5, "{form:?}");
+    assert!(h.query_all_by_label("required").count() >= 4, "each empty field says so");
+    h.get_by_label("Not saved: correct the fields marked in red.");
+    h.state_mut().edit_identity(|form| {
+        form.identity = Identity { site_code: "NAGOYA U".into(), postal_code: "46685".into(), ..me() }
+    });
+    h.state_mut().apply(Action::SaveIdentity);
+    settle(&mut h);
+    h.run_steps(2);
+    h.get_by_label("a space is not allowed: letters A–Z, digits, - and _ only");
+    h.get_by_label("7 digits, e.g. 466-8560 (this has 5)");
+    assert!(matches!(h.state().model().phase(), Phase::Identity(_)));
+}
+
+/// A folder path typed in the top bar and refused keeps the keyboard: the letters typed next
+/// correct the path instead of grading.
+#[test]
+fn enter_in_the_import_path_field_keeps_the_keyboard_until_the_path_is_accepted() {
+    let (dir, mut h) = three_cases_imported();
+    press(&mut h, Key::J);
+    settle(&mut h);
+    // The top bar's first text field is the import path.
+    h.query_all_by_role(egui::accesskit::Role::TextInput).next().expect("the path field").click();
+    h.step();
+    h.event(Event::Text("/no/such/folder".into()));
+    h.step();
+    press(&mut h, Key::Enter);
+    settle(&mut h);
+    h.run_steps(2);
+    assert!(h.state().model().notice().is_some_and(|n| n.error), "{:?}", h.state().model().notice());
+    h.event(Event::Text("1".into()));
+    press(&mut h, Key::Num1);
+    h.run_steps(2);
+    assert_eq!(h.state().model().current().and_then(|c| c.draft.grade), None, "1 went into the field, not the grade");
+    // A folder that exists: the import starts and the field lets go.
+    h.state_mut().apply(Action::ImportEntry(dir.path().join("data").display().to_string()));
+    h.run_steps(2);
+    press(&mut h, Key::Enter);
+    settle(&mut h);
+    h.run_steps(2);
+    press(&mut h, Key::Num1);
+    h.run_steps(2);
+    assert_eq!(h.state().model().current().and_then(|c| c.draft.grade), Some(Grade::Typical), "keys grade again");
+}
+
+/// F2 writes the status line again in the other language (and back).
+#[test]
+fn f2_renders_the_status_message_again_in_the_other_language() {
+    let (_dir, mut h) = three_cases_imported();
+    press(&mut h, Key::J);
+    settle(&mut h);
+    press(&mut h, Key::Enter);
+    let refused = h.state().model().notice().expect("refused").text.clone();
+    assert!(refused.starts_with("Set the grade"), "{refused}");
+    press(&mut h, Key::F2);
+    let ja = h.state().model().notice().expect("still there").text.clone();
+    assert_eq!(
+        ja,
+        lungdesk::i18n::tr(Lang::Ja, "Set the grade (1–4) and the PCR status (P, N, W, X) before confirming.")
+    );
+    for key in [Key::Num1, Key::P, Key::Enter] {
+        press(&mut h, key);
+    }
+    settle(&mut h);
+    let saved = h.state().model().notice().expect("saved").text.clone();
+    assert!(!saved.starts_with("Saved"), "in Japanese: {saved}");
+    press(&mut h, Key::F2);
+    assert!(h.state().model().notice().expect("saved").text.starts_with("Saved: case"), "back in English");
 }

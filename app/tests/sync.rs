@@ -51,6 +51,7 @@ fn seed(store: &mut Store, n: usize) -> Vec<i64> {
                         age_years: Some(40 + (i % 50) as i64),
                         sex: Some(if i % 2 == 0 { "F" } else { "M" }.into()),
                         files: vec![PathBuf::from(format!("/nowhere/{i}.dcm"))],
+                        info: None,
                     },
                 )
                 .expect("add");

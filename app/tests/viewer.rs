@@ -225,3 +225,61 @@ fn opening_ricord_shows_the_onnx_models_overlay_and_grade() {
     h.get_by_label_contains("of opacity in the outer third");
     h.get_by_label_contains("SYNTHETIC lesions inserted into real CT");
 }
+
+/// A failed AI pre-read says that the images are shown, in the reader's language, and names
+/// the model by its file name, not by the installation's path; an unreadable folder says it
+/// could not be opened.
+#[test]
+fn a_failed_step_is_named_and_shows_no_installation_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_phantom_series(&PhantomSpec { dims: [32, 32, 12], ..PhantomSpec::default() }, dir.path()).expect("phantom");
+    let mut viewer = Viewer::new(None);
+    viewer.set_volume(load_folder(dir.path(), None).expect("load"));
+    let mut h = Harness::builder()
+        .with_size(SIZE)
+        .with_context_setup(lungdesk::fonts::install)
+        .build_ui_state(|ui, viewer: &mut Viewer| viewer.ui(ui), viewer);
+    h.run();
+    h.state_mut().fail(
+        lungdesk::viewer::Step::Ai,
+        "model /work/build/assets/models/lungdesk-lung.onnx: inference failed: out of memory".into(),
+    );
+    h.run();
+    h.get_by_label(
+        "The AI pre-read failed; the images are shown: model lungdesk-lung.onnx: inference failed: out of memory",
+    );
+    assert!(h.state().volume.is_some(), "the images stay");
+    h.state_mut().lang = lungdesk::i18n::Lang::Ja;
+    h.run();
+    h.get_by_label_contains("AI 事前読影に失敗しました (画像は表示しています): model lungdesk-lung.onnx");
+    h.state_mut().lang = lungdesk::i18n::Lang::En;
+    let e = lungdesk::error::ViewerError::Volume(lungdesk_volume::VolumeError::NoImageSeries {
+        path: "/data/empty".into(),
+        why: "the folder is empty".into(),
+    });
+    h.state_mut().fail(lungdesk::viewer::Step::of(&e), e.to_string());
+    h.run();
+    h.get_by_label_contains("Could not open: ");
+}
+
+/// A single slice shows one view, in its own plane: axial for an axial slice, sagittal for a
+/// sagittal one (SYNTHETIC phantom slices); a volume shows all three.
+#[test]
+fn a_single_slice_shows_one_view_in_its_own_plane() {
+    use lungdesk_volume::phantom::SliceOrientation;
+    for (orientation, view) in
+        [(SliceOrientation::Axial, 0), (SliceOrientation::Sagittal, 2), (SliceOrientation::Coronal, 1)]
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = PhantomSpec { dims: [64, 64, 1], orientation, ..PhantomSpec::default() };
+        write_phantom_series(&spec, dir.path()).expect("phantom");
+        let mut viewer = Viewer::new(None);
+        viewer.analyse_on_load = false;
+        viewer.set_volume(load_folder(dir.path(), None).expect("load"));
+        let mut h = Harness::builder().with_size(SIZE).build_ui_state(|ui, v: &mut Viewer| v.ui(ui), viewer);
+        h.run();
+        assert_eq!(h.state().single_slice_view(), Some(view), "{orientation:?}");
+        assert_eq!(h.state().slice_number(view), Some((1, 1)));
+    }
+    assert_eq!(harness().state().single_slice_view(), None, "a volume");
+}

@@ -129,11 +129,20 @@ fn readers_pull_their_sites_labels_and_curators_read_across_sites() {
         let o = client(&svc, &token(&svc, "R-O", "OSAKA-U", Role::Reader, 30));
         let curator = client(&svc, &token(&svc, "C-1", "JRS", Role::Curator, 30));
         push(&a, &label(1, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-04-01"));
-        push(&o, &label(9, "OSAKA-U", "R-O", 1, 3, Pcr::Negative, "2026-04-01"));
+        // A grade 3 with the findings of another diagnosis: they travel and come back as sent.
+        let alternative = vec![Finding::Mass, Finding::Emphysema, Finding::Fibrosis, Finding::PulmonaryOedema];
+        push(
+            &o,
+            &LabelPayload {
+                findings: alternative.clone(),
+                ..label(9, "OSAKA-U", "R-O", 1, 3, Pcr::Negative, "2026-04-01")
+            },
+        );
         let mine = a.pull(0, 100).expect("pull");
         assert_eq!(mine.iter().map(|l| l.site_code.as_str()).collect::<Vec<_>>(), ["NAGOYA-U"], "{}", db.name);
         let all = curator.pull(0, 100).expect("pull");
         assert_eq!(all.len(), 2);
+        assert_eq!(all.iter().find(|l| l.site_code == "OSAKA-U").map(|l| l.findings.clone()), Some(alternative));
         assert_eq!(curator.pull(all[0].id, 100).expect("pull").len(), 1, "pulls resume after a receipt");
         let osaka = curator.surveillance(&SurveillanceQuery { prefecture: Some("27".into()), ..Default::default() });
         assert_eq!(osaka.expect("counts").rows.len(), 2, "Osaka: radiologist and AI cells");

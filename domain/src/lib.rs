@@ -86,7 +86,9 @@ impl Pcr {
     }
 }
 
-/// Optional CT findings the reader may tick (RSNA consensus and Fleischner vocabulary).
+/// Optional CT findings the reader may tick (RSNA consensus and Fleischner vocabulary): the
+/// seven of COVID-19 pneumonia's differential ([`Finding::PNEUMONIA`]), then four that point
+/// to another diagnosis in a grade 3 or 4 case ([`Finding::ALTERNATIVE`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Finding {
@@ -97,10 +99,27 @@ pub enum Finding {
     Lymphadenopathy,
     TreeInBud,
     Cavitation,
+    Mass,
+    Emphysema,
+    Fibrosis,
+    /// Coded as the interchange vocabularies spell it (RadLex "pulmonary edema").
+    #[serde(rename = "pulmonary_edema")]
+    PulmonaryOedema,
 }
 
 impl Finding {
-    pub const ALL: [Finding; 7] = [
+    /// Every finding: [`Self::PNEUMONIA`], then [`Self::ALTERNATIVE`].
+    pub const ALL: [Finding; 11] = {
+        let mut all = [Finding::CrazyPaving; 11];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = if i < 7 { Self::PNEUMONIA[i] } else { Self::ALTERNATIVE[i - 7] };
+            i += 1;
+        }
+        all
+    };
+    /// Findings of the pneumonia's pattern and its differential (keys Ctrl+1 … Ctrl+7).
+    pub const PNEUMONIA: [Finding; 7] = [
         Finding::CrazyPaving,
         Finding::ReversedHalo,
         Finding::OrganizingPneumonia,
@@ -109,6 +128,9 @@ impl Finding {
         Finding::TreeInBud,
         Finding::Cavitation,
     ];
+    /// Findings of an alternative diagnosis (keys Alt+1 … Alt+4).
+    pub const ALTERNATIVE: [Finding; 4] =
+        [Finding::Mass, Finding::Emphysema, Finding::Fibrosis, Finding::PulmonaryOedema];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -119,6 +141,10 @@ impl Finding {
             Finding::Lymphadenopathy => "lymphadenopathy",
             Finding::TreeInBud => "tree_in_bud",
             Finding::Cavitation => "cavitation",
+            Finding::Mass => "mass",
+            Finding::Emphysema => "emphysema",
+            Finding::Fibrosis => "fibrosis",
+            Finding::PulmonaryOedema => "pulmonary_edema",
         }
     }
     pub fn from_code(code: &str) -> Option<Self> {
@@ -133,6 +159,10 @@ impl Finding {
             Finding::Lymphadenopathy => "Lymphadenopathy",
             Finding::TreeInBud => "Tree-in-bud",
             Finding::Cavitation => "Cavitation",
+            Finding::Mass => "Mass",
+            Finding::Emphysema => "Emphysema",
+            Finding::Fibrosis => "Fibrosis",
+            Finding::PulmonaryOedema => "Pulmonary oedema",
         }
     }
 }
@@ -162,6 +192,17 @@ mod tests {
         assert_eq!(normalise_postal_code("113003"), None);
         assert_eq!(normalise_postal_code("11300333"), None);
         assert_eq!(normalise_postal_code("abc-defg"), None);
+    }
+
+    #[test]
+    fn every_finding_has_one_code_in_serde_and_in_code() {
+        for f in Finding::ALL {
+            assert_eq!(serde_json::to_string(&f).expect("json"), format!("\"{}\"", f.code()));
+            assert_eq!(Finding::from_code(f.code()), Some(f));
+        }
+        let grouped: Vec<Finding> = Finding::PNEUMONIA.into_iter().chain(Finding::ALTERNATIVE).collect();
+        assert_eq!(grouped, Finding::ALL, "the two groups are ALL, in its order");
+        assert_eq!(Finding::from_code("pulmonary_edema"), Some(Finding::PulmonaryOedema));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use lungdesk_volume::{Plane, SeriesInfo};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
@@ -176,7 +177,49 @@ const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE outbox ADD COLUMN sending_at TEXT;
     ",
+    // 6: what the headers say of each series (the desk picks the series to read, lists them,
+    // and the worklist shows slices and thickness without opening a file) and the folder it
+    // came from. Not the Series Description: scanner free text stays out of the store (the
+    // switcher reads it from the headers when the case opens). Old rows get their folder from the first file's path here and the rest when
+    // the case is next opened (`Store::set_series_info`).
+    r"
+    ALTER TABLE series ADD COLUMN modality TEXT;
+    ALTER TABLE series ADD COLUMN plane TEXT;
+    ALTER TABLE series ADD COLUMN thickness_mm REAL;
+    ALTER TABLE series ADD COLUMN coverage_mm REAL;
+    ALTER TABLE series ADD COLUMN series_number INTEGER;
+    ALTER TABLE series ADD COLUMN series_date TEXT;
+    ALTER TABLE series ADD COLUMN folder TEXT;
+    UPDATE series SET folder = rtrim(rtrim(json_extract(files, '$[0]'), replace(json_extract(files, '$[0]'), '/', '')), '/');
+    ",
 ];
+
+/// The folder holding every one of `files` (the deepest common parent).
+fn common_folder(files: &[PathBuf]) -> Option<PathBuf> {
+    let mut folder = files.first()?.parent()?.to_owned();
+    for f in &files[1..] {
+        while !f.starts_with(&folder) {
+            folder = folder.parent()?.to_owned();
+        }
+    }
+    Some(folder)
+}
+
+fn write_series_info(tx: &Transaction<'_>, info: &SeriesInfo) -> rusqlite::Result<usize> {
+    tx.execute(
+        "UPDATE series SET modality = ?2, plane = ?3, thickness_mm = ?4, coverage_mm = ?5, series_number = ?6, \
+         series_date = ?7 WHERE series_uid = ?1",
+        params![
+            info.series_uid,
+            info.modality,
+            info.plane.code(),
+            info.thickness_mm,
+            info.coverage_mm,
+            info.series_number,
+            info.date
+        ],
+    )
+}
 
 /// The AI's result as the history writes it: the grade's number, or "cannot grade: CODE".
 fn ai_grade_text(grade: Option<i64>, cannot_grade_code: Option<&str>) -> String {
@@ -203,6 +246,17 @@ pub struct NewSeries {
     pub age_years: Option<i64>,
     pub sex: Option<String>,
     pub files: Vec<PathBuf>,
+    /// What the headers say of the series (`None`: filled in when the case is first opened).
+    pub info: Option<SeriesInfo>,
+}
+
+/// One series of a case as the store holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSeries {
+    pub files: Vec<PathBuf>,
+    /// From the headers, without the description; the plane is `Unknown` and the rest empty
+    /// for a series imported before the store kept them, until the case is opened.
+    pub info: SeriesInfo,
 }
 
 /// What adding a series did.
@@ -473,9 +527,10 @@ impl Store {
         if let Some(case_id) = existing {
             // Imported before; if the files have moved, point the series at their new place.
             let files = serde_json::to_string(&series.files).unwrap_or_default();
+            let folder = common_folder(&series.files).map(|f| f.to_string_lossy().into_owned());
             tx.execute(
-                "UPDATE series SET files = ?1, slices = ?2 WHERE series_uid = ?3 AND files <> ?1",
-                params![files, series.files.len() as i64, series.series_uid],
+                "UPDATE series SET files = ?1, slices = ?2, folder = ?4 WHERE series_uid = ?3 AND files <> ?1",
+                params![files, series.files.len() as i64, series.series_uid, folder],
             )
             .map_err(err("relink a moved series"))?;
             tx.commit().map_err(err("commit import"))?;
@@ -506,13 +561,71 @@ impl Store {
             Added::NewCase(id) | Added::NewSeriesOfCase(id) | Added::AlreadyImported(id) => id,
         };
         let files = serde_json::to_string(&series.files).unwrap_or_default();
+        let folder = common_folder(&series.files).map(|f| f.to_string_lossy().into_owned());
         tx.execute(
-            "INSERT INTO series (series_uid, case_id, slices, files) VALUES (?1, ?2, ?3, ?4)",
-            params![series.series_uid, case_id, series.files.len() as i64, files],
+            "INSERT INTO series (series_uid, case_id, slices, files, folder) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![series.series_uid, case_id, series.files.len() as i64, files, folder],
         )
         .map_err(err("add a series"))?;
+        if let Some(info) = &series.info {
+            write_series_info(&tx, info).map_err(err("record a series' headers"))?;
+        }
         tx.commit().map_err(err("commit import"))?;
         Ok(added)
+    }
+
+    /// Records what the headers say of series already in the store (a case imported before
+    /// the store kept them, opened now). Series not in the store are passed over.
+    pub fn set_series_info(&mut self, infos: &[SeriesInfo]) -> Result<()> {
+        let path = self.path.clone();
+        let err = |step| {
+            let path = path.clone();
+            move |source| StoreError::Sql { path, step, source }
+        };
+        let tx = self.conn.transaction().map_err(err("begin recording series headers"))?;
+        for info in infos {
+            write_series_info(&tx, info).map_err(err("record a series' headers"))?;
+        }
+        tx.commit().map_err(err("commit series headers"))
+    }
+
+    /// Every series of a case with its files and what its headers say, in import order.
+    pub fn case_series_info(&self, case_id: i64) -> Result<Vec<StoredSeries>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT series_uid, files, slices, modality, plane, thickness_mm, coverage_mm, series_number, \
+                 series_date FROM series WHERE case_id = ?1 ORDER BY id",
+            )
+            .map_err(self.err("read a case's series"))?;
+        let rows = stmt
+            .query_map([case_id], |r| {
+                let files: String = r.get(1)?;
+                let info = SeriesInfo {
+                    series_uid: r.get(0)?,
+                    slices: r.get(2)?,
+                    modality: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    plane: Plane::from_code(r.get::<_, Option<String>>(4)?.as_deref().unwrap_or("")),
+                    thickness_mm: r.get(5)?,
+                    coverage_mm: r.get(6)?,
+                    series_number: r.get(7)?,
+                    date: r.get(8)?,
+                    description: String::new(),
+                };
+                Ok((files, info))
+            })
+            .map_err(self.err("read a case's series"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (files, info) = row.map_err(self.err("read a case's series"))?;
+            let files: Vec<PathBuf> = serde_json::from_str(&files)
+                .map_err(|e| StoreError::Damaged { path: self.path.clone(), detail: format!("series files: {e}") })?;
+            out.push(StoredSeries { files, info });
+        }
+        if out.is_empty() {
+            return Err(StoreError::NoSuchCase { path: self.path.clone(), case_id });
+        }
+        Ok(out)
     }
 
     /// The files of each series of a case, largest series first.
@@ -883,8 +996,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT c.id, c.case_key, c.exam_date, c.age_years, c.sex, \
-                   (SELECT COALESCE(SUM(slices), 0) FROM series s WHERE s.case_id = c.id), \
+                "SELECT c.id, c.case_key, c.exam_date, c.age_years, c.sex, 0, \
                    (SELECT grade FROM ai_results a WHERE a.case_id = c.id ORDER BY a.id DESC LIMIT 1), \
                    r.grade, r.pcr, r.revision, \
                    EXISTS (SELECT 1 FROM drafts d WHERE d.case_id = c.id AND d.reader_id = ?1), \
@@ -923,6 +1035,9 @@ impl Store {
                     age_years: r.get(3)?,
                     sex: r.get(4)?,
                     slices: r.get(5)?,
+                    series: 0,
+                    thickness_mm: None,
+                    folder: None,
                     status,
                     ai_grade,
                     ai_cannot_grade,
@@ -932,7 +1047,66 @@ impl Store {
                 })
             })
             .map_err(self.err("read the worklist"))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(self.err("read the worklist"))
+        let mut rows = rows.collect::<std::result::Result<Vec<_>, _>>().map_err(self.err("read the worklist"))?;
+        self.add_series_columns(&mut rows, case_id)?;
+        Ok(rows)
+    }
+
+    /// Series count, and slices, thickness and folder of the series the desk opens for reading.
+    /// `rows` are in case id order.
+    fn add_series_columns(&self, rows: &mut [CaseRow], case_id: Option<i64>) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT case_id, slices, modality, plane, thickness_mm, coverage_mm, series_number, folder \
+                 FROM series WHERE ?1 IS NULL OR case_id = ?1 ORDER BY case_id, id",
+            )
+            .map_err(self.err("read the worklist's series"))?;
+        let series = stmt
+            .query_map([case_id], |r| {
+                let info = SeriesInfo {
+                    series_uid: String::new(),
+                    slices: r.get(1)?,
+                    modality: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    plane: Plane::from_code(r.get::<_, Option<String>>(3)?.as_deref().unwrap_or("")),
+                    thickness_mm: r.get(4)?,
+                    coverage_mm: r.get(5)?,
+                    series_number: r.get(6)?,
+                    date: None,
+                    description: String::new(),
+                };
+                Ok((r.get::<_, i64>(0)?, info, r.get::<_, Option<String>>(7)?))
+            })
+            .map_err(self.err("read the worklist's series"))?;
+        let mut at = 0;
+        let mut group: Vec<(SeriesInfo, Option<String>)> = Vec::new();
+        let mut group_case = None;
+        let mut flush = |case: Option<i64>, group: &mut Vec<(SeriesInfo, Option<String>)>| {
+            let Some(case) = case else { return };
+            while at < rows.len() && rows[at].case_id < case {
+                at += 1;
+            }
+            if let Some(row) = rows.get_mut(at).filter(|r| r.case_id == case) {
+                let infos: Vec<SeriesInfo> = group.iter().map(|(i, _)| i.clone()).collect();
+                if let Some(best) = lungdesk_volume::best_for_reading(&infos) {
+                    row.series = group.len() as i64;
+                    row.slices = infos[best].slices;
+                    row.thickness_mm = infos[best].thickness_mm;
+                    row.folder.clone_from(&group[best].1);
+                }
+            }
+            group.clear();
+        };
+        for s in series {
+            let (case, info, folder) = s.map_err(self.err("read the worklist's series"))?;
+            if group_case != Some(case) {
+                flush(group_case, &mut group);
+                group_case = Some(case);
+            }
+            group.push((info, folder));
+        }
+        flush(group_case, &mut group);
+        Ok(())
     }
 
     /// Cases where a reader's grade differs from the AI's, or contradicts the PCR result, and
@@ -1291,7 +1465,68 @@ mod tests {
             age_years: Some(61),
             sex: Some("M".into()),
             files: vec![PathBuf::from(format!("/data/{n}/1.dcm"))],
+            info: None,
         }
+    }
+
+    /// Case 1 with one series of two files, as a build before schema 6 wrote it (no header
+    /// columns, no folder).
+    fn insert_old_case(old: &Store) {
+        old.connection()
+            .execute_batch(
+                "INSERT INTO cases (study_uid, case_key, exam_date, age_years, sex, imported_at) \
+                 VALUES ('1.2.3.1', '00000000000000aa', '2026-04-01', 61, 'M', '2026-01-01T00:00:00.000Z'); \
+                 INSERT INTO series (series_uid, case_id, slices, files) \
+                 VALUES ('1.2.3.1.1', 1, 2, '[\"/data/old/1.dcm\",\"/data/old/2.dcm\"]');",
+            )
+            .expect("an old case");
+    }
+
+    fn info(uid: &str, plane: Plane, slices: i64, thickness_mm: f64) -> SeriesInfo {
+        SeriesInfo {
+            series_uid: uid.into(),
+            modality: "CT".into(),
+            plane,
+            slices,
+            thickness_mm: Some(thickness_mm),
+            coverage_mm: Some(300.0),
+            series_number: Some(slices),
+            date: Some("20260401".into()),
+            description: "Thorax 1.0 B70f".into(),
+        }
+    }
+
+    #[test]
+    fn the_worklist_shows_the_series_the_desk_reads_and_its_folder() {
+        let (_d, mut s) = store();
+        let me = reader("R1");
+        let sagittal = NewSeries {
+            series_uid: "1.2.3.1.9".into(),
+            files: (0..400).map(|i| PathBuf::from(format!("/data/1/sag/{i}.dcm"))).collect(),
+            info: Some(info("1.2.3.1.9", Plane::Sagittal, 400, 1.0)),
+            ..series(1)
+        };
+        let axial = NewSeries {
+            series_uid: "1.2.3.1.2".into(),
+            files: (0..240).map(|i| PathBuf::from(format!("/data/1/ax/{i}.dcm"))).collect(),
+            info: Some(info("1.2.3.1.2", Plane::Axial, 240, 1.25)),
+            ..series(1)
+        };
+        s.add_series(&me, &sagittal).expect("sagittal");
+        s.add_series(&me, &axial).expect("axial");
+        s.add_series(&me, &series(2)).expect("a case imported without headers");
+        let rows = s.worklist("R1").expect("worklist");
+        assert_eq!((rows[0].series, rows[0].slices, rows[0].thickness_mm), (2, 240, Some(1.25)));
+        assert_eq!(rows[0].folder.as_deref(), Some("/data/1/ax"));
+        assert_eq!((rows[1].series, rows[1].slices, rows[1].thickness_mm), (1, 1, None));
+        let stored = s.case_series_info(rows[0].case_id).expect("series");
+        assert_eq!(stored.len(), 2);
+        let without_text = SeriesInfo { description: String::new(), ..info("1.2.3.1.2", Plane::Axial, 240, 1.25) };
+        assert_eq!(stored[1].info, without_text, "all but the description (free text stays out of the store)");
+        // Headers read when the case is opened fill in what an old import lacked.
+        let uid = series(2).series_uid;
+        s.set_series_info(&[info(&uid, Plane::Axial, 1, 5.0)]).expect("set");
+        assert_eq!(s.worklist_row(rows[1].case_id, "R1").expect("row").and_then(|r| r.thickness_mm), Some(5.0));
     }
 
     fn store() -> (tempfile::TempDir, Store) {
@@ -1336,7 +1571,9 @@ mod tests {
         let second = NewSeries { series_uid: "1.2.3.1.2".into(), ..series(1) };
         assert_eq!(s.add_series(&reader("R1"), &second).expect("add"), Added::NewSeriesOfCase(1));
         assert_eq!((s.case_count().expect("count"), s.series_count().expect("count")), (1, 2));
-        assert_eq!(s.worklist("R1").expect("worklist")[0].slices, 2);
+        let row = &s.worklist("R1").expect("worklist")[0];
+        assert_eq!((row.series, row.slices), (2, 1), "two series; the one read has one image");
+        assert_eq!(row.folder.as_deref(), Some("/moved"), "the relinked series' folder");
     }
 
     #[test]
@@ -1573,7 +1810,7 @@ mod tests {
         let path = dir.path().join("labels.sqlite");
         {
             let mut old = Store::open_at_schema(&path, 3).expect("v3");
-            old.add_series(&reader("R1"), &series(1)).expect("add");
+            insert_old_case(&old);
             old.connection()
                 .execute(
                     "INSERT INTO ai_results (case_id, series_uid, grade, scores, explanation, method, models, created_at) \
@@ -1601,9 +1838,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("labels.sqlite");
         {
-            let mut old = Store::open_at_schema(&path, 1).expect("v1");
+            let old = Store::open_at_schema(&path, 1).expect("v1");
             assert_eq!(old.schema_version().expect("version"), 1);
-            old.add_series(&reader("R1"), &series(1)).expect("add");
+            insert_old_case(&old);
             old.connection()
                 .execute(
                     "INSERT INTO reviews (case_id, reader_id, site_code, postal_code, grade, pcr, findings, note, revision, confirmed_at) \
@@ -1616,6 +1853,9 @@ mod tests {
         assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
         assert_eq!(s.review(1, "R1").expect("review").map(|r| r.grade), Some(Grade::Indeterminate));
         s.save_draft(1, "R1", &ReviewDraft::default()).expect("v2 table exists");
+        let row = s.worklist_row(1, "R1").expect("row").expect("case 1");
+        assert_eq!(row.folder.as_deref(), Some("/data/old"), "v6 takes the folder from the first file");
+        assert_eq!((row.series, row.slices, row.thickness_mm), (1, 2, None));
     }
 
     #[test]

@@ -152,6 +152,7 @@ mod tests {
                 age_years: Some(61),
                 sex: Some("F".into()),
                 files: vec!["/secret/YAMADA_TARO/1.dcm".into()],
+                info: None,
             },
         )
         .expect("add");
@@ -162,6 +163,8 @@ mod tests {
             ..ReviewDraft::default()
         };
         d.toggle(Finding::CrazyPaving);
+        d.toggle(Finding::PulmonaryOedema);
+        d.toggle(Finding::Mass);
         s.confirm(1, &me, &d).expect("confirm");
         let csv_path = dir.path().join("labels.csv");
         assert_eq!(export_to_file(&s, &csv_path).expect("csv"), 1);
@@ -173,13 +176,16 @@ mod tests {
                 "case_key,exam_date,age_years,sex,site_code,facility_postal_code,reader_id,grade,grade_code,pcr,findings,ai_grade,ai_models,revision,confirmed_at"
             )
         );
-        assert!(lines.next().is_some_and(|l| l.contains(",2026-04-01,61,F,SITE-A,466-8560,R1,1,typical,positive,crazy_paving,,,1,")));
+        assert!(lines.next().is_some_and(|l| l.contains(
+            ",2026-04-01,61,F,SITE-A,466-8560,R1,1,typical,positive,crazy_paving;mass;pulmonary_edema,,,1,"
+        )));
         let json_path = dir.path().join("labels.json");
         export_to_file(&s, &json_path).expect("json");
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&json_path).expect("read")).expect("parse");
         assert_eq!(json["schema"], "lungdesk-labels/1");
         assert_eq!(json["labels"][0]["grade_code"], "typical");
+        assert_eq!(json["labels"][0]["findings"], "crazy_paving;mass;pulmonary_edema");
         for text in [&csv, &json.to_string()] {
             for secret in ["山田", "YAMADA", "1.2.392", "secret", "Dr Reader"] {
                 assert!(!text.contains(secret), "{secret} leaked into the export");

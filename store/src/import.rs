@@ -126,6 +126,7 @@ pub fn import_folder(
                 .filter(|s| matches!(*s, "M" | "F" | "O"))
                 .map(str::to_owned),
             files: series.slices.iter().map(|s| s.path.clone()).collect(),
+            info: Some(series.info()),
         };
         match store.add_series(identity, &new)? {
             Added::NewCase(_) => {

@@ -158,7 +158,14 @@ pub struct CaseRow {
     pub exam_date: Option<String>,
     pub age_years: Option<i64>,
     pub sex: Option<String>,
+    /// Images in the series the desk opens for reading (`lungdesk_volume::best_for_reading`).
     pub slices: i64,
+    /// Series of the case.
+    pub series: i64,
+    /// Slice thickness of the series the desk opens, when known.
+    pub thickness_mm: Option<f64>,
+    /// The folder that series was imported from (shown on hover; never exported or synced).
+    pub folder: Option<String>,
     pub status: CaseStatus,
     pub ai_grade: Option<Grade>,
     /// The code of the AI's "cannot grade", when that is its latest result.

@@ -87,6 +87,7 @@ fn setup(db: &Path) {
                     age_years: Some(50),
                     sex: Some("F".into()),
                     files: vec![PathBuf::from(format!("/nowhere/{n}.dcm"))],
+                    info: None,
                 },
             )
             .expect("add");

@@ -20,6 +20,7 @@ pub mod open;
 pub mod phantom;
 pub mod progress;
 pub mod scan;
+pub mod series_info;
 pub mod shared_data;
 pub mod volume;
 
@@ -27,6 +28,7 @@ pub use error::{FileError, VolumeError};
 pub use geometry::{Problem, VolumeGeometry};
 pub use progress::Progress;
 pub use scan::{ScanReport, Series, Skipped, scan, scan_files};
+pub use series_info::{Plane, SeriesInfo, best_for_reading};
 pub use volume::{Volume, load_series};
 
 /// Scans `root` and loads `series_uid` (or the largest CT series) in one call.

@@ -78,17 +78,19 @@ impl ScanReport {
     pub fn find(&self, series_uid: &str) -> Option<&Series> {
         self.series.iter().find(|s| s.series_uid == series_uid)
     }
-    /// The series `series_uid`, or the largest CT series when none is named.
+    /// The series `series_uid`, or when none is named the CT series a radiologist reads
+    /// ([`crate::series_info::best_for_reading`]).
     pub fn pick(&self, series_uid: Option<&str>) -> Result<&Series, VolumeError> {
-        match series_uid {
-            Some(uid) => self
+        if let Some(uid) = series_uid {
+            return self
                 .find(uid)
-                .ok_or_else(|| VolumeError::SeriesNotFound { path: self.root.clone(), series_uid: uid.to_owned() }),
-            None => self
-                .ct_series()
-                .next()
-                .ok_or_else(|| VolumeError::NoImageSeries { path: self.root.clone(), why: self.why_no_ct() }),
+                .ok_or_else(|| VolumeError::SeriesNotFound { path: self.root.clone(), series_uid: uid.to_owned() });
         }
+        let ct: Vec<&Series> = self.ct_series().collect();
+        let infos: Vec<_> = ct.iter().map(|s| s.info()).collect();
+        crate::series_info::best_for_reading(&infos)
+            .map(|i| ct[i])
+            .ok_or_else(|| VolumeError::NoImageSeries { path: self.root.clone(), why: self.why_no_ct() })
     }
 
     /// Why a folder holds no CT series, in words: empty, only other modalities, or files

@@ -28,6 +28,8 @@ pub enum Action {
     /// The next (1) or previous (−1) case in the worklist's order, without confirming.
     Step(isize),
     Open(i64),
+    /// Show another series of the open case (its Series Instance UID).
+    ShowSeries(String),
     Import(PathBuf),
     /// The system folder dialog, for an import.
     AskImportFolder,
@@ -70,6 +72,9 @@ pub enum Job {
     /// other case load.
     LoadCase {
         case_id: i64,
+        /// The series the reader chose; `None`: the one for reading
+        /// (`lungdesk_volume::best_for_reading`).
+        series: Option<String>,
         next: Option<i64>,
     },
     Import {
@@ -86,4 +91,6 @@ pub enum Job {
     FocusNote,
     FocusSearch,
     ScrollToCurrent,
+    /// The import path field gives up the keyboard: its import started.
+    ReleaseImportField,
 }

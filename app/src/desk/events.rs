@@ -30,6 +30,9 @@ impl DeskModel {
                 }
                 self.rows = Arc::new(opened.rows);
                 self.visible_for = None;
+                // The Sync column from the store, before any sync runs: labels still waiting
+                // say so after a restart.
+                self.sync_states = opened.sync_states;
                 // A store made before site keys holds an identity without one: the form asks
                 // for the key once, with the rest filled in.
                 match opened.identity {
@@ -47,6 +50,12 @@ impl DeskModel {
                 }
                 if let Some(settings) = opened.cloud {
                     self.start_sync(settings, &mut jobs);
+                }
+                // Back to the case that was in review, with its draft.
+                if matches!(self.phase, Phase::Ready)
+                    && let Some(case_id) = opened.open_case.filter(|&id| self.row_index(id).is_some())
+                {
+                    self.open(case_id, &mut jobs);
                 }
             }
             Event::Opened(Err(e)) => self.phase = Phase::Failed(e.to_string()),
@@ -76,6 +85,7 @@ impl DeskModel {
                         c.ai = details.ai;
                         c.history = details.history;
                         if with_draft && !c.loaded {
+                            c.confirmed = details.confirmed;
                             // Keys pressed before the details arrived go on top of the stored
                             // draft; the merged draft is saved.
                             if c.merge_stored(details.draft) {
@@ -104,26 +114,29 @@ impl DeskModel {
                         (row.grade, row.pcr, row.revision, row.status) =
                             (Some(review.grade), Some(review.pcr), Some(review.revision), status);
                     }
+                    let confirmed = super::store_jobs::confirmed_draft(review.clone());
                     if let Some(c) = self.current.as_mut().filter(|c| c.case_id == case_id) {
                         c.history = history;
+                        c.confirmed = Some(confirmed);
                     }
                     self.visible_for = None;
                     let last =
                         self.current.as_ref().is_some_and(|c| c.case_id == case_id) && self.neighbour(1).is_none();
                     let key = self.row_index(case_id).map(|i| self.rows[i].case_key.clone()).unwrap_or_default();
-                    let text = trf(
-                        lang,
-                        "Saved: case {key}, grade {grade}, {pcr} (revision {revision}).",
-                        &[
-                            ("key", &key),
-                            ("grade", &review.grade.number()),
-                            ("pcr", &tr(lang, review.pcr.name())),
-                            ("revision", &review.revision),
-                        ],
-                    );
-                    self.notice = Some(Notice::info(
-                        text + if last { tr(lang, " That was the last case in the list.") } else { "" },
-                    ));
+                    let (grade, pcr, revision) = (review.grade.number(), review.pcr, review.revision);
+                    self.notice = Some(Notice::translated(lang, false, move |lang| {
+                        let text = trf(
+                            lang,
+                            "Saved: case {key}, grade {grade}, {pcr} (revision {revision}).",
+                            &[
+                                ("key", &key),
+                                ("grade", &grade),
+                                ("pcr", &tr(lang, pcr.name())),
+                                ("revision", &revision),
+                            ],
+                        );
+                        text + if last { tr(lang, " That was the last case in the list.") } else { "" }
+                    }));
                 }
                 Err(e) => {
                     self.notice = Some(Notice::error(trf(lang, "Not saved: {error}", &[("error", &e)])));
@@ -148,9 +161,13 @@ impl DeskModel {
                 self.importing = None;
                 match result {
                     Ok(report) => {
-                        self.notice = Some(Notice::info(super::import_summary(lang, &report)));
+                        let summary = report.clone();
+                        self.notice =
+                            Some(Notice::translated(lang, false, move |lang| super::import_summary(lang, &summary)));
                         self.last_import = Some(report);
+                        jobs.push(Job::ReleaseImportField);
                     }
+                    // A path typed in the top bar keeps the keyboard there (it never let go).
                     Err(e) => self.notice = Some(Notice::error(e.to_string())),
                 }
                 jobs.push(Job::Store(StoreRequest::Worklist { reader: self.reader() }));
@@ -162,11 +179,13 @@ impl DeskModel {
             | Event::SyncStates(Err(e))
             | Event::CloudSaved(Err(e)) => self.notice = Some(Notice::error(e.to_string())),
             Event::Exported(Ok((csv, json, n))) => {
-                self.notice = Some(Notice::info(trf(
-                    lang,
-                    "Exported {n} label(s) to {csv} and {json}",
-                    &[("n", &n), ("csv", &csv.display()), ("json", &json.display())],
-                )));
+                self.notice = Some(Notice::translated(lang, false, move |lang| {
+                    trf(
+                        lang,
+                        "Exported {n} label(s) to {csv} and {json}",
+                        &[("n", &n), ("csv", &csv.display()), ("json", &json.display())],
+                    )
+                }));
             }
             Event::Exported(Err(e)) => {
                 self.notice = Some(Notice::error(trf(lang, "Export failed: {error}", &[("error", &e)])));
@@ -228,6 +247,7 @@ mod tests {
 
     use super::*;
     use crate::desk::action::Action;
+    use crate::desk::model::OpenCase;
     use crate::desk::store_jobs::{CaseDetails, Opened};
 
     fn me() -> Identity {
@@ -248,6 +268,9 @@ mod tests {
             age_years: None,
             sex: None,
             slices: 10,
+            series: 1,
+            thickness_mm: None,
+            folder: None,
             status: CaseStatus::New,
             ai_grade: None,
             ai_cannot_grade: None,
@@ -260,12 +283,14 @@ mod tests {
     /// A ready desk with cases 1 and 2, case 1 opened and its details not yet in.
     fn ready_with_case_opening() -> DeskModel {
         let mut m = DeskModel::new("labels.sqlite".into(), "exports".into());
-        let opened =
-            Opened { identity: Some(me()), language: None, export_dir: None, rows: vec![row(1), row(2)], cloud: None };
+        let opened = Opened { identity: Some(me()), rows: vec![row(1), row(2)], ..Opened::default() };
         m.on_event(Event::Opened(Ok(Box::new(opened))));
         m.refilter_now();
         let jobs = m.apply(Action::Open(1));
-        assert!(jobs.iter().any(|j| matches!(j, Job::LoadCase { case_id: 1, next: Some(2) })), "{jobs:?}");
+        assert!(
+            jobs.iter().any(|j| matches!(j, Job::LoadCase { case_id: 1, series: None, next: Some(2) })),
+            "{jobs:?}"
+        );
         m
     }
 
@@ -294,6 +319,86 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_restart_reopens_the_case_in_review_and_shows_the_stored_sync_states() {
+        let mut m = DeskModel::new("labels.sqlite".into(), "exports".into());
+        let waiting = SyncState::Pending { error: None };
+        let opened = Opened {
+            identity: Some(me()),
+            rows: vec![row(1), row(2)],
+            sync_states: [(1, waiting.clone())].into(),
+            open_case: Some(2),
+            ..Opened::default()
+        };
+        let jobs = m.on_event(Event::Opened(Ok(Box::new(opened))));
+        assert_eq!(m.current().map(|c| c.case_id), Some(2), "case 2 was in review");
+        assert!(
+            jobs.iter()
+                .any(|j| matches!(j, Job::Store(StoreRequest::CaseDetails { case_id: 2, with_draft: true, .. }))),
+            "its draft is read: {jobs:?}"
+        );
+        assert_eq!(m.sync_state(1), Some(&waiting), "the Sync column before any sync runs");
+        // Opening a case remembers it; a case since deleted is not reopened.
+        let jobs = m.apply(Action::Open(1));
+        assert!(
+            jobs.iter()
+                .any(|j| matches!(j, Job::Store(StoreRequest::Setting { key: "open_case", value }) if value == "1"))
+        );
+        let mut fresh = DeskModel::new("labels.sqlite".into(), "exports".into());
+        let gone = Opened { identity: Some(me()), rows: vec![row(1)], open_case: Some(9), ..Opened::default() };
+        fresh.on_event(Event::Opened(Ok(Box::new(gone))));
+        assert!(fresh.current().is_none());
+    }
+
+    #[test]
+    fn a_confirmed_case_shows_the_revision_being_edited_until_it_is_confirmed_again() {
+        let mut m = ready_with_case_opening();
+        let with_review = Event::CaseDetails {
+            case_id: 1,
+            with_draft: true,
+            details: Ok(Box::new(CaseDetails {
+                draft: stored(),
+                confirmed: Some((1, stored())),
+                ..CaseDetails::default()
+            })),
+        };
+        m.on_event(with_review);
+        assert_eq!(m.current().and_then(OpenCase::editing_confirmed), None, "as confirmed: not editing");
+        m.apply(Action::Grade(Grade::Negative));
+        assert_eq!(m.current().and_then(OpenCase::editing_confirmed), Some(1), "one key: editing revision 1");
+        m.apply(Action::Grade(Grade::Typical));
+        assert_eq!(m.current().and_then(OpenCase::editing_confirmed), None, "back as confirmed");
+    }
+
+    #[test]
+    fn another_series_is_loaded_on_request_and_headers_an_old_store_lacked_are_recorded() {
+        use lungdesk_volume::{Plane, SeriesInfo};
+        let info = |uid: &str, plane| SeriesInfo {
+            series_uid: uid.into(),
+            modality: "CT".into(),
+            plane,
+            slices: 200,
+            thickness_mm: Some(1.0),
+            coverage_mm: Some(300.0),
+            series_number: None,
+            date: None,
+            description: String::new(),
+        };
+        let mut m = ready_with_case_opening();
+        m.on_event(details(stored()));
+        let series = vec![info("1.2.3.1", Plane::Sagittal), info("1.2.3.2", Plane::Axial)];
+        let jobs = m.series_shown(1, series.clone(), "1.2.3.2".into(), true);
+        assert!(matches!(&jobs[..], [Job::Store(StoreRequest::SeriesInfo(s))] if *s == series), "{jobs:?}");
+        assert_eq!(m.current_row().map(|r| (r.series, r.slices, r.thickness_mm)), Some((2, 200, Some(1.0))));
+        assert!(m.apply(Action::ShowSeries("1.2.3.2".into())).is_empty(), "already shown");
+        assert!(m.apply(Action::ShowSeries("9.9".into())).is_empty(), "not a series of this case");
+        let jobs = m.apply(Action::ShowSeries("1.2.3.1".into()));
+        assert!(
+            jobs.iter().any(|j| matches!(j, Job::LoadCase { case_id: 1, series: Some(s), .. } if s == "1.2.3.1")),
+            "{jobs:?}"
+        );
     }
 
     #[test]
@@ -383,6 +488,7 @@ mod tests {
             export_dir: None,
             rows: Vec::new(),
             cloud: Some(settings.clone()),
+            ..Opened::default()
         };
         let jobs = m.on_event(Event::Opened(Ok(Box::new(opened))));
         assert!(!jobs.iter().any(|j| matches!(j, Job::StartSync(_))), "{jobs:?}");

@@ -84,8 +84,13 @@ pub fn show(ui: &mut egui::Ui, form: &IdentityForm, lang: Lang) -> Vec<Action> {
             if response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
                 actions.push(Action::SaveIdentity);
             }
+            // First start: the first field has the keyboard, so typing starts at once (and
+            // gets it back after an Enter on the empty form).
+            if field == "reader_id" && ui.memory(|m| m.focused().is_none()) && form.identity == Identity::default() {
+                response.request_focus();
+            }
             if form.problems.contains(&field) {
-                ui.colored_label(theme::ERROR, tr(lang, "required; check the format"));
+                ui.colored_label(theme::ERROR, field_problem(field, &form.identity, lang));
             }
             ui.end_row();
         }
@@ -107,13 +112,51 @@ pub fn show(ui: &mut egui::Ui, form: &IdentityForm, lang: Lang) -> Vec<Action> {
     if let Some(e) = &form.error {
         ui.colored_label(theme::ERROR, e);
     }
-    if ui.button(tr(lang, "Save and start (Enter)")).clicked() {
+    if ui.button(tr(lang, "Save and start (Enter)")).clicked()
+        || (ui.memory(|m| m.focused().is_none()) && ui.input(|i| i.key_pressed(Key::Enter)))
+    {
         actions.push(Action::SaveIdentity);
+    }
+    if !form.problems.is_empty() {
+        ui.colored_label(theme::ERROR, tr(lang, "Not saved: correct the fields marked in red."));
     }
     if edited != *form {
         actions.insert(0, Action::EditIdentity(Box::new(edited)));
     }
     actions
+}
+
+/// What is wrong with `field` of `identity`, in words (the rules of `Identity::problems`).
+pub fn field_problem(field: &str, identity: &Identity, lang: Lang) -> String {
+    let value = match field {
+        "reader_id" => identity.reader_id.as_str(),
+        "display_name" => identity.display_name.as_str(),
+        "site_code" => identity.site_code.as_str(),
+        _ => identity.postal_code.as_str(),
+    };
+    if value.trim().is_empty() {
+        return tr(lang, "required").to_owned();
+    }
+    if value.chars().any(char::is_control) {
+        return tr(lang, "no control characters (a pasted tab or line break?)").to_owned();
+    }
+    match field {
+        "reader_id" if value.len() > 64 => tr(lang, "at most 64 characters").to_owned(),
+        "display_name" if value.chars().count() > 100 => tr(lang, "at most 100 characters").to_owned(),
+        "site_code" => {
+            if let Some(c) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+                let c = if c == ' ' { tr(lang, "a space").to_owned() } else { format!("“{c}”") };
+                trf(lang, "{what} is not allowed: letters A–Z, digits, - and _ only", &[("what", &c)])
+            } else {
+                tr(lang, "at most 32 characters").to_owned()
+            }
+        }
+        "postal_code" => {
+            let digits = value.chars().filter(char::is_ascii_digit).count();
+            trf(lang, "7 digits, e.g. 466-8560 (this has {n})", &[("n", &digits)])
+        }
+        _ => tr(lang, "required").to_owned(),
+    }
 }
 
 /// The site key row: the key (hidden unless just made), "New site key", and the key's

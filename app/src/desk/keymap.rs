@@ -23,6 +23,8 @@ pub type SheetRow = (&'static str, &'static str);
 const GRADES: SheetRow = ("1 2 3 4", "Grade: typical, indeterminate, atypical, negative for pneumonia");
 const PCR: SheetRow = ("P N W X", "PCR: positive, negative, pending, not tested");
 const FINDINGS: SheetRow = ("Ctrl+1 … Ctrl+7", "Toggle a finding (in the order listed)");
+const ALTERNATIVE: SheetRow =
+    ("Alt+1 … Alt+4", "Toggle a finding of another diagnosis: mass, emphysema, fibrosis, pulmonary oedema");
 const STEP: SheetRow = ("J / K", "Next / previous case without confirming");
 const FILTERS: SheetRow = ("F5 / F6", "Cycle the status filter / the sort order");
 const TABS: SheetRow = ("F3 / F4", "Review / disagreements");
@@ -45,8 +47,11 @@ pub fn desk() -> Vec<Binding> {
     {
         keys.push(bind(none, key, Action::Pcr(pcr), PCR));
     }
-    for (key, finding) in digits.into_iter().zip(Finding::ALL) {
+    for (key, finding) in digits.into_iter().zip(Finding::PNEUMONIA) {
         keys.push(bind(Modifiers::COMMAND, key, Action::ToggleFinding(finding), FINDINGS));
+    }
+    for (key, finding) in digits.into_iter().zip(Finding::ALTERNATIVE) {
+        keys.push(bind(Modifiers::ALT, key, Action::ToggleFinding(finding), ALTERNATIVE));
     }
     keys.extend([
         bind(none, Key::I, Action::FocusNote, ("I", "Write in the note (Esc leaves it)")),
@@ -104,21 +109,36 @@ pub fn sheet() -> Vec<SheetRow> {
     rows
 }
 
-/// The actions of this frame's keys. A text field with the keyboard (the note, a search,
-/// IME composition) gets every key but F1, F2 and Esc.
+/// The actions of this frame's keys, in the order they were pressed: every press counts
+/// (three J in one slow frame step three cases; "Enter 4" confirms before grading the next
+/// case), and a key with modifiers matches its own binding (Ctrl+1 is a finding, not a grade).
+/// A held key repeats only the case steps (J, K): a held Enter confirms once. A text field
+/// with the keyboard (the note, a search, IME composition) gets every key but F1, F2 and Esc.
 pub fn actions(ctx: &egui::Context) -> Vec<Action> {
     let typing = ctx.egui_wants_keyboard_input();
+    let table = desk();
     let mut out = Vec::new();
     ctx.input_mut(|i| {
-        for b in desk() {
-            if typing && !b.in_text {
-                continue;
+        i.events.retain(|event| {
+            let egui::Event::Key { key, modifiers, pressed: true, repeat, .. } = event else { return true };
+            let hit = table
+                .iter()
+                .filter(|b| b.key == *key && (!typing || b.in_text) && modifiers.matches_logically(b.modifiers))
+                .max_by_key(|b| {
+                    [b.modifiers.ctrl, b.modifiers.command, b.modifiers.shift, b.modifiers.alt]
+                        .into_iter()
+                        .filter(|&m| m)
+                        .count()
+                });
+            match hit {
+                Some(b) if !*repeat || matches!(b.action, Action::Step(_)) => {
+                    out.push(b.action.clone());
+                    false
+                }
+                Some(_) => false,
+                None => true,
             }
-            // Keys with a modifier are taken first (Ctrl+1 is a finding, not a grade).
-            if i.consume_key(b.modifiers, b.key) {
-                out.push(b.action);
-            }
-        }
+        });
     });
     if out.contains(&Action::CloseShortcuts) {
         ctx.memory_mut(|m| {
@@ -128,4 +148,63 @@ pub fn actions(ctx: &egui::Context) -> Vec<Action> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_actions(events: Vec<egui::Event>) -> Vec<Action> {
+        let ctx = egui::Context::default();
+        let mut out = Vec::new();
+        let mut output =
+            ctx.run_ui(egui::RawInput { events, ..egui::RawInput::default() }, |ui| out = actions(ui.ctx()));
+        output.textures_delta.clear();
+        out
+    }
+
+    /// A press and its release (egui takes a second press of a key still down for a repeat).
+    fn key(key: Key, modifiers: Modifiers) -> [egui::Event; 2] {
+        [true, false].map(|pressed| egui::Event::Key { key, physical_key: None, pressed, repeat: false, modifiers })
+    }
+
+    #[test]
+    fn one_frame_s_keys_act_in_the_order_pressed_with_their_own_modifiers() {
+        let actions = frame_actions(
+            [
+                key(Key::Enter, Modifiers::NONE),
+                key(Key::Num4, Modifiers::NONE),
+                key(Key::Num1, Modifiers::COMMAND),
+                key(Key::Num1, Modifiers::ALT),
+                key(Key::J, Modifiers::NONE),
+                key(Key::J, Modifiers::NONE),
+            ]
+            .concat(),
+        );
+        assert_eq!(
+            actions,
+            [
+                Action::Confirm,
+                Action::Grade(Grade::Negative),
+                Action::ToggleFinding(Finding::CrazyPaving),
+                Action::ToggleFinding(Finding::Mass),
+                Action::Step(1),
+                Action::Step(1),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_held_enter_confirms_once_and_a_held_j_keeps_stepping() {
+        let held = |k| egui::Event::Key {
+            key: k,
+            physical_key: None,
+            pressed: true,
+            repeat: true,
+            modifiers: Modifiers::NONE,
+        };
+        let [enter, _] = key(Key::Enter, Modifiers::NONE);
+        let actions = frame_actions(vec![enter, held(Key::Enter), held(Key::Enter), held(Key::J)]);
+        assert_eq!(actions, [Action::Confirm, Action::Step(1)]);
+    }
 }

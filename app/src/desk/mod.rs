@@ -40,6 +40,14 @@ use crate::sync::{SyncEvent, SyncHandle, SyncTiming};
 use crate::theme;
 use crate::viewer::{AnalysisSettings, PROGRESS_TICK, Viewer};
 
+/// The worklist panel's width when it has room (every column shows), and its least.
+const WORKLIST_WIDTH: f32 = 560.0;
+const WORKLIST_MIN_WIDTH: f32 = 330.0;
+/// The review panel's width.
+const REVIEW_WIDTH: f32 = 320.0;
+/// What the worklist leaves the viewer at least, when dragged wide.
+const VIEWER_MIN_WIDTH: f32 = 320.0;
+
 /// Worklists shorter than this are filtered on the UI thread (well under a millisecond).
 const SYNC_FILTER_ROWS: usize = 5_000;
 
@@ -178,18 +186,21 @@ impl Desk {
             Job::Store(request) => {
                 let sent = self.store.as_mut().map(|s| s.send(request));
                 if !matches!(sent, Some(Ok(()))) {
-                    self.model.notice = Some(Notice::error(tr(self.model.lang, "The label store is not open.")));
+                    self.model.notice = Some(Notice::translated(self.model.lang, true, |lang| {
+                        tr(lang, "The label store is not open.").to_owned()
+                    }));
                 }
             }
-            Job::LoadCase { case_id, next } => {
+            Job::LoadCase { case_id, series, next } => {
                 self.switch_started = Some(Instant::now());
                 self.viewer.clear(None);
                 let (path, gpu, ctx, lang) =
                     (self.model.store_path.clone(), self.viewer.gpu(), self.ctx.clone(), self.model.lang);
-                self.loads.want(case_id, next, |id, progress, tx| {
+                self.loads.want(case_id, series, next, |id, series, progress, tx| {
                     let (path, gpu, ctx) = (path.clone(), gpu.clone(), ctx.clone());
                     workers::spawn("lungdesk-case", move || {
-                        let _ = tx.send(load_case(&path, id, &progress, gpu.as_ref(), lang));
+                        crate::background::lower_priority();
+                        let _ = tx.send(load_case(&path, id, series.as_deref(), &progress, gpu.as_ref(), lang));
                         if let Some(ctx) = ctx {
                             ctx.request_repaint();
                         }
@@ -253,6 +264,7 @@ impl Desk {
             Job::FocusNote => self.frame.focus_note = true,
             Job::FocusSearch => self.frame.focus_search = true,
             Job::ScrollToCurrent => self.frame.scroll_to_current = true,
+            Job::ReleaseImportField => self.frame.import_focus = Some(false),
         }
     }
 
@@ -261,8 +273,19 @@ impl Desk {
         let Some((result, started)) = self.loads.take(case_id) else { return };
         let prefetched = self.switch_started.is_some_and(|t| started < t);
         match result {
-            Ok(loaded) => self.viewer.show_loaded(loaded),
-            Err(e) => self.viewer.clear(Some(e.to_string())),
+            Ok(case) => {
+                self.viewer.show_loaded(case.loaded);
+                let jobs = self.model.series_shown(case_id, case.series, case.shown, case.backfill);
+                self.run(jobs);
+            }
+            Err(e) => {
+                let step = match &e {
+                    crate::error::DeskError::Case(e) => crate::viewer::Step::of(e),
+                    _ => crate::viewer::Step::Open,
+                };
+                self.viewer.clear(None);
+                self.viewer.fail(step, e.to_string());
+            }
         }
         if let Some(t) = self.switch_started.take() {
             self.last_switch = Some((t.elapsed(), prefetched));
@@ -297,6 +320,12 @@ impl Desk {
             match picked {
                 Ok(Some(folder)) => self.apply(Action::Import(folder)),
                 Ok(None) => {}
+                Err(crate::error::ViewerError::NoDialog) => {
+                    self.model.notice = Some(Notice::translated(self.model.lang, true, |lang| {
+                        tr(lang, crate::error::NO_DIALOG).to_owned()
+                    }));
+                    self.frame.import_focus = Some(true);
+                }
                 Err(e) => self.model.notice = Some(Notice::error(e.to_string())),
             }
         }
@@ -425,10 +454,19 @@ impl Desk {
             .import
             .as_ref()
             .map(|i| panels::top_bar::ImportProgress { what: &i.what, fraction: i.progress.fraction() });
-        let mut actions = panels::top_bar::show(ui, &self.model, import);
-        egui::Panel::left("worklist").resizable(true).default_size(430.0).show(ui, |ui| {
-            actions.extend(panels::worklist::show(ui, &self.model, &mut self.frame));
-        });
+        let mut actions = panels::top_bar::show(ui, &self.model, import, &mut self.frame);
+        // The worklist and the review panel are laid out first, at least WORKLIST_MIN_WIDTH and
+        // REVIEW_WIDTH wide; the viewer takes what they leave.
+        let width = ui.available_width();
+        let worklist_width = (width * 0.4).clamp(WORKLIST_MIN_WIDTH, WORKLIST_WIDTH);
+        egui::Panel::left("worklist")
+            .resizable(true)
+            .default_size(worklist_width)
+            .min_size(WORKLIST_MIN_WIDTH)
+            .max_size((width - REVIEW_WIDTH - VIEWER_MIN_WIDTH).max(WORKLIST_MIN_WIDTH))
+            .show(ui, |ui| {
+                actions.extend(panels::worklist::show(ui, &self.model, &mut self.frame));
+            });
         match self.model.tab {
             Tab::Review => actions.extend(self.review_tab(ui)),
             Tab::Disagreements => actions.extend(panels::disagreements::show(ui, &self.model)),
@@ -460,7 +498,7 @@ impl Desk {
             });
             return actions;
         };
-        egui::Panel::right("review").resizable(false).exact_size(320.0).show(ui, |ui| {
+        egui::Panel::right("review").resizable(false).exact_size(REVIEW_WIDTH).show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 actions.extend(panels::review::show(ui, &self.model, &mut self.frame));
                 ui.separator();
@@ -525,6 +563,7 @@ pub struct DeskApp {
 impl DeskApp {
     pub fn new(cc: &eframe::CreationContext<'_>, store_path: PathBuf, import: Option<PathBuf>) -> Self {
         crate::fonts::install(&cc.egui_ctx);
+        crate::background::start_worker_pool();
         let mut desk = Desk::new(cc.wgpu_render_state.clone(), store_path);
         desk.viewer.analysis_settings = AnalysisSettings::user_default();
         if let Some(folder) = import {

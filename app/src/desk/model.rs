@@ -20,6 +20,7 @@ use super::worklist_query::{SortBy, WorklistQuery, filter_rows};
 use crate::cloud_ui::CloudPanel;
 use crate::i18n::{Lang, tr, trf};
 use crate::sync::SyncSettings;
+use lungdesk_volume::SeriesInfo;
 
 /// What the desk shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +72,11 @@ pub struct OpenCase {
     pub(crate) confirm_when_loaded: bool,
     /// Why the details could not be read (the case cannot be confirmed until reopened).
     pub(crate) details_failed: Option<String>,
+    /// This reader's confirmed review (revision, draft), once the details are in.
+    pub(crate) confirmed: Option<(i64, ReviewDraft)>,
+    /// Every CT series of the case (once its headers are read), and the one on screen.
+    pub series: Vec<SeriesInfo>,
+    pub shown_series: Option<String>,
 }
 
 impl OpenCase {
@@ -87,7 +93,17 @@ impl OpenCase {
             early_note: None,
             confirm_when_loaded: false,
             details_failed: None,
+            confirmed: None,
+            series: Vec::new(),
+            shown_series: None,
         }
+    }
+
+    /// The revision being edited: `Some(n)` when this reader confirmed revision `n` and the
+    /// draft now differs from it (Enter then confirms revision `n + 1`).
+    pub fn editing_confirmed(&self) -> Option<i64> {
+        let (revision, confirmed) = self.confirmed.as_ref()?;
+        (self.loaded && *confirmed != self.draft).then_some(*revision)
     }
 
     /// The stored draft with the edits made before it arrived on top. Whether there were any.
@@ -118,19 +134,47 @@ impl OpenCase {
     }
 }
 
+/// Makes a notice's text in a language (F2 renders the notice on screen again).
+pub type RenderNotice = Arc<dyn Fn(Lang) -> String + Send + Sync>;
+
 /// Message in the status line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Notice {
     pub text: String,
     pub error: bool,
+    /// How to write it in another language; `None` for text that has one language only (an
+    /// error's own message).
+    render: Option<RenderNotice>,
+}
+
+impl std::fmt::Debug for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notice").field("text", &self.text).field("error", &self.error).finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Notice {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.text, self.error) == (&other.text, other.error)
+    }
 }
 
 impl Notice {
     pub fn info(text: impl Into<String>) -> Self {
-        Self { text: text.into(), error: false }
+        Self { text: text.into(), error: false, render: None }
     }
     pub fn error(text: impl Into<String>) -> Self {
-        Self { text: text.into(), error: true }
+        Self { text: text.into(), error: true, render: None }
+    }
+    /// A notice written by `render` in `lang`, and again in the other language after F2.
+    pub fn translated(lang: Lang, error: bool, render: impl Fn(Lang) -> String + Send + Sync + 'static) -> Self {
+        Self { text: render(lang), error, render: Some(Arc::new(render)) }
+    }
+    /// Writes the notice in `lang`, when it knows how.
+    pub fn rerender(&mut self, lang: Lang) {
+        if let Some(render) = &self.render {
+            self.text = render(lang);
+        }
     }
 }
 
@@ -223,6 +267,10 @@ impl DeskModel {
     pub fn tab(&self) -> Tab {
         self.tab
     }
+    /// The label store's file.
+    pub fn store_path(&self) -> &std::path::Path {
+        &self.store_path
+    }
     pub fn export_dir(&self) -> &std::path::Path {
         &self.export_dir
     }
@@ -313,6 +361,7 @@ impl DeskModel {
                 }
             }
             Action::Open(case_id) => self.open(case_id, &mut jobs),
+            Action::ShowSeries(uid) => self.show_series(uid, &mut jobs),
             Action::Import(folder) => self.import(folder, &mut jobs),
             Action::AskImportFolder => jobs.push(Job::AskImportFolder),
             Action::ImportEntry(text) => self.import_entry = text,
@@ -348,6 +397,9 @@ impl DeskModel {
             Action::ToggleLang => return self.apply(Action::Lang(self.lang.other())),
             Action::Lang(lang) => {
                 self.lang = lang;
+                if let Some(n) = &mut self.notice {
+                    n.rerender(lang);
+                }
                 jobs.push(Job::ViewerLang(lang));
                 if matches!(self.phase, Phase::Ready) {
                     jobs.push(Job::Store(StoreRequest::Setting { key: "language", value: lang.code().into() }));
@@ -401,14 +453,56 @@ impl DeskModel {
         jobs.push(Job::Store(StoreRequest::SaveDraft { case_id, reader, draft }));
     }
 
-    fn open(&mut self, case_id: i64, jobs: &mut Vec<Job>) {
+    pub(crate) fn open(&mut self, case_id: i64, jobs: &mut Vec<Job>) {
         if self.current.as_ref().is_some_and(|c| c.case_id == case_id) {
             return;
         }
         self.current = Some(OpenCase::new(case_id));
+        // Remembered for the next start (the desk reopens it, with its draft).
+        jobs.push(Job::Store(StoreRequest::Setting { key: super::store_jobs::OPEN_CASE, value: case_id.to_string() }));
         jobs.push(Job::ScrollToCurrent);
         jobs.push(Job::Store(StoreRequest::CaseDetails { case_id, reader: self.reader(), with_draft: true }));
-        jobs.push(Job::LoadCase { case_id, next: self.neighbour(1) });
+        jobs.push(Job::LoadCase { case_id, series: None, next: self.neighbour(1) });
+    }
+
+    /// Another series of the open case: loaded and shown, and the AI reads it (its result is
+    /// recorded as the case's latest, with the series it read).
+    fn show_series(&mut self, uid: String, jobs: &mut Vec<Job>) {
+        let next = self.neighbour(1);
+        let Some(case) = self.current.as_mut() else { return };
+        if case.shown_series.as_deref() == Some(uid.as_str()) || !case.series.iter().any(|s| s.series_uid == uid) {
+            return;
+        }
+        case.shown_series = Some(uid.clone());
+        case.ai_recorded = false;
+        jobs.push(Job::LoadCase { case_id: case.case_id, series: Some(uid), next });
+    }
+
+    /// The case loader showed `shown` of `case_id`'s `series`; `backfill`: the store lacked
+    /// their headers, which it records now (and the worklist row shows).
+    pub(crate) fn series_shown(
+        &mut self,
+        case_id: i64,
+        series: Vec<SeriesInfo>,
+        shown: String,
+        backfill: bool,
+    ) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        if backfill {
+            if let Some(i) = self.row_index(case_id)
+                && let Some(best) = lungdesk_volume::best_for_reading(&series)
+            {
+                let row = &mut Arc::make_mut(&mut self.rows)[i];
+                (row.series, row.slices, row.thickness_mm) =
+                    (series.len() as i64, series[best].slices, series[best].thickness_mm);
+            }
+            jobs.push(Job::Store(StoreRequest::SeriesInfo(series.clone())));
+        }
+        if let Some(c) = self.current.as_mut().filter(|c| c.case_id == case_id) {
+            c.series = series;
+            c.shown_series = Some(shown);
+        }
+        jobs
     }
 
     /// Confirms the current case (one transaction on the store thread) and opens the next;
@@ -430,10 +524,9 @@ impl DeskModel {
         }
         case.confirm_when_loaded = false;
         if case.draft.grade.is_none() || case.draft.pcr.is_none() {
-            self.notice = Some(Notice::error(tr(
-                self.lang,
-                "Set the grade (1–4) and the PCR status (P, N, W, X) before confirming.",
-            )));
+            self.notice = Some(Notice::translated(self.lang, true, |lang| {
+                tr(lang, "Set the grade (1–4) and the PCR status (P, N, W, X) before confirming.").to_owned()
+            }));
             return;
         }
         let (case_id, draft) = (case.case_id, case.draft.clone());
@@ -458,7 +551,8 @@ impl DeskModel {
     fn import(&mut self, folder: PathBuf, jobs: &mut Vec<Job>) {
         let Some(identity) = self.identity.clone() else { return };
         if self.importing.is_some() {
-            self.notice = Some(Notice::error(tr(self.lang, "An import is already running.")));
+            self.notice =
+                Some(Notice::translated(self.lang, true, |lang| tr(lang, "An import is already running.").to_owned()));
             return;
         }
         self.importing = Some(folder.display().to_string());

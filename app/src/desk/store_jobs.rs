@@ -14,14 +14,21 @@ use crate::error::DeskError;
 use crate::sync::SyncSettings;
 
 /// What the store holds at start.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Opened {
     pub identity: Option<Identity>,
     pub language: Option<String>,
     pub export_dir: Option<String>,
     pub rows: Vec<CaseRow>,
     pub cloud: Option<SyncSettings>,
+    /// Per case, its latest label's sync state, as the store holds it.
+    pub sync_states: HashMap<i64, SyncState>,
+    /// The case that was in review when the desk last closed.
+    pub open_case: Option<i64>,
 }
+
+/// The setting that remembers the case in review.
+pub const OPEN_CASE: &str = "open_case";
 
 /// A case's working copy, AI result, history and other readers' labels from the service.
 #[derive(Debug, Default)]
@@ -30,6 +37,8 @@ pub struct CaseDetails {
     pub ai: Option<AiResult>,
     pub history: Vec<HistoryEntry>,
     pub shared: Vec<SharedLabel>,
+    /// This reader's confirmed review, as a draft, and its revision.
+    pub confirmed: Option<(i64, ReviewDraft)>,
 }
 
 /// What background work reports to the desk.
@@ -65,17 +74,44 @@ pub enum Event {
 /// One read or write of the store.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreRequest {
-    SaveIdentity { identity: Box<Identity>, language: &'static str },
-    Setting { key: &'static str, value: String },
-    Worklist { reader: String },
-    CaseDetails { case_id: i64, reader: String, with_draft: bool },
-    SaveDraft { case_id: i64, reader: String, draft: ReviewDraft },
-    Confirm { case_id: i64, identity: Box<Identity>, draft: ReviewDraft },
-    RecordAi { case_id: i64, ai: Box<AiResult> },
-    Export { dir: PathBuf },
+    SaveIdentity {
+        identity: Box<Identity>,
+        language: &'static str,
+    },
+    Setting {
+        key: &'static str,
+        value: String,
+    },
+    Worklist {
+        reader: String,
+    },
+    CaseDetails {
+        case_id: i64,
+        reader: String,
+        with_draft: bool,
+    },
+    SaveDraft {
+        case_id: i64,
+        reader: String,
+        draft: ReviewDraft,
+    },
+    Confirm {
+        case_id: i64,
+        identity: Box<Identity>,
+        draft: ReviewDraft,
+    },
+    RecordAi {
+        case_id: i64,
+        ai: Box<AiResult>,
+    },
+    Export {
+        dir: PathBuf,
+    },
     Disagreements,
     SyncStates,
     SaveCloud(SyncSettings),
+    /// Headers of series imported before the store kept them.
+    SeriesInfo(Vec<lungdesk_volume::SeriesInfo>),
 }
 
 impl StoreRequest {
@@ -95,6 +131,7 @@ impl StoreRequest {
                         ai: s.ai_result(case_id)?,
                         history: s.history(case_id)?,
                         shared: s.shared_labels(case_id)?,
+                        confirmed: if with_draft { s.review(case_id, &reader)?.map(confirmed_draft) } else { None },
                     }))
                 })();
                 Event::CaseDetails { case_id, with_draft, details: details.map_err(DeskError::from) }
@@ -128,6 +165,7 @@ impl StoreRequest {
             }
             Self::Disagreements => Event::Disagreements(s.disagreements().map(Box::new).map_err(DeskError::from)),
             Self::SyncStates => Event::SyncStates(s.sync_states().map_err(DeskError::from)),
+            Self::SeriesInfo(infos) => Event::Written(s.set_series_info(&infos).map_err(DeskError::from)),
             Self::SaveCloud(settings) => {
                 let json = serde_json::to_string(&settings).unwrap_or_default();
                 Event::CloudSaved(s.set_setting(SyncSettings::KEY, &json).map(|()| settings).map_err(DeskError::from))
@@ -147,7 +185,14 @@ pub fn open(store: &Store) -> Result<Box<Opened>, StoreError> {
         language: store.setting("language")?,
         export_dir: store.setting("export_dir")?,
         cloud: store.setting(SyncSettings::KEY)?.and_then(|c| serde_json::from_str(&c).ok()),
+        sync_states: store.sync_states()?,
+        open_case: store.setting(OPEN_CASE)?.and_then(|v| v.parse().ok()),
         identity,
         rows,
     }))
+}
+
+/// A confirmed review as the draft it was confirmed from, with its revision.
+pub fn confirmed_draft(r: Review) -> (i64, ReviewDraft) {
+    (r.revision, ReviewDraft { grade: Some(r.grade), pcr: Some(r.pcr), findings: r.findings, note: r.note })
 }

@@ -9,7 +9,7 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 
 use lungdesk_store::{CaseRow, Identity, Store, import_folder};
-use lungdesk_volume::{Progress, scan_files};
+use lungdesk_volume::{Progress, SeriesInfo, best_for_reading, scan_files};
 
 use super::model::FilterKey;
 use super::store_jobs::{self, Event, StoreRequest};
@@ -84,12 +84,34 @@ impl StoreWorker {
     }
 }
 
+/// A case's volume as loaded, with every series of the case.
+pub struct CaseVolume {
+    pub loaded: Loaded,
+    /// Every CT series of the case as its headers describe it, in import order.
+    pub series: Vec<SeriesInfo>,
+    /// The one loaded.
+    pub shown: String,
+    /// The store lacked these headers (imported by an older build): they are to be recorded.
+    pub backfill: bool,
+}
+
+impl std::fmt::Debug for CaseVolume {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaseVolume")
+            .field("series", &self.series.len())
+            .field("shown", &self.shown)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A case being read on its thread.
 struct CaseLoad {
     case_id: i64,
+    /// The series asked for (`None`: the one for reading).
+    series: Option<String>,
     progress: Arc<Progress>,
-    rx: Receiver<Result<Loaded, DeskError>>,
-    result: Option<Result<Loaded, DeskError>>,
+    rx: Receiver<Result<CaseVolume, DeskError>>,
+    result: Option<Result<CaseVolume, DeskError>>,
     started: std::time::Instant,
     thread: Option<JoinHandle<()>>,
 }
@@ -109,16 +131,23 @@ impl std::fmt::Debug for CaseLoader {
 }
 
 impl CaseLoader {
-    /// Keeps (or starts) the loads of `case_id` and `next`, cancelling the others.
+    /// Keeps (or starts) the loads of `case_id` (its `series`, or the one for reading) and of
+    /// `next`'s series for reading, cancelling the others.
     pub fn want(
         &mut self,
         case_id: i64,
+        series: Option<String>,
         next: Option<i64>,
-        start: impl Fn(i64, Arc<Progress>, Sender<Result<Loaded, DeskError>>) -> Result<JoinHandle<()>, DeskError>,
+        start: impl Fn(
+            i64,
+            Option<String>,
+            Arc<Progress>,
+            Sender<Result<CaseVolume, DeskError>>,
+        ) -> Result<JoinHandle<()>, DeskError>,
     ) {
         self.cancelled.retain(|t| !t.is_finished());
         self.loads.retain_mut(|l| {
-            let keep = l.case_id == case_id || Some(l.case_id) == next;
+            let keep = (l.case_id == case_id && l.series == series) || (Some(l.case_id) == next && l.series.is_none());
             if !keep {
                 l.progress.cancel();
                 // The thread sees the cancel at its next step; it is joined at shutdown.
@@ -126,18 +155,18 @@ impl CaseLoader {
             }
             keep
         });
-        for id in std::iter::once(case_id).chain(next) {
-            if self.loads.iter().any(|l| l.case_id == id) {
+        for (id, series) in std::iter::once((case_id, series)).chain(next.map(|n| (n, None))) {
+            if self.loads.iter().any(|l| l.case_id == id && l.series == series) {
                 continue;
             }
             let progress = Arc::new(Progress::new());
             let (tx, rx) = channel();
             let started = std::time::Instant::now();
-            let (thread, result) = match start(id, progress.clone(), tx) {
+            let (thread, result) = match start(id, series.clone(), progress.clone(), tx) {
                 Ok(thread) => (Some(thread), None),
                 Err(e) => (None, Some(Err(e))),
             };
-            self.loads.push(CaseLoad { case_id: id, progress, rx, result, started, thread });
+            self.loads.push(CaseLoad { case_id: id, series, progress, rx, result, started, thread });
         }
     }
 
@@ -155,7 +184,7 @@ impl CaseLoader {
     }
 
     /// The result for `case_id` if it is in, and when its load started.
-    pub fn take(&mut self, case_id: i64) -> Option<(Result<Loaded, DeskError>, std::time::Instant)> {
+    pub fn take(&mut self, case_id: i64) -> Option<(Result<CaseVolume, DeskError>, std::time::Instant)> {
         let i = self.loads.iter().position(|l| l.case_id == case_id && l.result.is_some())?;
         let load = self.loads.remove(i);
         load.result.map(|r| (r, load.started))
@@ -187,16 +216,19 @@ impl CaseLoader {
     }
 }
 
-/// Reads a case's largest series from the files recorded at import, and uploads it.
+/// Reads a case's series from the files recorded at import: the headers of every series (for
+/// the series switcher), then the pixels of `series` or, when none is named, of the one for
+/// reading ([`best_for_reading`]), and uploads it.
 pub fn load_case(
     store_path: &Path,
     case_id: i64,
+    series: Option<&str>,
     progress: &Progress,
     gpu: Option<&(wgpu::Device, wgpu::Queue)>,
     lang: Lang,
-) -> Result<Loaded, DeskError> {
-    let series = Store::open(store_path).and_then(|s| s.case_series(case_id))?;
-    let (series_uid, files) = &series[0];
+) -> Result<CaseVolume, DeskError> {
+    let stored = Store::open(store_path).and_then(|s| s.case_series_info(case_id))?;
+    let files: Vec<PathBuf> = stored.iter().flat_map(|s| s.files.iter().cloned()).collect();
     let missing: Vec<&PathBuf> = files.iter().filter(|f| !f.is_file()).collect();
     if let Some(first) = missing.first() {
         return Err(DeskError::FilesGone(trf(
@@ -205,10 +237,24 @@ pub fn load_case(
             &[("missing", &missing.len()), ("total", &files.len()), ("first", &first.display())],
         )));
     }
-    let root = files[0].parent().map(Path::to_owned).unwrap_or_default();
-    let report = scan_files(&root, files, Vec::new(), progress).map_err(crate::error::ViewerError::from)?;
-    let series = report.pick(Some(series_uid)).map_err(crate::error::ViewerError::from)?;
-    Ok(load_and_upload(series, progress, gpu)?)
+    let root = files.first().and_then(|f| f.parent()).map(Path::to_owned).unwrap_or_default();
+    let report = scan_files(&root, &files, Vec::new(), progress).map_err(crate::error::ViewerError::from)?;
+    // The store's series, in its order, as the headers describe them now.
+    let infos: Vec<SeriesInfo> = stored
+        .iter()
+        .filter_map(|s| report.find(&s.info.series_uid))
+        .filter(|s| s.is_ct())
+        .map(lungdesk_volume::Series::info)
+        .collect();
+    let backfill = stored.iter().any(|s| s.info.modality.is_empty());
+    let chosen = series
+        .and_then(|uid| infos.iter().find(|i| i.series_uid == uid))
+        .or_else(|| best_for_reading(&infos).map(|i| &infos[i]))
+        .map(|i| i.series_uid.clone());
+    let picked = report.pick(chosen.as_deref()).map_err(crate::error::ViewerError::from)?;
+    let shown = picked.series_uid.clone();
+    let loaded = load_and_upload(picked, progress, gpu)?;
+    Ok(CaseVolume { loaded, series: infos, shown, backfill })
 }
 
 /// An import on the `lungdesk-import` thread.
@@ -237,6 +283,7 @@ impl ImportWorker {
         let worker_progress = progress.clone();
         let what = folder.display().to_string();
         let thread = spawn("lungdesk-import", move || {
+            crate::background::lower_priority();
             // A panic inside the import (a defect; one hostile Patient's Age once did it) must
             // still end the job with its reason, or every later import would say "already
             // running". The store commits per series, so what was imported stays.

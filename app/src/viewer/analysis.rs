@@ -10,7 +10,7 @@ use lungdesk_inference::analysis::{Analysis, Engine};
 use lungdesk_inference::cache;
 use lungdesk_volume::{Progress, Volume};
 
-use super::{PROGRESS_TICK, Viewer};
+use super::{PROGRESS_TICK, Step, Viewer};
 use crate::error::ViewerError;
 
 /// Where the analysis thread finds its models and keeps its results; the engine (ONNX
@@ -77,6 +77,8 @@ impl Viewer {
         let (worker_volume, worker_progress, ctx) = (volume.clone(), progress.clone(), self.ctx.clone());
         let settings = self.analysis_settings.clone();
         let spawned = std::thread::Builder::new().name("lungdesk-analyze".into()).spawn(move || {
+            // Lower priority, and so are ONNX Runtime's workers it starts: the UI goes first.
+            crate::background::lower_priority();
             let _ = tx.send(analyse(&worker_volume, &settings, &worker_progress));
             if let Some(ctx) = ctx {
                 ctx.request_repaint();
@@ -84,7 +86,7 @@ impl Viewer {
         });
         match spawned {
             Ok(thread) => self.analysis_job = Some(AnalysisJob { volume, progress, rx, thread: Some(thread) }),
-            Err(source) => self.error = Some(ViewerError::Spawn { name: "lungdesk-analyze", source }.to_string()),
+            Err(source) => self.fail(Step::Ai, ViewerError::Spawn { name: "lungdesk-analyze", source }.to_string()),
         }
     }
 
@@ -119,13 +121,13 @@ impl Viewer {
             Ok(found) if current => {
                 let (labels, analysis) = *found;
                 if let Err(e) = self.set_labels(labels) {
-                    self.error = Some(e.to_string());
+                    self.fail(Step::Display, e.to_string());
                 }
                 self.analysis = Some(analysis);
             }
             Ok(_) => {}
             Err(e) if e.is_cancelled() => {}
-            Err(e) => self.error = Some(e.to_string()),
+            Err(e) => self.fail(Step::Ai, e.to_string()),
         }
     }
 

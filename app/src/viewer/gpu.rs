@@ -123,7 +123,7 @@ impl Viewer {
                 }
                 Some(Err(e)) => {
                     gpu.failed = Some(of);
-                    self.error = Some(e.to_string());
+                    self.fail(super::Step::Display, e.to_string());
                     return;
                 }
                 None => return,
@@ -144,7 +144,7 @@ impl Viewer {
                 Ok(upload) => gpu.labels_upload = Some(upload),
                 Err(e) => {
                     gpu.labels_failed = Some(labels_of);
-                    self.error = Some(e.to_string());
+                    self.fail(super::Step::Display, e.to_string());
                 }
             }
         }
@@ -160,7 +160,7 @@ impl Viewer {
                 }
                 Err(e) => {
                     gpu.labels_failed = Some(labels_of);
-                    self.error = Some(e.to_string());
+                    self.fail(super::Step::Display, e.to_string());
                 }
             }
         }
@@ -183,7 +183,7 @@ impl Viewer {
                 Ok(upload) => self.gpu.upload = Some(upload),
                 Err(e) => {
                     self.gpu.failed = Some(of);
-                    self.error = Some(e.to_string());
+                    self.fail(super::Step::Display, e.to_string());
                 }
             }
         }

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use lungdesk_render::slice::GpuVolume;
 use lungdesk_volume::{Progress, ScanReport, Volume, load_series, scan};
 
-use super::{PROGRESS_TICK, Viewer};
+use super::{PROGRESS_TICK, Step, Viewer};
 use crate::error::ViewerError;
 
 /// A volume, and its GPU copy when the viewer has a device.
@@ -102,6 +102,7 @@ impl Viewer {
         let worker_finished = finished.clone();
         let ctx = self.ctx.clone();
         let spawned = std::thread::Builder::new().name("lungdesk-load".into()).spawn(move || {
+            crate::background::lower_priority();
             let message = job(&worker_progress).unwrap_or_else(|e| LoadMessage::Loaded(Err(e)));
             let _ = tx.send(message);
             worker_finished.store(true, Ordering::Release);
@@ -112,7 +113,7 @@ impl Viewer {
         });
         match spawned {
             Ok(thread) => self.loading = Some(LoadJob { what, progress, rx, finished, thread: Some(thread) }),
-            Err(source) => self.error = Some(ViewerError::Spawn { name: "lungdesk-load", source }.to_string()),
+            Err(source) => self.fail(Step::Open, ViewerError::Spawn { name: "lungdesk-load", source }.to_string()),
         }
     }
 
@@ -144,7 +145,7 @@ impl Viewer {
         match message {
             LoadMessage::Loaded(Ok(loaded)) => self.show_volume(loaded),
             LoadMessage::Loaded(Err(e)) if e.is_cancelled() => {}
-            LoadMessage::Loaded(Err(e)) => self.error = Some(e.to_string()),
+            LoadMessage::Loaded(Err(e)) => self.fail(Step::of(&e), e.to_string()),
             LoadMessage::Choose(report) => self.choose = Some(report),
         }
     }

@@ -30,10 +30,63 @@ pub use self::loader::{Loaded, load_and_upload};
 use self::navigation::VIEWS;
 pub use self::navigation::{Display, Navigation};
 use crate::dialog::FolderDialog;
+use crate::error::ViewerError;
 use crate::i18n::{Lang, tr};
 
 /// How often the progress bar repaints while a folder loads.
 pub const PROGRESS_TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The step a viewer error is of, so that its message says which one failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Finding the series in the folder or the case's files.
+    Open,
+    /// Reading the images' pixels.
+    Read,
+    /// Putting them on the GPU.
+    Display,
+    /// The AI pre-read (the images are shown).
+    Ai,
+}
+
+impl Step {
+    /// What the reader sees before the reason.
+    pub fn message(self) -> &'static str {
+        match self {
+            Step::Open => "Could not open: {error}",
+            Step::Read => "Could not read the images: {error}",
+            Step::Display => "Could not display the images: {error}",
+            Step::Ai => "The AI pre-read failed; the images are shown: {error}",
+        }
+    }
+
+    /// The step a volume error is of: finding the series, or reading its pixels.
+    pub fn of(e: &ViewerError) -> Self {
+        use lungdesk_volume::VolumeError as V;
+        match e {
+            ViewerError::Volume(V::ReadDir { .. } | V::NoImageSeries { .. } | V::SeriesNotFound { .. }) => Step::Open,
+            ViewerError::Volume(_) | ViewerError::Cancelled => Step::Read,
+            ViewerError::Gpu(_) | ViewerError::LabelsDoNotFit(_) => Step::Display,
+            ViewerError::Analysis(_) => Step::Ai,
+            _ => Step::Open,
+        }
+    }
+}
+
+/// `text` with every absolute path shortened to its file name ("model lungdesk-lung.onnx:
+/// …"): what the AI reports names files of the installation, not the reader's.
+pub fn without_install_paths(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            let absolute = word.starts_with('/') || word.get(1..3) == Some(":\\");
+            match word.rfind(['/', '\\']).filter(|_| absolute) {
+                Some(i) => &word[i + 1..],
+                None => word,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// The viewer's state. `render_state` is None in tests without a GPU.
 pub struct Viewer {
@@ -44,6 +97,10 @@ pub struct Viewer {
     pub nav: Navigation,
     pub display: Display,
     pub error: Option<String>,
+    /// Which step `error` is of.
+    pub error_step: Step,
+    /// The folder path field takes the keyboard next frame.
+    focus_path: bool,
     /// The AI's result for the current volume.
     pub analysis: Option<Analysis>,
     /// Start the analysis as soon as a folder is loaded.
@@ -99,6 +156,8 @@ impl Viewer {
             embedded: false,
             lang: Lang::En,
             path_entry: String::new(),
+            error_step: Step::Open,
+            focus_path: false,
             gpu: gpu::GpuState::default(),
             generation: gpu::Generation::default(),
             choose: None,
@@ -146,6 +205,12 @@ impl Viewer {
         self.show_volume(loaded);
     }
 
+    /// Shows why `step` failed.
+    pub fn fail(&mut self, step: Step, text: String) {
+        self.error_step = step;
+        self.error = Some(if step == Step::Ai { without_install_paths(&text) } else { text });
+    }
+
     /// Forgets the volume (the case could not be read).
     pub fn clear(&mut self, error: Option<String>) {
         self.cancel_analysis();
@@ -172,6 +237,22 @@ impl Viewer {
         if let Some(volume) = &self.volume {
             self.nav.scroll(&volume.geometry, view, steps);
         }
+    }
+
+    /// For a volume of one slice, the view in that slice's own plane (whatever the series'
+    /// orientation); `None` for a volume.
+    pub fn single_slice_view(&self) -> Option<usize> {
+        let g = &self.volume.as_ref()?.geometry;
+        let flat = (0..3).filter(|&a| g.dims[a] == 1).collect::<Vec<_>>();
+        let &[axis] = flat.as_slice() else { return None };
+        let normal = g.patient_from_voxel.col(axis).truncate().normalize_or_zero();
+        (0..VIEWS).max_by(|&a, &b| {
+            let (da, db) = (
+                self.nav.views[a].plane.normal().dot(normal).abs(),
+                self.nav.views[b].plane.normal().dot(normal).abs(),
+            );
+            da.total_cmp(&db)
+        })
     }
 
     /// The slice index (1-based) and count of view `view` at the crosshair.
@@ -248,14 +329,19 @@ impl Viewer {
     /// Opens the system's folder dialog on a named thread (it blocks until the reader picks).
     pub fn ask_for_folder(&mut self) {
         if let Err(e) = self.dialog.open("Open a DICOM folder") {
-            self.error = Some(e.to_string());
+            self.fail(Step::Open, e.to_string());
         }
     }
 
     fn poll_dialog(&mut self, ctx: &egui::Context) {
         match self.dialog.poll() {
             Some(Ok(Some(folder))) => self.open_folder(folder),
-            Some(Err(e)) => self.error = Some(e.to_string()),
+            Some(Err(ViewerError::NoDialog)) => {
+                // No folder dialog on this desktop: the path field takes the keyboard.
+                self.fail(Step::Open, tr(self.lang, crate::error::NO_DIALOG).to_owned());
+                self.focus_path = true;
+            }
+            Some(Err(e)) => self.fail(Step::Open, e.to_string()),
             None if self.dialog.is_open() => ctx.request_repaint_after(std::time::Duration::from_millis(100)),
             Some(Ok(None)) | None => {}
         }
@@ -300,7 +386,8 @@ impl Viewer {
             egui::Panel::right("ai").resizable(false).exact_size(300.0).show(ui, |ui| self.analysis_panel(ui));
         }
         let area = ui.available_rect_before_wrap().intersect(ui.clip_rect().shrink(1.0));
-        let rects = panels::slice_view::layout(area, self.nav.maximised);
+        // A single slice has one view, in its own plane: the other two would be empty lines.
+        let rects = panels::slice_view::layout(area, self.single_slice_view().or(self.nav.maximised));
         for (view, rect) in rects.into_iter().enumerate() {
             if let Some(rect) = rect {
                 self.view_ui(ui, view, rect);
@@ -318,6 +405,7 @@ pub struct ViewerApp {
 impl ViewerApp {
     pub fn new(cc: &eframe::CreationContext<'_>, folder: Option<PathBuf>) -> Self {
         crate::fonts::install(&cc.egui_ctx);
+        crate::background::start_worker_pool();
         let mut viewer = Viewer::new(cc.wgpu_render_state.clone());
         viewer.analysis_settings = AnalysisSettings::user_default();
         if let Some(folder) = folder {

@@ -13,4 +13,7 @@ pub struct FrameRequests {
     pub focus_note: bool,
     pub focus_search: bool,
     pub scroll_to_current: bool,
+    /// The import path field gets the keyboard (`true`: its path was not accepted, or there
+    /// is no folder dialog) or gives it up (`false`: its import started).
+    pub import_focus: Option<bool>,
 }

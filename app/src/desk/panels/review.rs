@@ -22,25 +22,9 @@ pub fn show(ui: &mut egui::Ui, m: &DeskModel, frame: &mut FrameRequests) -> Vec<
         row.sex.as_deref().unwrap_or("—"),
         tr(lang, row.status.name())
     ));
-    if let Some(ai) = &case.ai {
-        match (ai.grade, &ai.cannot_grade) {
-            (Some(g), _) => {
-                ui.label(trf(
-                    lang,
-                    "AI grade: {grade} {name}",
-                    &[("grade", &g.number()), ("name", &tr(lang, g.name()))],
-                ));
-            }
-            (None, Some(c)) => {
-                ui.label(format!(
-                    "{}: — {}",
-                    tr(lang, "AI grade"),
-                    crate::ai_text::cannot_grade_reason(lang, &c.code, &c.reason)
-                ));
-            }
-            (None, None) => {}
-        }
-    }
+    series_switcher(ui, lang, case, &mut actions);
+    ai_grade_line(ui, lang, case);
+    editing_banner(ui, lang, case);
     ui.separator();
     ui.strong(tr(lang, "RSNA grade (1–4)"));
     for g in Grade::ALL {
@@ -57,11 +41,16 @@ pub fn show(ui: &mut egui::Ui, m: &DeskModel, frame: &mut FrameRequests) -> Vec<
             }
         }
     });
-    ui.strong(tr(lang, "Findings (Ctrl+1–7)"));
-    for (n, f) in Finding::ALL.into_iter().enumerate() {
-        let mut on = case.draft.findings.contains(&f);
-        if ui.checkbox(&mut on, format!("{} {}", n + 1, tr(lang, f.name()))).changed() {
-            actions.push(Action::ToggleFinding(f));
+    for (title, group) in [
+        ("Findings (Ctrl+1–7)", &Finding::PNEUMONIA[..]),
+        ("Alternative diagnosis (Alt+1–4)", &Finding::ALTERNATIVE[..]),
+    ] {
+        ui.strong(tr(lang, title));
+        for (n, &f) in group.iter().enumerate() {
+            let mut on = case.draft.findings.contains(&f);
+            if ui.checkbox(&mut on, format!("{} {}", n + 1, tr(lang, f.name()))).changed() {
+                actions.push(Action::ToggleFinding(f));
+            }
         }
     }
     ui.strong(tr(lang, "Note (I; Esc to leave)"));
@@ -83,7 +72,7 @@ pub fn show(ui: &mut egui::Ui, m: &DeskModel, frame: &mut FrameRequests) -> Vec<
     if ui.button(RichText::new(tr(lang, "Confirm and next (Enter)")).strong()).clicked() {
         actions.push(Action::Confirm);
     }
-    if let Some(r) = row.revision {
+    if let Some(r) = row.revision.filter(|_| case.editing_confirmed().is_none()) {
         ui.weak(trf(lang, "Confirmed revision {revision}", &[("revision", &r)]));
     }
     sync_state(ui, m, case, row.revision);
@@ -102,6 +91,74 @@ pub fn show(ui: &mut egui::Ui, m: &DeskModel, frame: &mut FrameRequests) -> Vec<
         });
     }
     actions
+}
+
+/// The AI's grade of the case, or why it could not grade it.
+fn ai_grade_line(ui: &mut egui::Ui, lang: Lang, case: &OpenCase) {
+    let Some(ai) = &case.ai else { return };
+    match (ai.grade, &ai.cannot_grade) {
+        (Some(g), _) => {
+            ui.label(trf(lang, "AI grade: {grade} {name}", &[("grade", &g.number()), ("name", &tr(lang, g.name()))]));
+        }
+        (None, Some(c)) => {
+            ui.label(format!(
+                "{}: — {}",
+                tr(lang, "AI grade"),
+                crate::ai_text::cannot_grade_reason(lang, &c.code, &c.reason)
+            ));
+        }
+        (None, None) => {}
+    }
+}
+
+/// A confirmed case changes only on purpose: the edit is on screen, with what Enter does.
+fn editing_banner(ui: &mut egui::Ui, lang: Lang, case: &OpenCase) {
+    let Some(revision) = case.editing_confirmed() else { return };
+    egui::Frame::new().fill(theme::EDITING_FILL).inner_margin(6.0).corner_radius(4.0).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.label(
+            RichText::new(trf(
+                lang,
+                "Editing confirmed revision {revision}: Enter saves revision {next}.",
+                &[("revision", &revision), ("next", &(revision + 1))],
+            ))
+            .color(theme::WARN)
+            .strong(),
+        );
+    });
+}
+
+/// The series on screen, and every other series of the case to switch to (PACS order: date,
+/// then series number); which series the AI result is of, when it is not the one shown.
+fn series_switcher(ui: &mut egui::Ui, lang: Lang, case: &OpenCase, actions: &mut Vec<Action>) {
+    let label =
+        |uid: &str| case.series.iter().find(|s| s.series_uid == uid).map(|s| crate::series_text::series_label(lang, s));
+    let Some(shown) = case.shown_series.as_deref() else { return };
+    let shown_label = label(shown).unwrap_or_default();
+    if case.series.len() > 1 {
+        let mut chosen = shown.to_owned();
+        egui::ComboBox::from_id_salt("series_switcher")
+            .selected_text(RichText::new(&shown_label).small())
+            .width(ui.available_width())
+            .truncate()
+            .show_ui(ui, |ui| {
+                for i in lungdesk_volume::series_info::picker_order(&case.series) {
+                    let s = &case.series[i];
+                    ui.selectable_value(&mut chosen, s.series_uid.clone(), crate::series_text::series_label(lang, s));
+                }
+            })
+            .response
+            .on_hover_text(format!("{}: {shown_label}", tr(lang, "Series")));
+        if chosen != shown {
+            actions.push(Action::ShowSeries(chosen));
+        }
+    } else {
+        ui.weak(&shown_label);
+    }
+    if let Some(ai) = case.ai.as_ref().filter(|a| !a.series_uid.is_empty() && a.series_uid != shown) {
+        let which = label(&ai.series_uid).unwrap_or_else(|| ai.series_uid.clone());
+        ui.weak(trf(lang, "The AI read series {series}.", &[("series", &which)]));
+    }
 }
 
 /// This case's sync state, conflicts, and what other readers said (from the service).

@@ -16,10 +16,17 @@ pub struct ImportProgress<'a> {
     pub fraction: f32,
 }
 
-pub fn show(ui: &mut egui::Ui, m: &DeskModel, import: Option<ImportProgress<'_>>) -> Vec<Action> {
+pub fn show(
+    ui: &mut egui::Ui,
+    m: &DeskModel,
+    import: Option<ImportProgress<'_>>,
+    frame: &mut super::FrameRequests,
+) -> Vec<Action> {
     let lang = m.lang;
     let mut actions = Vec::new();
-    ui.horizontal_wrapped(|ui| {
+    // One line from 1280 px up, in both languages: short labels, narrow fields, and the
+    // reader and sync status shortened to what is left (whole on hover).
+    ui.horizontal(|ui| {
         for (tab, name) in [
             (Tab::Review, "Review (F3)"),
             (Tab::Disagreements, "Disagreements (F4)"),
@@ -30,36 +37,47 @@ pub fn show(ui: &mut egui::Ui, m: &DeskModel, import: Option<ImportProgress<'_>>
             }
         }
         ui.separator();
-        if ui.button(tr(lang, "Import folder… (Ctrl+I)")).clicked() {
+        if ui.button(tr(lang, "Import… (Ctrl+I)")).clicked() {
             actions.push(Action::AskImportFolder);
         }
         let mut entry = m.import_entry.clone();
         let response = ui.add(
             egui::TextEdit::singleline(&mut entry)
-                .desired_width(240.0)
+                .desired_width(150.0)
                 .hint_text(tr(lang, "or type a folder path, Enter")),
         );
         if entry != m.import_entry {
             actions.push(Action::ImportEntry(entry.clone()));
         }
+        // Enter keeps the keyboard in the field until the import has started (a path that is
+        // wrong is corrected in place; the next letters are not taken for shortcuts).
         if response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) && !entry.trim().is_empty() {
             actions.push(Action::Import(PathBuf::from(entry.trim())));
+            response.request_focus();
+        }
+        match frame.import_focus.take() {
+            Some(true) => response.request_focus(),
+            Some(false) if response.has_focus() => response.surrender_focus(),
+            _ => {}
         }
         if let Some(job) = import {
-            ui.label(trf(lang, "Importing {what}", &[("what", &job.what)]));
-            ui.add(egui::ProgressBar::new(job.fraction).desired_width(160.0).show_percentage());
+            ui.add(egui::ProgressBar::new(job.fraction).desired_width(100.0).show_percentage()).on_hover_text(trf(
+                lang,
+                "Importing {what}",
+                &[("what", &job.what)],
+            ));
             if ui.button(tr(lang, "Cancel")).clicked() {
                 actions.push(Action::CancelImport);
             }
         }
         ui.separator();
-        if ui.button(tr(lang, "Export labels (Ctrl+E)")).clicked() {
+        if ui.button(tr(lang, "Export (Ctrl+E)")).clicked() {
             actions.push(Action::Export);
         }
         // The export folder, editable; Enter exports there.
         let mut folder = m.export_dir.display().to_string();
         let response = ui
-            .add(egui::TextEdit::singleline(&mut folder).desired_width(180.0))
+            .add(egui::TextEdit::singleline(&mut folder).desired_width(110.0))
             .on_hover_text(tr(lang, "Export folder: CSV and JSON are written here (Enter exports)"));
         if response.changed() {
             actions.push(Action::ExportDir(PathBuf::from(folder)));
@@ -71,16 +89,20 @@ pub fn show(ui: &mut egui::Ui, m: &DeskModel, import: Option<ImportProgress<'_>>
         if ui.button(format!("{} (F2)", lang.other().name())).clicked() {
             actions.push(Action::Lang(lang.other()));
         }
-        if ui.button(tr(lang, "Shortcuts (F1)")).clicked() {
+        if ui.button(tr(lang, "Keys (F1)")).clicked() {
             actions.push(Action::ToggleShortcuts);
-        }
-        if let Some(i) = &m.identity {
-            ui.weak(format!("{} · {} · {}", i.display_name, i.reader_id, i.site_code));
         }
         ui.separator();
         let (line, color) = crate::cloud_ui::status_line(lang, &m.cloud);
-        if ui.add(egui::Label::new(RichText::new(line).color(color)).sense(egui::Sense::click())).clicked() {
+        let sync = ui
+            .add(egui::Label::new(RichText::new(&line).color(color)).sense(egui::Sense::click()).truncate())
+            .on_hover_text(&line);
+        if sync.clicked() {
             actions.push(Action::ShowTab(Tab::Surveillance));
+        }
+        if let Some(i) = &m.identity {
+            let who = format!("{} · {} · {}", i.display_name, i.reader_id, i.site_code);
+            ui.add(egui::Label::new(RichText::new(&i.reader_id).weak()).truncate()).on_hover_text(who);
         }
     });
     if let Some(n) = &m.notice {

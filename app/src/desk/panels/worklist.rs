@@ -67,65 +67,97 @@ pub fn show(ui: &mut egui::Ui, m: &DeskModel, frame: &mut FrameRequests) -> Vec<
     // The whole row is the click target: cell texts are not selectable, so a click on
     // "Confirmed" or a date opens the case instead of selecting text (PACS worklists do so).
     ui.style_mut().interaction.selectable_labels = false;
-    let mut table = egui_extras::TableBuilder::new(ui)
-        .striped(true)
-        .sense(egui::Sense::click())
-        .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-        .column(egui_extras::Column::exact(112.0))
-        .column(egui_extras::Column::exact(78.0))
-        .column(egui_extras::Column::exact(64.0))
-        .column(egui_extras::Column::exact(26.0))
-        .column(egui_extras::Column::exact(44.0))
-        .column(egui_extras::Column::exact(64.0))
-        .column(egui_extras::Column::remainder());
-    if let Some(row) = scroll_to {
-        table = table.scroll_to_row(row, None);
-    }
-    table
-        .header(18.0, |mut header| {
-            for name in ["Status", "Exam date", "Age/sex", "AI", "Grade", "PCR", "Sync"] {
-                header.col(|ui| {
-                    ui.strong(tr(lang, name));
-                });
-            }
-        })
-        .body(|body| {
-            body.rows(18.0, m.visible.len(), |mut row| {
-                let r = &m.rows[m.visible[row.index()]];
-                row.set_selected(Some(r.case_id) == current);
-                row.col(|ui| {
-                    ui.label(RichText::new(tr(lang, r.status.name())).color(theme::status(r.status)));
-                });
-                row.col(|ui| {
-                    ui.label(r.exam_date.as_deref().unwrap_or("—"));
-                });
-                row.col(|ui| {
-                    ui.label(format!(
-                        "{}{}",
-                        r.age_years.map_or("—".into(), |a| a.to_string()),
-                        r.sex.as_deref().unwrap_or("")
-                    ));
-                });
-                row.col(|ui| {
-                    ui.label(crate::ai_text::ai_grade_cell(lang, r));
-                });
-                row.col(|ui| {
-                    ui.strong(r.grade.map_or("—".into(), |g| g.number().to_string()));
-                });
-                row.col(|ui| {
-                    ui.label(r.pcr.map_or("—", |p| tr(lang, pcr_short(p))));
-                });
-                row.col(|ui| {
-                    let (mark, color) = crate::cloud_ui::sync_mark(lang, m.sync_states.get(&r.case_id));
-                    ui.label(RichText::new(mark).color(color));
-                });
-                let response = row.response();
-                if response.clicked() || response.double_clicked() {
-                    actions.push(Action::Open(r.case_id));
+    // Narrower than its columns (the reader dragged it), the table scrolls sideways.
+    egui::ScrollArea::horizontal().show(ui, |ui| {
+        let mut table = egui_extras::TableBuilder::new(ui)
+            .striped(true)
+            .sense(egui::Sense::click())
+            .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+            // What a reader scans for first (status, grades, sync) before the study details, so
+            // that a narrow panel shows it without scrolling sideways.
+            .column(egui_extras::Column::exact(66.0))
+            .column(egui_extras::Column::exact(100.0))
+            .column(egui_extras::Column::exact(26.0))
+            .column(egui_extras::Column::exact(38.0))
+            .column(egui_extras::Column::exact(56.0))
+            .column(egui_extras::Column::exact(30.0))
+            .column(egui_extras::Column::exact(76.0))
+            .column(egui_extras::Column::exact(52.0))
+            .column(egui_extras::Column::remainder().at_least(92.0));
+        if let Some(row) = scroll_to {
+            table = table.scroll_to_row(row, None);
+        }
+        table
+            .header(18.0, |mut header| {
+                for name in ["Case", "Status", "AI", "Grade", "PCR", "Sync", "Exam date", "Age/sex", "Series"] {
+                    header.col(|ui| {
+                        ui.strong(tr(lang, name));
+                    });
                 }
+            })
+            .body(|body| {
+                body.rows(18.0, m.visible.len(), |mut row| {
+                    let r = &m.rows[m.visible[row.index()]];
+                    row.set_selected(Some(r.case_id) == current);
+                    row.col(|ui| {
+                        // The key's first eight characters, as PACS show a short accession.
+                        ui.label(RichText::new(short_key(&r.case_key)).monospace());
+                    });
+                    row.col(|ui| {
+                        ui.label(RichText::new(tr(lang, r.status.name())).color(theme::status(r.status)));
+                    });
+                    row.col(|ui| {
+                        ui.label(crate::ai_text::ai_grade_cell(lang, r));
+                    });
+                    row.col(|ui| {
+                        ui.strong(r.grade.map_or("—".into(), |g| g.number().to_string()));
+                    });
+                    row.col(|ui| {
+                        ui.label(r.pcr.map_or("—", |p| tr(lang, pcr_short(p))));
+                    });
+                    row.col(|ui| {
+                        let (mark, color) = crate::cloud_ui::sync_mark(lang, m.sync_states.get(&r.case_id));
+                        ui.label(RichText::new(mark).color(color));
+                    });
+                    row.col(|ui| {
+                        ui.label(r.exam_date.as_deref().unwrap_or("—"));
+                    });
+                    row.col(|ui| {
+                        ui.label(format!(
+                            "{}{}",
+                            r.age_years.map_or("—".into(), |a| a.to_string()),
+                            r.sex.as_deref().unwrap_or("")
+                        ));
+                    });
+                    row.col(|ui| {
+                        ui.label(series_cell(r));
+                    });
+                    let response = row.response();
+                    let response = response.on_hover_ui(|ui| {
+                        ui.label(trf(lang, "Case {key}", &[("key", &r.case_key)]));
+                        if let Some(folder) = &r.folder {
+                            ui.label(trf(lang, "Folder: {folder}", &[("folder", folder)]));
+                        }
+                    });
+                    if response.clicked() || response.double_clicked() {
+                        actions.push(Action::Open(r.case_id));
+                    }
+                });
             });
-        });
+    });
     actions
+}
+
+/// The first eight characters of a case key.
+pub fn short_key(key: &str) -> &str {
+    key.char_indices().nth(8).map_or(key, |(i, _)| &key[..i])
+}
+
+/// "2 · 240 × 1.25": the case's series count, then images and slice thickness (mm) of the
+/// series the desk opens.
+pub fn series_cell(r: &lungdesk_store::CaseRow) -> String {
+    let thickness = r.thickness_mm.map(|t| format!(" × {}", crate::series_text::thickness_text(t)));
+    format!("{} · {}{}", r.series.max(1), r.slices, thickness.unwrap_or_default())
 }
 
 fn pcr_short(p: Pcr) -> &'static str {

@@ -83,7 +83,7 @@ impl Viewer {
             &[
                 ("foci", &q.foci),
                 ("peripheral", &format!("{:.0}", 100.0 * q.peripheral_fraction)),
-                ("side", &tr(self.lang, if q.bilateral { "bilateral" } else { "unilateral" })),
+                ("side", &tr(self.lang, side(q.foci, q.bilateral))),
                 ("severity", &q.severity_score),
             ],
         ));
@@ -110,5 +110,16 @@ impl Viewer {
         if a.from_cache {
             ui.weak(tr(self.lang, "(from this series' saved result)"));
         }
+    }
+}
+
+/// One side or both, only where there is a focus to have a side.
+fn side(foci: usize, bilateral: bool) -> &'static str {
+    if foci == 0 {
+        "no focus"
+    } else if bilateral {
+        "bilateral"
+    } else {
+        "unilateral"
     }
 }

@@ -7,6 +7,7 @@ use glam::DVec2;
 use lungdesk_render::slice::{Look, OverlayStyle, SliceRenderer, ViewFrame, hu_at_patient};
 use lungdesk_render::view::ViewMapping;
 
+use crate::i18n::tr;
 use crate::viewer::Viewer;
 
 impl Viewer {
@@ -23,7 +24,8 @@ impl Viewer {
         // Pointer: hover readout, click moves the crosshair, wheel scrolls, drags adjust.
         if let Some(pos) = response.hover_pos() {
             self.nav.hover = Some((view, mapping.patient(local(pos))));
-            // Discrete wheel events: one slice per notch, whatever the platform's scroll speed.
+            // Discrete wheel events: one slice per notch, whatever the platform's scroll speed;
+            // every notch of a slow frame counts.
             let (scroll, zoom) = ui.input(|i| {
                 let wheel: f32 = i
                     .raw
@@ -39,9 +41,9 @@ impl Viewer {
             if scroll != 0.0 {
                 if zoom {
                     self.nav.views[view].zoom =
-                        (self.nav.views[view].zoom * if scroll > 0.0 { 1.1 } else { 1.0 / 1.1 }).clamp(0.2, 20.0);
+                        (self.nav.views[view].zoom * 1.1f64.powf(f64::from(scroll))).clamp(0.2, 20.0);
                 } else {
-                    self.scroll(view, f64::from(scroll.signum()));
+                    self.scroll(view, f64::from(scroll));
                 }
             }
         }
@@ -112,7 +114,7 @@ impl Viewer {
         }
         let (n, count) = self.slice_number(view).unwrap_or((0, 0));
         let position = self.nav.crosshair_mm.dot(state.plane.normal());
-        let mut info = format!("{} {n}/{count}  {position:.1} mm", state.plane.name());
+        let mut info = format!("{} {n}/{count}  {position:.1} mm", tr(self.lang, state.plane.name()));
         if let Some((hv, p)) = self.nav.hover
             && hv == view
             && let Some(hu) = hu_at_patient(&volume.geometry, &volume.voxels_hu, p)

@@ -28,6 +28,9 @@ impl Viewer {
                     let folder = PathBuf::from(self.path_entry.trim());
                     self.open_folder(folder);
                 }
+                if std::mem::take(&mut self.focus_path) {
+                    response.request_focus();
+                }
                 ui.separator();
             }
             for (name, preset) in [
@@ -86,10 +89,15 @@ impl Viewer {
                 ui.weak(tr(self.lang, "no segmentation yet"));
             }
             ui.separator();
-            ui.weak(tr(
+            // Each hint whole, never broken inside a word (Japanese has no spaces to break
+            // at): the row wraps between hints.
+            let hints = tr(
                 self.lang,
                 "F maximise · Up/Down or wheel: slice · Ctrl+wheel zoom · middle-drag pan · right-drag W/L",
-            ));
+            );
+            for hint in hints.split(" · ") {
+                ui.add(egui::Label::new(egui::RichText::new(hint).weak()).wrap_mode(egui::TextWrapMode::Extend));
+            }
         });
     }
 
@@ -110,7 +118,7 @@ impl Viewer {
             // On its own lines, wrapped to the viewer's width: a long message never pushes the
             // views, or the desk's review panel beside them, out of place.
             // Wrapped to what is visible: a wide toolbar row can widen this ui beyond it.
-            let text = trf(self.lang, "Could not open: {error}", &[("error", e)]);
+            let text = trf(self.lang, self.error_step.message(), &[("error", e)]);
             let width = (ui.clip_rect().right() - ui.cursor().left() - 4.0).max(120.0);
             ui.scope(|ui| {
                 ui.set_max_width(width);
