@@ -60,3 +60,23 @@ impl FolderDialog {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(answer: Option<PathBuf>, open_for: Duration) -> Option<Result<Option<PathBuf>, ViewerError>> {
+        let (tx, rx) = channel();
+        tx.send(Ok(answer)).expect("send");
+        let mut dialog = FolderDialog { rx: Some(rx), opened: Instant::now().checked_sub(open_for) };
+        dialog.poll()
+    }
+
+    #[test]
+    fn a_dialog_that_closes_before_it_could_be_seen_is_no_dialog_and_a_slow_cancel_is_a_cancel() {
+        assert!(matches!(answered(None, Duration::ZERO), Some(Err(ViewerError::NoDialog))));
+        assert!(matches!(answered(None, Duration::from_secs(2)), Some(Ok(None))), "the reader cancelled");
+        let picked = answered(Some(PathBuf::from("/data/ct")), Duration::ZERO);
+        assert!(matches!(picked, Some(Ok(Some(p))) if p == std::path::Path::new("/data/ct")), "a pick is a pick");
+    }
+}

@@ -920,3 +920,41 @@ fn f2_renders_the_status_message_again_in_the_other_language() {
     press(&mut h, Key::F2);
     assert!(h.state().model().notice().expect("saved").text.starts_with("Saved: case"), "back in English");
 }
+
+/// At 1280×720 the top bar is one line in both languages: its first and last controls share
+/// a row, and the worklist and review panels keep their width beside the viewer.
+#[test]
+fn the_top_bar_is_one_line_at_1280_px_in_english_and_japanese() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    three_cases(&data);
+    let mut desk = Desk::new(None, dir.path().join("labels.sqlite"));
+    desk.viewer.analyse_on_load = false;
+    let mut h = Harness::builder()
+        .with_size(Vec2::new(1280.0, 720.0))
+        .with_context_setup(lungdesk::fonts::install)
+        .build_ui_state(|ui, desk: &mut Desk| desk.ui(ui), desk);
+    settle(&mut h);
+    h.state_mut().edit_identity(|form| form.identity = me());
+    h.state_mut().apply(Action::SaveIdentity);
+    settle(&mut h);
+    h.state_mut().apply(Action::Import(data));
+    settle(&mut h);
+    press(&mut h, Key::J);
+    settle(&mut h);
+    for (first, last) in [("Review (F3)", "Keys (F1)"), ("読影 (F3)", "キー (F1)")] {
+        if first.starts_with('読') {
+            press(&mut h, Key::F2);
+            h.run_steps(2);
+        }
+        let (a, b) = (h.get_by_label(first).rect(), h.get_by_label(last).rect());
+        assert!((a.center().y - b.center().y).abs() < 2.0, "{first} at {a:?}, {last} at {b:?}: the bar wrapped");
+        assert!(b.right() <= 1280.0, "{last} inside the window: {b:?}");
+        let confirm =
+            h.get_by_label_contains(if first.starts_with('R') { "Confirm and next" } else { "確定して次へ" }).rect();
+        assert!(
+            confirm.left() >= 1280.0 - 330.0 && confirm.right() <= 1280.0,
+            "the review panel keeps its place: {confirm:?}"
+        );
+    }
+}

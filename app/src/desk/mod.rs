@@ -407,6 +407,12 @@ impl Desk {
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         self.ctx.get_or_insert_with(|| ctx.clone());
+        // egui moves the keyboard focus on Tab in the frame after the key: without that frame
+        // the next letter typed (found under Xvfb at 1 s between keys) lands in the field
+        // that was left.
+        if ctx.input(|i| i.key_pressed(egui::Key::Tab)) {
+            ctx.request_repaint();
+        }
         self.poll();
         let busy = self.store.as_ref().is_some_and(|s| s.pending() > 0) || self.filter.busy() || self.loads.busy();
         if self.import.is_some() {
