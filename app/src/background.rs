@@ -10,18 +10,19 @@ pub const BACKGROUND_NICE: i32 = 10;
 /// Lowers the calling thread's priority to [`BACKGROUND_NICE`] (Linux: nice is per thread).
 /// Best effort: a system that refuses leaves the thread as it was.
 pub fn lower_priority() {
-    // `None`: the calling thread on Linux (its own nice value), the process elsewhere.
-    #[cfg(unix)]
+    // `None` is the calling thread on Linux (nice is per thread there); elsewhere it would be
+    // the whole process, UI included, so only Linux lowers.
+    #[cfg(target_os = "linux")]
     let _ = rustix::process::setpriority_process(None, BACKGROUND_NICE);
 }
 
 /// The calling thread's nice value (for tests); `None` where unknown.
 pub fn current_nice() -> Option<i32> {
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     {
         rustix::process::getpriority_process(None).ok()
     }
-    #[cfg(not(unix))]
+    #[cfg(not(target_os = "linux"))]
     None
 }
 

@@ -58,6 +58,6 @@ mod tests {
         let bare =
             SeriesInfo { series_number: None, thickness_mm: Some(5.0), date: None, description: " ".into(), ..s };
         assert_eq!(series_label(Lang::En, &bare), "Axial · 240 images · 5 mm");
-        assert_eq!(series_label(Lang::Ja, &bare), "軸位断 · 240 画像 · 5 mm");
+        assert_eq!(series_label(Lang::Ja, &bare), "軸位断 · 240 枚 · 5 mm");
     }
 }

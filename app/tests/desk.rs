@@ -832,12 +832,18 @@ fn every_key_of_a_slow_frame_counts_in_the_order_pressed() {
     assert_eq!(review.findings, vec![Finding::CrazyPaving, Finding::Mass]);
     let next = h.state().model().current().expect("next");
     assert_eq!((next.case_id, next.draft.grade), (ids[1], Some(Grade::Negative)), "4 graded the next case");
-    // Three K in one frame step back three times; from the second case the first is as far as
-    // they go.
-    h.input_mut().events.extend(std::iter::repeat_n(key(Key::K, Modifiers::NONE), 3).flatten());
+    // Two J in one frame step two cases; two K in one frame step back two.
+    press(&mut h, Key::K);
+    settle(&mut h);
+    assert_eq!(h.state().model().current().map(|c| c.case_id), Some(ids[0]));
+    h.input_mut().events.extend(std::iter::repeat_n(key(Key::J, Modifiers::NONE), 2).flatten());
     h.step();
     settle(&mut h);
-    assert_eq!(h.state().model().current().map(|c| c.case_id), Some(ids[0]), "K K K from the second: the first");
+    assert_eq!(h.state().model().current().map(|c| c.case_id), Some(ids[2]), "J J from the first: the third");
+    h.input_mut().events.extend(std::iter::repeat_n(key(Key::K, Modifiers::NONE), 2).flatten());
+    h.step();
+    settle(&mut h);
+    assert_eq!(h.state().model().current().map(|c| c.case_id), Some(ids[0]), "K K from the third: the first");
 }
 
 /// First start: Enter on the empty form says what is missing, field by field; a site code

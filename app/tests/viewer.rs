@@ -283,3 +283,32 @@ fn a_single_slice_shows_one_view_in_its_own_plane() {
     }
     assert_eq!(harness().state().single_slice_view(), None, "a volume");
 }
+
+/// Five wheel notches in one frame move five slices; a sideways notch moves none; a trackpad
+/// scrolls a slice per 40 points, keeping the rest for its next events.
+#[test]
+fn every_vertical_notch_of_a_frame_moves_a_slice_and_sideways_ones_none() {
+    let mut h = harness();
+    h.hover_at(AXIAL);
+    h.run();
+    let (start, _) = h.state().slice_number(0).expect("slice");
+    let wheel = |unit, delta| Event::MouseWheel {
+        unit,
+        delta,
+        phase: TouchPhase::Move,
+        source: MouseWheelSource::Wheel,
+        modifiers: Modifiers::NONE,
+    };
+    h.input_mut().events.extend(std::iter::repeat_n(wheel(MouseWheelUnit::Line, Vec2::new(0.0, 1.0)), 5));
+    h.step();
+    assert_eq!(h.state().slice_number(0).map(|s| s.0), Some(start + 5), "five notches, one frame");
+    h.input_mut().events.push(wheel(MouseWheelUnit::Line, Vec2::new(1.0, 0.0)));
+    h.step();
+    assert_eq!(h.state().slice_number(0).map(|s| s.0), Some(start + 5), "sideways: no slice");
+    h.input_mut().events.push(wheel(MouseWheelUnit::Point, Vec2::new(0.0, 30.0)));
+    h.step();
+    assert_eq!(h.state().slice_number(0).map(|s| s.0), Some(start + 5), "30 points: not yet a step");
+    h.input_mut().events.push(wheel(MouseWheelUnit::Point, Vec2::new(0.0, 30.0)));
+    h.step();
+    assert_eq!(h.state().slice_number(0).map(|s| s.0), Some(start + 6), "60 points: one step, 20 kept");
+}

@@ -190,7 +190,8 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE series ADD COLUMN series_number INTEGER;
     ALTER TABLE series ADD COLUMN series_date TEXT;
     ALTER TABLE series ADD COLUMN folder TEXT;
-    UPDATE series SET folder = rtrim(rtrim(json_extract(files, '$[0]'), replace(json_extract(files, '$[0]'), '/', '')), '/');
+    UPDATE series SET folder = NULLIF(rtrim(rtrim(json_extract(files, '$[0]'), replace(json_extract(files, '$[0]'), '/', '')), '/'), '')
+        WHERE json_valid(files);
     ",
 ];
 
@@ -208,7 +209,7 @@ fn common_folder(files: &[PathBuf]) -> Option<PathBuf> {
 fn write_series_info(tx: &Transaction<'_>, info: &SeriesInfo) -> rusqlite::Result<usize> {
     tx.execute(
         "UPDATE series SET modality = ?2, plane = ?3, thickness_mm = ?4, coverage_mm = ?5, series_number = ?6, \
-         series_date = ?7 WHERE series_uid = ?1",
+         series_date = ?7, slices = ?8 WHERE series_uid = ?1",
         params![
             info.series_uid,
             info.modality,
@@ -216,7 +217,8 @@ fn write_series_info(tx: &Transaction<'_>, info: &SeriesInfo) -> rusqlite::Resul
             info.thickness_mm,
             info.coverage_mm,
             info.series_number,
-            info.date
+            info.date,
+            info.slices
         ],
     )
 }
@@ -533,6 +535,9 @@ impl Store {
                 params![files, series.files.len() as i64, series.series_uid, folder],
             )
             .map_err(err("relink a moved series"))?;
+            if let Some(info) = &series.info {
+                write_series_info(&tx, info).map_err(err("record a series' headers"))?;
+            }
             tx.commit().map_err(err("commit import"))?;
             return Ok(Added::AlreadyImported(case_id));
         }
@@ -1841,6 +1846,15 @@ mod tests {
             let old = Store::open_at_schema(&path, 1).expect("v1");
             assert_eq!(old.schema_version().expect("version"), 1);
             insert_old_case(&old);
+            // A series whose file list an old build could not write (a path that is not UTF-8
+            // became ""): the migration must pass it by, not fail the whole store.
+            old.connection()
+                .execute_batch(
+                    "INSERT INTO cases (study_uid, case_key, exam_date, age_years, sex, imported_at) \
+                     VALUES ('1.2.3.2', '00000000000000bb', NULL, NULL, NULL, '2026-01-01T00:00:00.000Z'); \
+                     INSERT INTO series (series_uid, case_id, slices, files) VALUES ('1.2.3.2.1', 2, 1, '');",
+                )
+                .expect("a damaged row");
             old.connection()
                 .execute(
                     "INSERT INTO reviews (case_id, reader_id, site_code, postal_code, grade, pcr, findings, note, revision, confirmed_at) \
@@ -1856,6 +1870,7 @@ mod tests {
         let row = s.worklist_row(1, "R1").expect("row").expect("case 1");
         assert_eq!(row.folder.as_deref(), Some("/data/old"), "v6 takes the folder from the first file");
         assert_eq!((row.series, row.slices, row.thickness_mm), (1, 2, None));
+        assert_eq!(s.worklist_row(2, "R1").expect("row").and_then(|r| r.folder), None, "no folder, no failure");
     }
 
     #[test]

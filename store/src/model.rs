@@ -165,6 +165,7 @@ pub struct CaseRow {
     /// Slice thickness of the series the desk opens, when known.
     pub thickness_mm: Option<f64>,
     /// The folder that series was imported from (shown on hover; never exported or synced).
+    #[serde(skip)]
     pub folder: Option<String>,
     pub status: CaseStatus,
     pub ai_grade: Option<Grade>,

@@ -31,7 +31,7 @@ pub use scan::{ScanReport, Series, Skipped, scan, scan_files};
 pub use series_info::{Plane, SeriesInfo, best_for_reading};
 pub use volume::{Volume, load_series};
 
-/// Scans `root` and loads `series_uid` (or the largest CT series) in one call.
+/// Scans `root` and loads `series_uid` (or the series for reading, [`best_for_reading`]) in one call.
 pub fn load_folder(root: &std::path::Path, series_uid: Option<&str>) -> Result<Volume, VolumeError> {
     let progress = Progress::new();
     let report = scan(root, &progress)?;

@@ -24,6 +24,15 @@ pub enum Plane {
 /// (the AI reformats coronal and sagittal series within the same angle).
 pub const PLANE_TOLERANCE_DEG: f64 = 25.0;
 
+/// Fewer images than this are not a volume to read a chest in (localizers and scouts have one
+/// to three; the AI grades nothing under ten either).
+pub const MIN_VOLUME_IMAGES: i64 = 10;
+
+/// A Slice Thickness outside this range is taken for garbage (the spacing between slices is
+/// used instead).
+pub const MIN_THICKNESS_MM: f64 = 0.05;
+pub const MAX_THICKNESS_MM: f64 = 100.0;
+
 /// A series of at least this share of the study's longest head-to-foot coverage covers the
 /// chest as fully as the study allows (a few slices trimmed off a reformat do not count).
 pub const FULL_COVERAGE_SHARE: f64 = 0.9;
@@ -78,8 +87,9 @@ impl Plane {
     }
 }
 
-/// A series as its headers describe it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A series as its headers describe it. `Debug` leaves out the description (scanner free
+/// text).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesInfo {
     pub series_uid: String,
     pub modality: String,
@@ -96,6 +106,21 @@ pub struct SeriesInfo {
     /// Series Description: scanner free text, shown to the reader, never logged or synced.
     #[serde(skip)]
     pub description: String,
+}
+
+impl std::fmt::Debug for SeriesInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeriesInfo")
+            .field("series_uid", &self.series_uid)
+            .field("modality", &self.modality)
+            .field("plane", &self.plane)
+            .field("slices", &self.slices)
+            .field("thickness_mm", &self.thickness_mm)
+            .field("coverage_mm", &self.coverage_mm)
+            .field("series_number", &self.series_number)
+            .field("date", &self.date)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SeriesInfo {
@@ -115,7 +140,7 @@ impl Series {
         let slices = self.slices.iter().map(|s| i64::from(s.number_of_frames.max(1))).sum();
         let thickness_mm = first
             .and_then(|h| h.slice_thickness_mm)
-            .filter(|t| t.is_finite() && *t > 0.0)
+            .filter(|t| (MIN_THICKNESS_MM..=MAX_THICKNESS_MM).contains(t))
             .or_else(|| median_spacing_mm(self, orientation));
         SeriesInfo {
             series_uid: self.series_uid.clone(),
@@ -171,16 +196,23 @@ fn coverage_mm(series: &Series) -> Option<f64> {
 }
 
 /// The series a radiologist reads a study in: CT, in a plane read as a volume (axial, or
-/// coronal and sagittal reordered to axial), with at least [`FULL_COVERAGE_SHARE`] of the
-/// longest such coverage; of those axial first (the reading plane of chest CT), then the
-/// thinnest, then the most slices, then the lowest series number. A study with no such
-/// series opens its first CT series, else its first. `None` for no series.
+/// coronal and sagittal reordered to axial), of at least [`MIN_VOLUME_IMAGES`] images (never a
+/// localizer), with at least [`FULL_COVERAGE_SHARE`] of the longest coverage among those; of
+/// them axial first (the reading plane of chest CT), then the thinnest, then the most images,
+/// then the lowest series number. Without such a volume: the CT series with the most images,
+/// else the series with the most images (a study imported before the store kept headers
+/// lists no modality). `None` for no series.
 pub fn best_for_reading(series: &[SeriesInfo]) -> Option<usize> {
     let candidates: Vec<usize> = (0..series.len())
-        .filter(|&i| series[i].is_ct() && series[i].plane.is_readable() && series[i].slices > 1)
+        .filter(|&i| series[i].is_ct() && series[i].plane.is_readable() && series[i].slices >= MIN_VOLUME_IMAGES)
         .collect();
     if candidates.is_empty() {
-        return series.iter().position(SeriesInfo::is_ct).or(if series.is_empty() { None } else { Some(0) });
+        let most = |ct_only: bool| {
+            (0..series.len())
+                .filter(|&i| !ct_only || series[i].is_ct())
+                .max_by_key(|&i| (series[i].slices, std::cmp::Reverse(i)))
+        };
+        return most(true).or_else(|| most(false));
     }
     let longest = candidates.iter().filter_map(|&i| series[i].coverage_mm).fold(0.0, f64::max);
     let full = |i: usize| series[i].coverage_mm.is_none_or(|c| c >= FULL_COVERAGE_SHARE * longest);
@@ -267,13 +299,22 @@ mod tests {
 
     #[test]
     fn a_reformat_is_read_when_there_is_no_axial_volume_and_a_localizer_never() {
-        let mut scout = info(Plane::Coronal, 1, 1.0, 500.0, 1);
-        scout.modality = "CT".into();
+        // An AP + lateral topogram: two coronal-looking images 500 mm tall. It must neither be
+        // read nor make the 300 mm chest volumes look short.
+        let scout = info(Plane::Coronal, 2, 1.0, 500.0, 1);
         let mut pet = info(Plane::Axial, 300, 3.0, 900.0, 9);
         pet.modality = "PT".into();
         let study = [scout, pet, info(Plane::Oblique, 200, 1.0, 300.0, 6), info(Plane::Coronal, 300, 1.0, 290.0, 3)];
         assert_eq!(best_for_reading(&study), Some(3));
-        assert_eq!(best_for_reading(&study[..2]), Some(0), "no volume: the first CT series");
+        let with_axial = [study[0].clone(), info(Plane::Axial, 240, 1.25, 300.0, 2)];
+        assert_eq!(best_for_reading(&with_axial), Some(1), "the axial chest, not the taller scout");
+        assert_eq!(best_for_reading(&study[..2]), Some(0), "no volume at all: the CT series with most images");
+        // Rows imported before the store kept headers (no modality): the largest series.
+        let mut old = [info(Plane::Unknown, 3, 1.0, 1.0, 1), info(Plane::Unknown, 240, 1.0, 1.0, 2)];
+        for s in &mut old {
+            s.modality.clear();
+        }
+        assert_eq!(best_for_reading(&old), Some(1));
         assert_eq!(best_for_reading(&[]), None);
     }
 

@@ -91,6 +91,7 @@ pub enum Job {
     FocusNote,
     FocusSearch,
     ScrollToCurrent,
-    /// The import path field gives up the keyboard: its import started.
-    ReleaseImportField,
+    /// The import path field takes the keyboard (`true`: its path was refused) or gives it up
+    /// (`false`: its import started).
+    FocusImport(bool),
 }

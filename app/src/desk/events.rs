@@ -165,10 +165,14 @@ impl DeskModel {
                         self.notice =
                             Some(Notice::translated(lang, false, move |lang| super::import_summary(lang, &summary)));
                         self.last_import = Some(report);
-                        jobs.push(Job::ReleaseImportField);
                     }
-                    // A path typed in the top bar keeps the keyboard there (it never let go).
-                    Err(e) => self.notice = Some(Notice::error(e.to_string())),
+                    Err(e) => {
+                        self.notice = Some(Notice::error(e.to_string()));
+                        // The path typed in the top bar was refused: it is corrected in place.
+                        if std::mem::take(&mut self.importing_typed) {
+                            jobs.push(Job::FocusImport(true));
+                        }
+                    }
                 }
                 jobs.push(Job::Store(StoreRequest::Worklist { reader: self.reader() }));
             }
@@ -375,12 +379,12 @@ mod tests {
     #[test]
     fn another_series_is_loaded_on_request_and_headers_an_old_store_lacked_are_recorded() {
         use lungdesk_volume::{Plane, SeriesInfo};
-        let info = |uid: &str, plane| SeriesInfo {
+        let info = |uid: &str, plane, slices, thickness| SeriesInfo {
             series_uid: uid.into(),
             modality: "CT".into(),
             plane,
-            slices: 200,
-            thickness_mm: Some(1.0),
+            slices,
+            thickness_mm: Some(thickness),
             coverage_mm: Some(300.0),
             series_number: None,
             date: None,
@@ -388,10 +392,11 @@ mod tests {
         };
         let mut m = ready_with_case_opening();
         m.on_event(details(stored()));
-        let series = vec![info("1.2.3.1", Plane::Sagittal), info("1.2.3.2", Plane::Axial)];
+        let series = vec![info("1.2.3.1", Plane::Sagittal, 300, 1.0), info("1.2.3.2", Plane::Axial, 200, 1.25)];
         let jobs = m.series_shown(1, series.clone(), "1.2.3.2".into(), true);
         assert!(matches!(&jobs[..], [Job::Store(StoreRequest::SeriesInfo(s))] if *s == series), "{jobs:?}");
-        assert_eq!(m.current_row().map(|r| (r.series, r.slices, r.thickness_mm)), Some((2, 200, Some(1.0))));
+        // The row shows the axial series (the one for reading), not the longer sagittal one.
+        assert_eq!(m.current_row().map(|r| (r.series, r.slices, r.thickness_mm)), Some((2, 200, Some(1.25))));
         assert!(m.apply(Action::ShowSeries("1.2.3.2".into())).is_empty(), "already shown");
         assert!(m.apply(Action::ShowSeries("9.9".into())).is_empty(), "not a series of this case");
         let jobs = m.apply(Action::ShowSeries("1.2.3.1".into()));
@@ -399,6 +404,11 @@ mod tests {
             jobs.iter().any(|j| matches!(j, Job::LoadCase { case_id: 1, series: Some(s), .. } if s == "1.2.3.1")),
             "{jobs:?}"
         );
+        assert!(m.apply(Action::ShowSeries("1.2.3.1".into())).is_empty(), "already loading");
+        assert!(m.is_reading_series("1.2.3.2") && !m.is_reading_series("1.2.3.1"));
+        // A failed load can be asked for again.
+        m.load_failed(1);
+        assert!(!m.apply(Action::ShowSeries("1.2.3.1".into())).is_empty());
     }
 
     #[test]

@@ -141,7 +141,7 @@ pub fn field_problem(field: &str, identity: &Identity, lang: Lang) -> String {
         return tr(lang, "no control characters (a pasted tab or line break?)").to_owned();
     }
     match field {
-        "reader_id" if value.len() > 64 => tr(lang, "at most 64 characters").to_owned(),
+        "reader_id" if value.len() > 64 => tr(lang, "too long: at most 64 bytes (21 Japanese characters)").to_owned(),
         "display_name" if value.chars().count() > 100 => tr(lang, "at most 100 characters").to_owned(),
         "site_code" => {
             if let Some(c) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
@@ -153,7 +153,11 @@ pub fn field_problem(field: &str, identity: &Identity, lang: Lang) -> String {
         }
         "postal_code" => {
             let digits = value.chars().filter(char::is_ascii_digit).count();
-            trf(lang, "7 digits, e.g. 466-8560 (this has {n})", &[("n", &digits)])
+            if digits == 7 {
+                tr(lang, "7 digits and - only, e.g. 466-8560").to_owned()
+            } else {
+                trf(lang, "7 digits, e.g. 466-8560 (this has {n})", &[("n", &digits)])
+            }
         }
         _ => tr(lang, "required").to_owned(),
     }

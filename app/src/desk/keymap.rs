@@ -154,13 +154,20 @@ pub fn actions(ctx: &egui::Context) -> Vec<Action> {
 mod tests {
     use super::*;
 
-    fn frame_actions(events: Vec<egui::Event>) -> Vec<Action> {
+    /// The actions of consecutive frames, each with its events.
+    fn frames_actions(frames: Vec<Vec<egui::Event>>) -> Vec<Action> {
         let ctx = egui::Context::default();
         let mut out = Vec::new();
-        let mut output =
-            ctx.run_ui(egui::RawInput { events, ..egui::RawInput::default() }, |ui| out = actions(ui.ctx()));
-        output.textures_delta.clear();
+        for events in frames {
+            let mut output =
+                ctx.run_ui(egui::RawInput { events, ..egui::RawInput::default() }, |ui| out.extend(actions(ui.ctx())));
+            output.textures_delta.clear();
+        }
         out
+    }
+
+    fn frame_actions(events: Vec<egui::Event>) -> Vec<Action> {
+        frames_actions(vec![events])
     }
 
     /// A press and its release (egui takes a second press of a key still down for a repeat).
@@ -196,15 +203,21 @@ mod tests {
 
     #[test]
     fn a_held_enter_confirms_once_and_a_held_j_keeps_stepping() {
-        let held = |k| egui::Event::Key {
+        // Held: pressed in one frame, and the system's repeats (a press while still down, which
+        // egui marks as a repeat) in the next.
+        let down = |k| egui::Event::Key {
             key: k,
             physical_key: None,
             pressed: true,
-            repeat: true,
+            repeat: false,
             modifiers: Modifiers::NONE,
         };
-        let [enter, _] = key(Key::Enter, Modifiers::NONE);
-        let actions = frame_actions(vec![enter, held(Key::Enter), held(Key::Enter), held(Key::J)]);
-        assert_eq!(actions, [Action::Confirm, Action::Step(1)]);
+        let actions = frames_actions(vec![
+            vec![down(Key::Enter)],
+            vec![down(Key::Enter), down(Key::Enter)],
+            vec![down(Key::J)],
+            vec![down(Key::J), down(Key::J)],
+        ]);
+        assert_eq!(actions, [Action::Confirm, Action::Step(1), Action::Step(1), Action::Step(1)]);
     }
 }

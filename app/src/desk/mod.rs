@@ -264,7 +264,7 @@ impl Desk {
             Job::FocusNote => self.frame.focus_note = true,
             Job::FocusSearch => self.frame.focus_search = true,
             Job::ScrollToCurrent => self.frame.scroll_to_current = true,
-            Job::ReleaseImportField => self.frame.import_focus = Some(false),
+            Job::FocusImport(take) => self.frame.import_focus = Some(take),
         }
     }
 
@@ -285,6 +285,7 @@ impl Desk {
                 };
                 self.viewer.clear(None);
                 self.viewer.fail(step, e.to_string());
+                self.model.load_failed(case_id);
             }
         }
         if let Some(t) = self.switch_started.take() {
@@ -337,6 +338,12 @@ impl Desk {
     fn record_analysis(&mut self) {
         let Some(case) = self.model.current.as_ref().filter(|c| c.loaded && !c.ai_recorded) else { return };
         let Some(a) = &self.viewer.analysis else { return };
+        // Only the series for reading makes the case's AI result; another series shown from
+        // the switcher is read for the panel alone.
+        let shown = self.viewer.volume.as_ref().map(|v| v.series_uid.clone()).unwrap_or_default();
+        if !self.model.is_reading_series(&shown) {
+            return;
+        }
         let grade = a.prediction.as_ref().and_then(|p| Grade::from_number(p.grade as i64));
         let cannot_grade = a
             .cannot_grade

@@ -74,9 +74,11 @@ pub struct OpenCase {
     pub(crate) details_failed: Option<String>,
     /// This reader's confirmed review (revision, draft), once the details are in.
     pub(crate) confirmed: Option<(i64, ReviewDraft)>,
-    /// Every CT series of the case (once its headers are read), and the one on screen.
+    /// Every CT series of the case (once its headers are read), the one on screen, and the
+    /// one asked for and still loading.
     pub series: Vec<SeriesInfo>,
     pub shown_series: Option<String>,
+    pub(crate) requested_series: Option<String>,
 }
 
 impl OpenCase {
@@ -96,6 +98,7 @@ impl OpenCase {
             confirmed: None,
             series: Vec::new(),
             shown_series: None,
+            requested_series: None,
         }
     }
 
@@ -203,6 +206,8 @@ pub struct DeskModel {
     pub(crate) import_entry: String,
     /// What is being imported.
     pub(crate) importing: Option<String>,
+    /// It is the path typed in the top bar.
+    pub(crate) importing_typed: bool,
     pub(crate) last_import: Option<ImportReport>,
     /// The dataset service: settings, sync status, surveillance counts.
     pub(crate) cloud: CloudPanel,
@@ -233,6 +238,7 @@ impl DeskModel {
             export_dir,
             import_entry: String::new(),
             importing: None,
+            importing_typed: false,
             last_import: None,
             cloud: CloudPanel::default(),
             sync_states: HashMap::new(),
@@ -465,17 +471,33 @@ impl DeskModel {
         jobs.push(Job::LoadCase { case_id, series: None, next: self.neighbour(1) });
     }
 
-    /// Another series of the open case: loaded and shown, and the AI reads it (its result is
-    /// recorded as the case's latest, with the series it read).
+    /// Another series of the open case: loaded and shown, and the AI reads it for the panel.
+    /// The case's AI result (worklist, label, sync) stays that of its series for reading.
     fn show_series(&mut self, uid: String, jobs: &mut Vec<Job>) {
         let next = self.neighbour(1);
         let Some(case) = self.current.as_mut() else { return };
-        if case.shown_series.as_deref() == Some(uid.as_str()) || !case.series.iter().any(|s| s.series_uid == uid) {
+        let wanted = case.requested_series.as_ref().or(case.shown_series.as_ref());
+        if wanted == Some(&uid) || !case.series.iter().any(|s| s.series_uid == uid) {
             return;
         }
-        case.shown_series = Some(uid.clone());
-        case.ai_recorded = false;
+        case.requested_series = Some(uid.clone());
         jobs.push(Job::LoadCase { case_id: case.case_id, series: Some(uid), next });
+    }
+
+    /// A case load failed: the series asked for can be asked for again.
+    pub(crate) fn load_failed(&mut self, case_id: i64) {
+        if let Some(c) = self.current.as_mut().filter(|c| c.case_id == case_id) {
+            c.requested_series = None;
+        }
+    }
+
+    /// Whether `series_uid` is the open case's series for reading (the one whose AI result is
+    /// the case's).
+    pub(crate) fn is_reading_series(&self, series_uid: &str) -> bool {
+        self.current.as_ref().is_some_and(|c| {
+            c.series.is_empty()
+                || lungdesk_volume::best_for_reading(&c.series).is_some_and(|i| c.series[i].series_uid == series_uid)
+        })
     }
 
     /// The case loader showed `shown` of `case_id`'s `series`; `backfill`: the store lacked
@@ -501,6 +523,7 @@ impl DeskModel {
         if let Some(c) = self.current.as_mut().filter(|c| c.case_id == case_id) {
             c.series = series;
             c.shown_series = Some(shown);
+            c.requested_series = None;
         }
         jobs
     }
@@ -556,7 +579,12 @@ impl DeskModel {
             return;
         }
         self.importing = Some(folder.display().to_string());
+        // A path typed in the top bar: the field lets go now the import starts, and takes the
+        // keyboard back if the path is refused.
+        self.importing_typed =
+            !self.import_entry.trim().is_empty() && folder == std::path::Path::new(self.import_entry.trim());
         jobs.push(Job::Import { folder, identity: Box::new(identity) });
+        jobs.push(Job::FocusImport(false));
     }
 
     fn save_identity(&mut self, jobs: &mut Vec<Job>) {

@@ -9,7 +9,7 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 
 use lungdesk_store::{CaseRow, Identity, Store, import_folder};
-use lungdesk_volume::{Progress, SeriesInfo, best_for_reading, scan_files};
+use lungdesk_volume::{Progress, ScanReport, SeriesInfo, best_for_reading, scan_files};
 
 use super::model::FilterKey;
 use super::store_jobs::{self, Event, StoreRequest};
@@ -216,9 +216,12 @@ impl CaseLoader {
     }
 }
 
-/// Reads a case's series from the files recorded at import: the headers of every series (for
-/// the series switcher), then the pixels of `series` or, when none is named, of the one for
-/// reading ([`best_for_reading`]), and uploads it.
+/// Reads a case from the files recorded at import: the series `series` or, when none is
+/// named, the one for reading ([`best_for_reading`] over what the store holds of each series),
+/// uploaded; for the series switcher, the store's record of every series and each one's
+/// description from its first file (the store never keeps that free text). A case imported
+/// before the store kept series headers has every series' headers read once instead, and
+/// recorded (`backfill`).
 pub fn load_case(
     store_path: &Path,
     case_id: i64,
@@ -228,7 +231,36 @@ pub fn load_case(
     lang: Lang,
 ) -> Result<CaseVolume, DeskError> {
     let stored = Store::open(store_path).and_then(|s| s.case_series_info(case_id))?;
-    let files: Vec<PathBuf> = stored.iter().flat_map(|s| s.files.iter().cloned()).collect();
+    let backfill = stored.iter().any(|s| s.info.modality.is_empty());
+    let no_report = || ScanReport { root: PathBuf::new(), series: Vec::new(), skipped: Vec::new() };
+    // Old rows: every header, once (the headers are recorded); else one file per series.
+    let headers = if backfill {
+        let all: Vec<PathBuf> = stored.iter().flat_map(|s| s.files.iter().cloned()).filter(|f| f.is_file()).collect();
+        scan_files(Path::new(""), &all, Vec::new(), progress).map_err(crate::error::ViewerError::from)?
+    } else {
+        let firsts: Vec<PathBuf> =
+            stored.iter().filter_map(|s| s.files.first().cloned()).filter(|f| f.is_file()).collect();
+        scan_files(Path::new(""), &firsts, Vec::new(), &Progress::new()).unwrap_or_else(|_| no_report())
+    };
+    let infos: Vec<SeriesInfo> = stored
+        .iter()
+        .filter_map(|s| match headers.find(&s.info.series_uid) {
+            Some(read) if backfill => Some(read.info()).filter(SeriesInfo::is_ct),
+            read => Some(SeriesInfo {
+                description: read.map(|r| r.description.clone()).unwrap_or_default(),
+                ..s.info.clone()
+            }),
+        })
+        .collect();
+    let chosen = series
+        .and_then(|uid| infos.iter().position(|i| i.series_uid == uid))
+        .or_else(|| best_for_reading(&infos))
+        .ok_or(DeskError::Case(crate::error::ViewerError::Volume(lungdesk_volume::VolumeError::NoImageSeries {
+            path: PathBuf::new(),
+            why: "the case has no CT series".into(),
+        })))?;
+    let shown = infos[chosen].series_uid.clone();
+    let files = &stored.iter().find(|s| s.info.series_uid == shown).map(|s| s.files.clone()).unwrap_or_default();
     let missing: Vec<&PathBuf> = files.iter().filter(|f| !f.is_file()).collect();
     if let Some(first) = missing.first() {
         return Err(DeskError::FilesGone(trf(
@@ -238,21 +270,8 @@ pub fn load_case(
         )));
     }
     let root = files.first().and_then(|f| f.parent()).map(Path::to_owned).unwrap_or_default();
-    let report = scan_files(&root, &files, Vec::new(), progress).map_err(crate::error::ViewerError::from)?;
-    // The store's series, in its order, as the headers describe them now.
-    let infos: Vec<SeriesInfo> = stored
-        .iter()
-        .filter_map(|s| report.find(&s.info.series_uid))
-        .filter(|s| s.is_ct())
-        .map(lungdesk_volume::Series::info)
-        .collect();
-    let backfill = stored.iter().any(|s| s.info.modality.is_empty());
-    let chosen = series
-        .and_then(|uid| infos.iter().find(|i| i.series_uid == uid))
-        .or_else(|| best_for_reading(&infos).map(|i| &infos[i]))
-        .map(|i| i.series_uid.clone());
-    let picked = report.pick(chosen.as_deref()).map_err(crate::error::ViewerError::from)?;
-    let shown = picked.series_uid.clone();
+    let report = scan_files(&root, files, Vec::new(), progress).map_err(crate::error::ViewerError::from)?;
+    let picked = report.pick(Some(&shown)).map_err(crate::error::ViewerError::from)?;
     let loaded = load_and_upload(picked, progress, gpu)?;
     Ok(CaseVolume { loaded, series: infos, shown, backfill })
 }

@@ -19,6 +19,8 @@ pub struct Navigation {
     pub hover: Option<(usize, DVec3)>,
     /// Each view's mapping from its last frame (pointer to patient).
     pub(crate) mappings: [Option<ViewMapping>; VIEWS],
+    /// Trackpad scrolling not yet a whole slice step (points).
+    pub(crate) wheel_points: f32,
 }
 
 impl Default for Navigation {
@@ -29,6 +31,7 @@ impl Default for Navigation {
             maximised: None,
             hover: None,
             mappings: [None; VIEWS],
+            wheel_points: 0.0,
         }
     }
 }

@@ -10,6 +10,9 @@ use lungdesk_render::view::ViewMapping;
 use crate::i18n::tr;
 use crate::viewer::Viewer;
 
+/// Trackpad scrolling (in points) that makes one slice step.
+const WHEEL_POINTS_PER_STEP: f32 = 40.0;
+
 impl Viewer {
     #[allow(clippy::too_many_lines)] // input, image and annotations of one view, in drawing order
     pub(crate) fn view_ui(&mut self, ui: &mut egui::Ui, view: usize, rect: Rect) {
@@ -26,18 +29,23 @@ impl Viewer {
             self.nav.hover = Some((view, mapping.patient(local(pos))));
             // Discrete wheel events: one slice per notch, whatever the platform's scroll speed;
             // every notch of a slow frame counts.
-            let (scroll, zoom) = ui.input(|i| {
-                let wheel: f32 = i
-                    .raw
-                    .events
-                    .iter()
-                    .filter_map(|e| match e {
-                        egui::Event::MouseWheel { delta, .. } => Some(delta.y.signum()),
-                        _ => None,
-                    })
-                    .sum();
-                (wheel, i.modifiers.command)
+            let (notches, points, zoom) = ui.input(|i| {
+                let (mut notches, mut points) = (0.0f32, 0.0f32);
+                for e in &i.raw.events {
+                    match e {
+                        // A vertical notch is one step; a sideways one is none.
+                        egui::Event::MouseWheel { unit: egui::MouseWheelUnit::Point, delta, .. } => points += delta.y,
+                        egui::Event::MouseWheel { delta, .. } if delta.y != 0.0 => notches += delta.y.signum(),
+                        _ => {}
+                    }
+                }
+                (notches, points, i.modifiers.command)
             });
+            // A trackpad scrolls in points: a step per WHEEL_POINTS_PER_STEP, the rest kept.
+            self.nav.wheel_points += points;
+            let whole = (self.nav.wheel_points / WHEEL_POINTS_PER_STEP).trunc();
+            self.nav.wheel_points -= whole * WHEEL_POINTS_PER_STEP;
+            let scroll = notches + whole;
             if scroll != 0.0 {
                 if zoom {
                     self.nav.views[view].zoom =
