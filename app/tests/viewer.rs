@@ -312,3 +312,59 @@ fn every_vertical_notch_of_a_frame_moves_a_slice_and_sideways_ones_none() {
     h.step();
     assert_eq!(h.state().slice_number(0).map(|s| s.0), Some(start + 6), "60 points: one step, 20 kept");
 }
+
+/// A folder of several CT series: the picker lists each by date and series number with plane,
+/// images and thickness (not bare UIDs), the series for reading marked, and a click opens one.
+#[test]
+fn the_series_picker_names_each_series_and_opens_the_one_clicked() {
+    use lungdesk_volume::phantom::SliceOrientation;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (orientation, slices, name) in [
+        (SliceOrientation::Sagittal, 48, "sag"),
+        (SliceOrientation::Coronal, 40, "cor"),
+        (SliceOrientation::Axial, 32, "ax"),
+    ] {
+        let spec = PhantomSpec { dims: [48, 48, slices], seed: 5, orientation, ..PhantomSpec::default() };
+        write_phantom_series(&spec, &dir.path().join(name)).expect("phantom");
+    }
+    let mut viewer = Viewer::new(None);
+    viewer.analyse_on_load = false;
+    let mut h = Harness::builder().with_size(SIZE).build_ui_state(|ui, v: &mut Viewer| v.ui(ui), viewer);
+    h.state_mut().open_folder(dir.path().to_owned());
+    let start = std::time::Instant::now();
+    while h.query_by_label_contains("Sagittal · 48 images").is_none() {
+        h.run();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(start.elapsed().as_secs() < 60, "no picker");
+    }
+    for text in ["Axial · 32 images", "Coronal · 40 images", "Sagittal · 48 images"] {
+        h.get_by_label_contains(text);
+    }
+    h.get_by_label_contains("Coronal · 40 images").click();
+    while h.state().volume.is_none() {
+        h.run();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(start.elapsed().as_secs() < 60, "nothing opened");
+    }
+    assert_eq!(h.state().volume.as_ref().map(|v| v.geometry.dims[2]), Some(40), "the coronal series (40 slices)");
+}
+
+/// In Japanese each viewer hint stays whole on one line (no break inside a word).
+#[test]
+fn viewer_hints_never_break_inside_a_word_in_japanese() {
+    let mut viewer = Viewer::new(None);
+    viewer.lang = lungdesk::i18n::Lang::Ja;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_phantom_series(&PhantomSpec { dims: [32, 32, 12], ..PhantomSpec::default() }, dir.path()).expect("phantom");
+    viewer.set_volume(load_folder(dir.path(), None).expect("load"));
+    let mut h = Harness::builder()
+        .with_size(Vec2::new(900.0, 700.0))
+        .with_context_setup(lungdesk::fonts::install)
+        .build_ui_state(|ui, v: &mut Viewer| v.ui(ui), viewer);
+    h.run();
+    for hint in ["F 最大化", "↑↓/ホイール: スライス", "Ctrl+ホイール 拡大", "中ドラッグ 移動", "右ドラッグ W/L"]
+    {
+        let r = h.get_by_label(hint).rect();
+        assert!(r.height() < 24.0, "{hint} on one line: {r:?}");
+    }
+}

@@ -123,3 +123,13 @@ fn side(foci: usize, bilateral: bool) -> &'static str {
         "unilateral"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_side_is_named_only_where_there_is_a_focus() {
+        assert_eq!(super::side(0, false), "no focus", "no lesion: not 'unilateral'");
+        assert_eq!(super::side(2, false), "unilateral");
+        assert_eq!(super::side(3, true), "bilateral");
+    }
+}
