@@ -67,34 +67,10 @@ impl LabelPayload {
     /// service's clock (exam dates up to tomorrow, confirmation times up to 5 minutes ahead).
     pub fn validate_at(&self, now: OffsetDateTime) -> Result<(), PayloadProblem> {
         let bad = |field, problem| Err(PayloadProblem { field, problem });
-        let token = |s: &str, max: usize| {
-            !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        };
         if self.schema != LABEL_SCHEMA {
             return bad("schema", "must be lungdesk-label/1");
         }
-        if self.case_key.len() != 16 || !self.case_key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return bad("case_key", "must be 16 hex digits");
-        }
-        if !token(&self.site_code, 32) {
-            return bad("site_code", "must be 1–32 letters, digits, - or _");
-        }
-        if crate::normalise_postal_code(&self.facility_postal_code).as_deref() != Some(&self.facility_postal_code)
-            || crate::prefecture_of_postal_code(&self.facility_postal_code).is_none()
-        {
-            return bad("facility_postal_code", "must be a Japanese postal code NNN-NNNN");
-        }
-        if let Some(d) = &self.exam_date
-            && !is_exam_date(d, now)
-        {
-            return bad("exam_date", "must be a calendar date YYYY-MM-DD from 1900 to tomorrow");
-        }
-        if self.age_years.is_some_and(|a| age_band_start(a) != Some(a)) {
-            return bad("age_years", "must be the first year of a 10-year age band: 0, 10, …, 90 (90 and over)");
-        }
-        if self.sex.as_deref().is_some_and(|s| !matches!(s, "M" | "F" | "O")) {
-            return bad("sex", "must be M, F or O");
-        }
+        check_study(&study_of!(self), now)?;
         if self.reader_id.is_empty() || self.reader_id.len() > 64 || self.reader_id.chars().any(char::is_control) {
             return bad("reader_id", "must be 1–64 printable characters");
         }
@@ -137,6 +113,64 @@ impl LabelPayload {
     }
 }
 
+/// The [`Study`] of a payload with the study fields under their usual names.
+macro_rules! study_of {
+    ($p:expr) => {
+        $crate::payload::Study {
+            case_key: &$p.case_key,
+            site_code: &$p.site_code,
+            facility_postal_code: &$p.facility_postal_code,
+            exam_date: $p.exam_date.as_deref(),
+            age_years: $p.age_years,
+            sex: $p.sex.as_deref(),
+        }
+    };
+}
+pub(crate) use study_of;
+
+/// The study fields both payloads carry.
+pub(crate) struct Study<'a> {
+    pub case_key: &'a str,
+    pub site_code: &'a str,
+    pub facility_postal_code: &'a str,
+    pub exam_date: Option<&'a str>,
+    pub age_years: Option<i64>,
+    pub sex: Option<&'a str>,
+}
+
+/// `s` is 1–`max` letters, digits, `-` or `_`.
+pub(crate) fn is_token(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The case key, site, facility postal code, exam date, age band and sex, each within its
+/// vocabulary; the first problem found.
+pub(crate) fn check_study(study: &Study<'_>, now: OffsetDateTime) -> Result<(), PayloadProblem> {
+    let bad = |field, problem| Err(PayloadProblem { field, problem });
+    if study.case_key.len() != 16 || !study.case_key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return bad("case_key", "must be 16 hex digits");
+    }
+    if !is_token(study.site_code, 32) {
+        return bad("site_code", "must be 1–32 letters, digits, - or _");
+    }
+    let postal = study.facility_postal_code;
+    if crate::normalise_postal_code(postal).as_deref() != Some(postal)
+        || crate::prefecture_of_postal_code(postal).is_none()
+    {
+        return bad("facility_postal_code", "must be a Japanese postal code NNN-NNNN");
+    }
+    if study.exam_date.is_some_and(|d| !is_exam_date(d, now)) {
+        return bad("exam_date", "must be a calendar date YYYY-MM-DD from 1900 to tomorrow");
+    }
+    if study.age_years.is_some_and(|a| age_band_start(a) != Some(a)) {
+        return bad("age_years", "must be the first year of a 10-year age band: 0, 10, …, 90 (90 and over)");
+    }
+    if study.sex.is_some_and(|s| !matches!(s, "M" | "F" | "O")) {
+        return bad("sex", "must be M, F or O");
+    }
+    Ok(())
+}
+
 /// The first year of the 10-year band that `age_years` falls in (90 for 90 and over), or
 /// `None` for an age outside 0–130: what the desk sends instead of the exact age.
 pub fn age_band_start(age_years: i64) -> Option<i64> {
@@ -144,9 +178,9 @@ pub fn age_band_start(age_years: i64) -> Option<i64> {
 }
 
 /// How far ahead of the service's clock a confirmation time may be (desk clocks drift).
-const MAX_CLOCK_AHEAD: time::Duration = time::Duration::minutes(5);
+pub(crate) const MAX_CLOCK_AHEAD: time::Duration = time::Duration::minutes(5);
 
-fn confirmed_at_utc(s: &str) -> Option<OffsetDateTime> {
+pub(crate) fn confirmed_at_utc(s: &str) -> Option<OffsetDateTime> {
     if s.len() > 40 {
         return None;
     }
