@@ -47,9 +47,9 @@ pub struct AiReadPayload {
     pub cannot_grade: Option<String>,
     /// Per-class scores (typical, indeterminate, atypical, negative), each 0–1; all zero when
     /// the scan could not be graded.
-    pub scores: [f32; 4],
+    pub scores: [f64; 4],
     /// Share of the lung with opacity, %.
-    pub involvement_percent: Option<f32>,
+    pub involvement_percent: Option<f64>,
     /// Zonal severity score 0–30.
     pub severity_score: Option<u8>,
     /// RFC 3339, UTC.
@@ -82,7 +82,7 @@ impl AiReadPayload {
         }
         match (&self.grade, &self.cannot_grade) {
             (Some(g), None) if (1..=4).contains(g) => {
-                let sum: f32 = self.scores.iter().sum();
+                let sum: f64 = self.scores.iter().sum();
                 if self.scores.iter().any(|s| !(0.0..=1.0).contains(s)) || (sum - 1.0).abs() > 0.02 {
                     return bad("scores", "must be four shares 0–1 that sum to 1");
                 }
@@ -92,7 +92,7 @@ impl AiReadPayload {
                 if !is_token(code, 32) || code.bytes().any(|b| b.is_ascii_uppercase()) {
                     return bad("cannot_grade", "must be a reason code: 1–32 lower-case letters, digits or _");
                 }
-                if self.scores.iter().any(|s| s.abs() > f32::EPSILON) {
+                if self.scores.iter().any(|s| s.abs() > f64::EPSILON) {
                     return bad("scores", "must be zero when the scan could not be graded");
                 }
             }

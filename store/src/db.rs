@@ -751,6 +751,55 @@ impl Store {
             .transpose()
     }
 
+    /// The case's latest AI read as the `lungdesk-ai-read/1` payload of model set `model_set`
+    /// (issue #17), or `None` when the AI has not read the case. A whitelist: the case key,
+    /// the site and facility postal code of `identity`, exam date, age band and sex, the
+    /// models, and the grade with its scores or "cannot grade" with its reason code — never
+    /// the reason's text, the explanation, a UID or a path.
+    pub fn ai_read_payload(
+        &self,
+        case_id: i64,
+        identity: &Identity,
+        model_set: &str,
+    ) -> Result<Option<lungdesk_domain::AiReadPayload>> {
+        let Some(ai) = self.ai_result(case_id)? else { return Ok(None) };
+        let case: CaseFields = self
+            .conn
+            .query_row("SELECT case_key, exam_date, age_years, sex FROM cases WHERE id = ?1", [case_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(self.err("read the case for its AI read"))?;
+        let analysed_at: String = self
+            .conn
+            .query_row(
+                "SELECT created_at FROM ai_results WHERE case_id = ?1 ORDER BY id DESC LIMIT 1",
+                [case_id],
+                |r| r.get(0),
+            )
+            .map_err(self.err("read when the AI read the case"))?;
+        let (case_key, exam_date, age_years, sex) = case;
+        let graded = ai.cannot_grade.is_none();
+        Ok(Some(lungdesk_domain::AiReadPayload {
+            schema: lungdesk_domain::AI_READ_SCHEMA.to_owned(),
+            case_key,
+            site_code: identity.site_code.clone(),
+            facility_postal_code: identity.postal_code.clone(),
+            exam_date,
+            age_years: age_years.and_then(lungdesk_domain::age_band_start),
+            sex: sex.filter(|s| matches!(s.as_str(), "M" | "F" | "O")),
+            model_set: model_set.to_owned(),
+            // The set's version is its models' versions together (no ':' in it).
+            model_version: ai.models.join("+").replace(':', "-"),
+            models: ai.models.clone(),
+            grade: ai.grade.filter(|_| graded).map(Grade::number),
+            cannot_grade: ai.cannot_grade.map(|c| c.code),
+            scores: if graded { ai.scores } else { [0.0; 4] },
+            involvement_percent: None,
+            severity_score: None,
+            analysed_at,
+        }))
+    }
+
     // --- drafts and reviews ---
 
     /// Saves work in progress on a case (not a confirmation: no history, no outbox).
@@ -1499,6 +1548,30 @@ mod tests {
             date: Some("20260401".into()),
             description: "Thorax 1.0 B70f".into(),
         }
+    }
+
+    #[test]
+    fn an_ai_read_that_could_not_grade_goes_out_as_its_code_never_as_a_grade() {
+        let (_d, mut s) = store();
+        let me = reader("R1");
+        s.add_series(&me, &series(1)).expect("add");
+        assert_eq!(s.ai_read_payload(1, &me, "bundled").expect("read"), None, "not read yet");
+        let ai = AiResult {
+            series_uid: "1.2.3.1.1".into(),
+            grade: None,
+            cannot_grade: Some(AiCannotGrade { code: "single_slice".into(), reason: "one image".into() }),
+            scores: [0.0; 4],
+            explanation: String::new(),
+            method: "test".into(),
+            models: vec!["lungdesk-lesion 2.0.0".into()],
+        };
+        s.set_ai_result(1, &ai).expect("AI result");
+        let read = s.ai_read_payload(1, &me, "bundled").expect("read").expect("an AI read");
+        assert_eq!((read.grade, read.cannot_grade.as_deref()), (None, Some("single_slice")));
+        assert_eq!(read.age_years, Some(60), "the age band of a 61-year-old");
+        assert_eq!(read.idempotency_key(), format!("{}:bundled:lungdesk-lesion 2.0.0", read.case_key));
+        read.validate().expect("valid");
+        assert!(!serde_json::to_string(&read).expect("json").contains("one image"), "the code, not the text");
     }
 
     #[test]

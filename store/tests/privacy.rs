@@ -57,7 +57,29 @@ fn identifying_fields_never_reach_the_store_exports_payloads_or_logs() {
         store.confirm(1, &me, &draft).expect("confirm");
         export_to_file(&store, &csv).expect("csv");
         export_to_file(&store, &json).expect("json");
-        store.outbox_all().expect("outbox").into_iter().map(|o| o.payload).collect::<Vec<_>>().join("\n")
+        let mut payloads =
+            store.outbox_all().expect("outbox").into_iter().map(|o| o.payload).collect::<Vec<_>>().join("\n");
+        // The AI read payload (issue #17): the series UID and the explanation stay home.
+        let series_uid = store.case_series(1).expect("series")[0].0.clone();
+        let ai = lungdesk_store::AiResult {
+            series_uid: series_uid.clone(),
+            grade: Some(Grade::Typical),
+            cannot_grade: None,
+            scores: [0.7, 0.2, 0.1, 0.0],
+            explanation: "the AI's own words stay home".into(),
+            method: "test".into(),
+            models: vec!["lungdesk-lung 1.0.0".into(), "lungdesk-lesion 2.0.0".into()],
+        };
+        store.set_ai_result(1, &ai).expect("AI result");
+        let read = store.ai_read_payload(1, &me, "bundled").expect("read").expect("an AI read");
+        read.validate().expect("a valid lungdesk-ai-read/1 payload");
+        assert_eq!((read.grade, read.model_version.as_str()), (Some(1), "lungdesk-lung 1.0.0+lungdesk-lesion 2.0.0"));
+        let read = serde_json::to_string(&read).expect("json");
+        assert!(!read.contains(&series_uid), "no series UID in the AI read");
+        assert!(!read.contains("the AI's own words"), "no explanation in the AI read");
+        payloads.push('\n');
+        payloads.push_str(&read);
+        payloads
     });
     let logs = String::from_utf8(log.0.lock().expect("log").clone()).expect("utf8");
     assert!(logs.contains("import finished"), "the log was captured: {logs}");
