@@ -162,6 +162,25 @@ impl Client {
             .collect()
     }
 
+    /// Sends AI reads (`lungdesk-ai-read/1`) in one batch; one outcome per read: `Stored`,
+    /// `AlreadyThere`, or `Conflict(None)` (another read under the same key).
+    pub fn push_ai_reads(&self, reads: &[lungdesk_domain::AiReadPayload]) -> Result<Vec<PushOutcome>, ClientError> {
+        let res = self.send(self.http.post(format!("{}/v1/ai-reads/batch", self.base)).json(reads))?;
+        let outcomes: Vec<serde_json::Value> = res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+        if outcomes.len() != reads.len() {
+            return Err(ClientError::BadAnswer(format!("{} outcomes for {} AI reads", outcomes.len(), reads.len())));
+        }
+        outcomes
+            .into_iter()
+            .map(|o| match o["status"].as_u64() {
+                Some(201) => Ok(PushOutcome::Stored),
+                Some(200) => Ok(PushOutcome::AlreadyThere),
+                Some(409) => Ok(PushOutcome::Conflict(Box::new(None))),
+                _ => Err(ClientError::BadAnswer(format!("unknown outcome {o}"))),
+            })
+            .collect()
+    }
+
     /// Labels the token may see after receipt number `after`.
     pub fn pull(&self, after: i64, limit: u32) -> Result<Vec<SharedLabel>, ClientError> {
         let res = self.send(self.http.get(format!("{}/v1/labels?after={after}&limit={limit}", self.base)))?;

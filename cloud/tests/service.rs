@@ -9,7 +9,7 @@ use lungdesk_cloud::server::backends::TestDatabase;
 use lungdesk_cloud::server::{Config, Principal, RunningService, TlsPem, issue_token};
 use lungdesk_cloud::wire::IssuedToken;
 use lungdesk_cloud::{Client, Period, PushOutcome, Role, Source, SurveillanceQuery};
-use lungdesk_domain::{Finding, LABEL_SCHEMA, LabelPayload, Pcr};
+use lungdesk_domain::{AI_READ_SCHEMA, AiReadPayload, Finding, LABEL_SCHEMA, LabelPayload, Pcr};
 use reqwest::StatusCode;
 
 fn start(db: &TestDatabase, min_count: i64) -> RunningService {
@@ -898,6 +898,53 @@ fn a_version_1_database_is_migrated_with_its_rows_kept() {
         // Started again: already at version 2, nothing changes.
         let svc = start(&db, 1);
         assert_eq!(rows(&svc, "labels"), 2);
+        svc.kill();
+    }
+}
+
+fn ai_read(case: u32, site: &str, grade: Option<u8>) -> AiReadPayload {
+    AiReadPayload {
+        schema: AI_READ_SCHEMA.into(),
+        case_key: format!("{case:016x}"),
+        site_code: site.into(),
+        facility_postal_code: "466-8560".into(),
+        exam_date: Some("2026-04-01".into()),
+        age_years: Some(60),
+        sex: Some("F".into()),
+        model_set: "bundled".into(),
+        model_version: "lungdesk-lung 1.0.0+lungdesk-lesion 2.0.0".into(),
+        models: vec!["lungdesk-lung 1.0.0".into(), "lungdesk-lesion 2.0.0".into()],
+        grade,
+        cannot_grade: if grade.is_none() { Some("single_slice".into()) } else { None },
+        scores: if grade.is_some() { [0.7, 0.2, 0.1, 0.0] } else { [0.0; 4] },
+        involvement_percent: None,
+        severity_score: None,
+        analysed_at: "2026-11-30T09:00:00Z".into(),
+    }
+}
+
+/// AI reads (issue #17) are stored once per case, model set and version: a retry is "already
+/// there", another read under the same key a conflict, another site's or an invalid read is
+/// refused, and "cannot grade" is stored with its code and no grade.
+#[test]
+fn ai_reads_are_stored_once_per_case_and_model_version() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let desk = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let reads = [ai_read(1, "NAGOYA-U", Some(1)), ai_read(2, "NAGOYA-U", None)];
+        let first = desk.push_ai_reads(&reads).expect("push");
+        assert!(first.iter().all(|o| matches!(o, PushOutcome::Stored)), "{}: {first:?}", db.name);
+        let again = desk.push_ai_reads(&reads).expect("retry");
+        assert!(again.iter().all(|o| matches!(o, PushOutcome::AlreadyThere)), "{}: {again:?}", db.name);
+        let changed = AiReadPayload { grade: Some(2), scores: [0.2, 0.7, 0.1, 0.0], ..ai_read(1, "NAGOYA-U", Some(1)) };
+        assert!(matches!(desk.push_ai_reads(&[changed]).expect("push")[..], [PushOutcome::Conflict(_)]));
+        let newer = AiReadPayload { model_version: "lungdesk-lesion 2.1.0".into(), ..ai_read(1, "NAGOYA-U", Some(2)) };
+        assert!(matches!(desk.push_ai_reads(&[newer]).expect("push")[..], [PushOutcome::Stored]), "another version");
+        let other_site = desk.push_ai_reads(&[ai_read(3, "OSAKA-U", Some(1))]).expect_err("other site");
+        assert!(other_site.to_string().contains("own site"), "{other_site}");
+        let both = AiReadPayload { cannot_grade: Some("no_lung".into()), ..ai_read(4, "NAGOYA-U", Some(4)) };
+        assert!(desk.push_ai_reads(&[both]).expect_err("invalid").to_string().contains("cannot_grade"));
+        assert_eq!(rows(&svc, "ai_reads"), 3, "{}", db.name);
         svc.kill();
     }
 }

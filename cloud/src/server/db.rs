@@ -153,7 +153,8 @@ pub struct Db {
 /// The schema's version, kept in `schema_version`. Version 1 (no such table) keyed cases by
 /// case key alone and recorded neither the writing token nor each label's exam date and postal
 /// code; [`MIGRATE_1_TO_2`] brings such a database up to date with its rows kept.
-const SCHEMA_VERSION: i64 = 2;
+/// Version 3 adds the AI reads (`ai_reads`, issue #17); the table is created where missing.
+const SCHEMA_VERSION: i64 = 3;
 
 const CASES_DDL: &str = "(case_key TEXT NOT NULL, site_code TEXT NOT NULL, exam_date TEXT, \
      age_band TEXT, sex TEXT, postal_code TEXT NOT NULL, prefecture TEXT NOT NULL, day TEXT NOT NULL, week TEXT NOT NULL, \
@@ -184,6 +185,15 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS audit (id {ID}, at TEXT NOT NULL, actor TEXT NOT NULL, site_code TEXT NOT NULL, \
      action TEXT NOT NULL, target TEXT NOT NULL, token_id TEXT NOT NULL DEFAULT '')",
     "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
+    // One AI read per site, case, model set and version (its idempotency key); `day` is the
+    // exam date (else the day of reading), so that counts go by when the scan was made.
+    "CREATE TABLE IF NOT EXISTS ai_reads (id {ID}, idempotency_key TEXT NOT NULL, site_code TEXT NOT NULL, \
+     case_key TEXT NOT NULL, model_set TEXT NOT NULL, model_version TEXT NOT NULL, models TEXT NOT NULL, \
+     grade BIGINT, cannot_grade TEXT, scores TEXT NOT NULL, day TEXT NOT NULL, prefecture TEXT NOT NULL, \
+     age_band TEXT, sex TEXT, analysed_at TEXT NOT NULL, received_at TEXT NOT NULL, payload_sha256 TEXT NOT NULL, \
+     token_id TEXT NOT NULL, UNIQUE (site_code, idempotency_key), \
+     CHECK ((grade IS NULL) = (cannot_grade IS NOT NULL)))",
+    "CREATE INDEX IF NOT EXISTS ai_reads_day ON ai_reads(model_set, day)",
 ];
 
 /// Version 1 → 2, in one transaction: cases and labels rebuilt with site-scoped keys (their
@@ -223,6 +233,17 @@ pub fn unix_now() -> i64 {
 /// How often a batch is retried after PostgreSQL aborted it for a deadlock or a serialization
 /// failure.
 const MAX_BATCH_RETRIES: u32 = 8;
+
+/// What storing one AI read did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AiIngested {
+    /// New; its receipt number.
+    Stored(i64),
+    /// The same read was already there (a retry).
+    AlreadyThere(i64),
+    /// Another read with this idempotency key is there, with different content.
+    Conflict,
+}
 
 /// A token's public id: the first hex digits of its SHA-256 (as in the access log).
 pub const TOKEN_ID_LEN: usize = 12;
@@ -553,6 +574,68 @@ impl Db {
                 other => return other,
             }
         }
+    }
+
+    /// Stores AI reads (validated, all of `site`) in one transaction, each once per
+    /// idempotency key; one outcome per read, in order.
+    pub async fn ingest_ai_reads(
+        &self,
+        reads: &[lungdesk_domain::AiReadPayload],
+        site: &str,
+        token_id: &str,
+    ) -> Result<Vec<AiIngested>> {
+        let mut tx = self.pool.begin().await.map_err(sql("begin storing AI reads"))?;
+        let mut out = Vec::with_capacity(reads.len());
+        for r in reads {
+            let json = serde_json::to_string(r).unwrap_or_default();
+            let sha = format!("{:x}", Sha256::digest(json.as_bytes()));
+            let key = r.idempotency_key();
+            let day = r.exam_date.clone().unwrap_or_else(|| r.analysed_at.get(..10).unwrap_or_default().to_owned());
+            let prefecture = prefecture_of_postal_code(&r.facility_postal_code).unwrap_or_default();
+            let inserted = sqlx::query(
+                "INSERT INTO ai_reads (idempotency_key, site_code, case_key, model_set, model_version, models, grade, \
+                 cannot_grade, scores, day, prefecture, age_band, sex, analysed_at, received_at, payload_sha256, token_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                 ON CONFLICT (site_code, idempotency_key) DO NOTHING",
+            )
+            .bind(key.clone())
+            .bind(site.to_owned())
+            .bind(r.case_key.clone())
+            .bind(r.model_set.clone())
+            .bind(r.model_version.clone())
+            .bind(serde_json::to_string(&r.models).unwrap_or_default())
+            .bind(r.grade.map(i64::from))
+            .bind(r.cannot_grade.clone())
+            .bind(serde_json::to_string(&r.scores).unwrap_or_default())
+            .bind(day)
+            .bind(prefecture.to_owned())
+            .bind(age_band(r.age_years))
+            .bind(r.sex.clone())
+            .bind(r.analysed_at.clone())
+            .bind(now())
+            .bind(sha.clone())
+            .bind(token_id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("store an AI read"))?
+            .rows_affected();
+            let row =
+                sqlx::query("SELECT id, payload_sha256 FROM ai_reads WHERE site_code = $1 AND idempotency_key = $2")
+                    .bind(site.to_owned())
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(sql("read a stored AI read"))?;
+            let id: i64 = row.try_get(0).map_err(sql("read a stored AI read"))?;
+            let held: String = row.try_get(1).map_err(sql("read a stored AI read"))?;
+            out.push(match (inserted, held == sha) {
+                (1, _) => AiIngested::Stored(id),
+                (_, true) => AiIngested::AlreadyThere(id),
+                (_, false) => AiIngested::Conflict,
+            });
+        }
+        tx.commit().await.map_err(sql("commit AI reads"))?;
+        Ok(out)
     }
 
     #[allow(clippy::too_many_lines)] // the eight steps of one transaction, in order
@@ -955,10 +1038,10 @@ impl Db {
     /// Rows in a table (tests and the health endpoint).
     pub async fn count_rows(&self, table: &str) -> Result<i64> {
         let table = match table {
-            "labels" | "cases" | "counts" | "audit" | "tokens" | "revoked_tokens" => table,
+            "labels" | "cases" | "counts" | "audit" | "tokens" | "revoked_tokens" | "ai_reads" => table,
             _ => return Ok(0),
         };
-        // `table` is one of the five names matched above.
+        // `table` is one of the names matched above.
         sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
             .fetch_one(&self.pool)
             .await

@@ -84,6 +84,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .route("/v1/labels", post(post_label).get(get_labels))
         .route("/v1/labels/batch", post(post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)))
+        .route("/v1/ai-reads/batch", post(post_ai_reads).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)))
         .route("/v1/surveillance", get(get_surveillance))
         .route("/v1/tokens", post(post_token).get(get_tokens))
         .route("/v1/tokens/{id}", axum::routing::delete(delete_token))
@@ -268,6 +269,40 @@ async fn post_batch(
             Ingested::AlreadyThere(id) => serde_json::json!({ "status": 200, "id": id }),
             Ingested::Conflict(held) => serde_json::json!({ "status": 409, "held": held }),
             Ingested::OtherSite => serde_json::json!({ "status": 403 }),
+        })
+        .collect();
+    Ok(Json(body).into_response())
+}
+
+/// Up to [`MAX_BATCH_LABELS`] AI reads (`lungdesk-ai-read/1`) of the token's own site in one
+/// transaction; one outcome per read, in order: `{"status": 201|200|409, "id"?: …}`. Any
+/// invalid read refuses the whole batch.
+async fn post_ai_reads(
+    State(state): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+    Extension(TokenId(token_id)): Extension<TokenId>,
+    body: Result<Json<Vec<lungdesk_domain::AiReadPayload>>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    if who.role != Role::Reader {
+        return Err(refuse(StatusCode::FORBIDDEN, format!("a {} token cannot write AI reads", who.role.code())));
+    }
+    let Json(reads) = body.map_err(|e| refuse(e.status(), e.body_text()))?;
+    if reads.len() > MAX_BATCH_LABELS {
+        return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("at most {MAX_BATCH_LABELS} AI reads per batch")));
+    }
+    for (i, r) in reads.iter().enumerate() {
+        r.validate().map_err(|e| refuse(StatusCode::UNPROCESSABLE_ENTITY, format!("AI read {i}: {e}")))?;
+        if r.site_code != who.site_code {
+            return Err(refuse(StatusCode::FORBIDDEN, format!("AI read {i}: a desk writes only for its own site")));
+        }
+    }
+    let outcomes = state.db.ingest_ai_reads(&reads, &who.site_code, &token_id).await?;
+    let body: Vec<serde_json::Value> = outcomes
+        .into_iter()
+        .map(|o| match o {
+            db::AiIngested::Stored(id) => serde_json::json!({ "status": 201, "id": id }),
+            db::AiIngested::AlreadyThere(id) => serde_json::json!({ "status": 200, "id": id }),
+            db::AiIngested::Conflict => serde_json::json!({ "status": 409 }),
         })
         .collect();
     Ok(Json(body).into_response())
