@@ -88,6 +88,13 @@ fn three_cases_imported() -> (tempfile::TempDir, Harness<'static, Desk>) {
     (dir, h)
 }
 
+/// A key's press and release, for a frame's input.
+fn press_release(key: Key) -> Vec<Event> {
+    [true, false]
+        .map(|pressed| Event::Key { key, physical_key: None, pressed, repeat: false, modifiers: Modifiers::NONE })
+        .to_vec()
+}
+
 fn press(h: &mut Harness<'static, Desk>, key: Key) {
     h.key_press(key);
     h.step();
@@ -553,11 +560,11 @@ fn confirm_first_with_finding_and_note(h: &mut Harness<'static, Desk>) -> i64 {
 fn grade_keys_before_the_case_details_arrive_are_merged_into_the_saved_draft() {
     let (dir, mut h) = three_cases_imported();
     let first = confirm_first_with_finding_and_note(&mut h);
-    // Back to case 1 and grade 4, both keys in one frame: the frame's keys are applied in
-    // order before the store thread's answers are read (at the start of the next pass), so the
-    // grade lands before the case's details, whatever the machine's speed.
-    h.key_press(Key::K);
-    h.key_press(Key::Num4);
+    // Back to case 1 and grade 4, both keys in one frame (straight into its input:
+    // `key_press` would run a frame per event): the frame's keys are applied in order before
+    // the store thread's answers are read (at the start of the next pass), so the grade lands
+    // before the case's details, whatever the machine's speed.
+    h.input_mut().events.extend([press_release(Key::K), press_release(Key::Num4)].concat());
     h.step();
     settle(&mut h);
     let shown = h.state().model().current().map(|c| c.draft.clone()).expect("open");
@@ -576,9 +583,7 @@ fn grade_keys_before_the_case_details_arrive_are_merged_into_the_saved_draft() {
 fn grade_and_enter_at_once_on_a_reopened_confirmed_case_keep_its_findings_and_note() {
     let (dir, mut h) = three_cases_imported();
     let first = confirm_first_with_finding_and_note(&mut h);
-    h.key_press(Key::K);
-    h.key_press(Key::Num4);
-    h.key_press(Key::Enter);
+    h.input_mut().events.extend([press_release(Key::K), press_release(Key::Num4), press_release(Key::Enter)].concat());
     h.step();
     settle(&mut h);
     let s = Store::open(&dir.path().join("labels.sqlite")).expect("open");

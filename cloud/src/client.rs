@@ -18,6 +18,24 @@ pub enum PushOutcome {
     Conflict(Box<Option<LabelPayload>>),
 }
 
+/// A batch answer: one outcome per item sent, in order (`201` stored, `200` already there,
+/// `409` another item under its key, with the service's copy of a label when it sends one).
+fn batch_outcomes(res: reqwest::blocking::Response, sent: usize, what: &str) -> Result<Vec<PushOutcome>, ClientError> {
+    let outcomes: Vec<serde_json::Value> = res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+    if outcomes.len() != sent {
+        return Err(ClientError::BadAnswer(format!("{} outcomes for {sent} {what}", outcomes.len())));
+    }
+    outcomes
+        .into_iter()
+        .map(|o| match o["status"].as_u64() {
+            Some(201) => Ok(PushOutcome::Stored),
+            Some(200) => Ok(PushOutcome::AlreadyThere),
+            Some(409) => Ok(PushOutcome::Conflict(Box::new(serde_json::from_value(o["held"].clone()).ok()))),
+            _ => Err(ClientError::BadAnswer(format!("unknown outcome {o}"))),
+        })
+        .collect()
+}
+
 /// Why a request failed; [`ClientError::is_transient`] says whether to retry.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -147,38 +165,14 @@ impl Client {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body),
         )?;
-        let outcomes: Vec<serde_json::Value> = res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))?;
-        if outcomes.len() != payloads.len() {
-            return Err(ClientError::BadAnswer(format!("{} outcomes for {} labels", outcomes.len(), payloads.len())));
-        }
-        outcomes
-            .into_iter()
-            .map(|o| match o["status"].as_u64() {
-                Some(201) => Ok(PushOutcome::Stored),
-                Some(200) => Ok(PushOutcome::AlreadyThere),
-                Some(409) => Ok(PushOutcome::Conflict(Box::new(serde_json::from_value(o["held"].clone()).ok()))),
-                _ => Err(ClientError::BadAnswer(format!("unknown outcome {o}"))),
-            })
-            .collect()
+        batch_outcomes(res, payloads.len(), "labels")
     }
 
     /// Sends AI reads (`lungdesk-ai-read/1`) in one batch; one outcome per read: `Stored`,
     /// `AlreadyThere`, or `Conflict(None)` (another read under the same key).
     pub fn push_ai_reads(&self, reads: &[lungdesk_domain::AiReadPayload]) -> Result<Vec<PushOutcome>, ClientError> {
         let res = self.send(self.http.post(format!("{}/v1/ai-reads/batch", self.base)).json(reads))?;
-        let outcomes: Vec<serde_json::Value> = res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))?;
-        if outcomes.len() != reads.len() {
-            return Err(ClientError::BadAnswer(format!("{} outcomes for {} AI reads", outcomes.len(), reads.len())));
-        }
-        outcomes
-            .into_iter()
-            .map(|o| match o["status"].as_u64() {
-                Some(201) => Ok(PushOutcome::Stored),
-                Some(200) => Ok(PushOutcome::AlreadyThere),
-                Some(409) => Ok(PushOutcome::Conflict(Box::new(None))),
-                _ => Err(ClientError::BadAnswer(format!("unknown outcome {o}"))),
-            })
-            .collect()
+        batch_outcomes(res, reads.len(), "AI reads")
     }
 
     /// Labels the token may see after receipt number `after`.
