@@ -5,9 +5,7 @@
 //! the bytes that cross the network (captured by a tee proxy), in the service's database, or
 //! in the logs of either side. Run on SQLite and PostgreSQL.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::TcpListener;
 use std::time::Duration;
 
 use dicom_core::{DataElement, PrimitiveValue, VR};
@@ -18,26 +16,8 @@ use lungdesk_cloud::Role;
 use lungdesk_cloud::server::backends::TestDatabase;
 use lungdesk_cloud::server::{Config, Principal, RunningService, issue_token};
 use lungdesk_store::{Grade, Identity, Pcr, ReviewDraft, Store, import_folder};
-use lungdesk_tests::real_data;
+use lungdesk_tests::{Capture, real_data, tee_proxy};
 use lungdesk_volume::Progress;
-
-/// Everything written into `Vec<u8>`s, for the logs and the wire.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("capture")).into_owned()
-    }
-}
 
 /// Every log line of the process, at every level: one global subscriber, which sees the
 /// service's tokio threads and the sync side alike (a thread-local default would see only the
@@ -52,34 +32,6 @@ fn global_log_capture() -> Capture {
         .finish();
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
     logs
-}
-
-/// A loopback proxy that copies both directions of every connection into `wire`.
-fn tee_proxy(upstream: std::net::SocketAddr, wire: &Capture) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let wire = wire.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let Ok(server) = TcpStream::connect(upstream) else { continue };
-            for (mut from, mut to) in
-                [(client.try_clone().expect("clone"), server.try_clone().expect("clone")), (server, client)]
-            {
-                let mut wire = wire.clone();
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 16 * 1024];
-                    while let Ok(n) = from.read(&mut buf) {
-                        if n == 0 || to.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                        let _ = wire.write_all(&buf[..n]);
-                    }
-                    let _ = to.shutdown(Shutdown::Both);
-                });
-            }
-        }
-    });
-    addr
 }
 
 const NAME: &str = "SUZUKI^HANAKO";

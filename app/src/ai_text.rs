@@ -58,6 +58,31 @@ pub fn reason(lang: Lang, r: &Reason) -> String {
     }
 }
 
+/// What the store keeps of a pre-read of series `series_uid`: the grade with its scores,
+/// involvement and severity, or "cannot grade" with its code and reason; `None` when the
+/// analysis holds neither.
+pub fn ai_result(a: &Analysis, series_uid: &str) -> Option<lungdesk_store::AiResult> {
+    use lungdesk_store::{AiCannotGrade, Grade};
+    let grade = a.prediction.as_ref().and_then(|p| Grade::from_number(p.grade as i64));
+    let cannot_grade =
+        a.cannot_grade.as_ref().map(|c| AiCannotGrade { code: c.code.as_str().to_owned(), reason: c.reason.clone() });
+    if grade.is_none() == cannot_grade.is_none() {
+        return None;
+    }
+    let q = &a.quantification;
+    Some(lungdesk_store::AiResult {
+        series_uid: series_uid.to_owned(),
+        grade,
+        cannot_grade,
+        scores: a.prediction.as_ref().map_or([0.0; 4], |p| p.scores),
+        explanation: explanation(Lang::En, a),
+        method: a.method.clone(),
+        models: a.models.clone(),
+        involvement_percent: grade.map(|_| q.opacity_percent).filter(|p| p.is_finite()),
+        severity_score: grade.map(|_| q.severity_score),
+    })
+}
+
 /// The grade's explanation in `lang`; for a series the AI cannot grade, why.
 pub fn explanation(lang: Lang, a: &Analysis) -> String {
     match (&a.prediction, &a.cannot_grade) {

@@ -1,4 +1,4 @@
-//! The command line: `inspect`, `export` and `phantom`.
+//! The command line: `inspect`, `export`, `analyze`, `import`, `batch`, `phantom` and the rest.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -97,6 +97,33 @@ pub enum Command {
         #[arg(long)]
         no_cache: bool,
     },
+    /// Headless pre-read for a site's server or a cron job: import, read every case that each
+    /// model set has not read yet, sync the AI reads, exit. Stop it at any point and run it
+    /// again: nothing is lost, read twice or sent twice.
+    Batch {
+        /// Label store file (default as for `desk`).
+        #[arg(long, value_name = "FILE")]
+        store: Option<PathBuf>,
+        /// A folder to import first (may be given several times).
+        #[arg(long, value_name = "DIR")]
+        import: Vec<PathBuf>,
+        /// A site's own model set: a folder of manifests, named by the folder (may be given
+        /// several times); read beside the bundled set.
+        #[arg(long, value_name = "DIR")]
+        models: Vec<PathBuf>,
+        /// Read only with the sets of `--models`, not with the bundled one.
+        #[arg(long)]
+        no_bundled: bool,
+        /// The dataset service to send the AI reads to (needs `--token-file`).
+        #[arg(long, value_name = "URL", requires = "token_file")]
+        sync: Option<String>,
+        /// A file holding this desk's service token.
+        #[arg(long, value_name = "FILE", requires = "sync")]
+        token_file: Option<PathBuf>,
+        /// Neither read nor write the per-series result cache.
+        #[arg(long)]
+        no_cache: bool,
+    },
     /// Write a SYNTHETIC chest CT phantom as a DICOM series (for tests and benchmarks).
     Phantom {
         /// Output folder (created).
@@ -173,6 +200,8 @@ pub enum CliError {
     Export(#[from] lungdesk_store::export::ExportError),
     #[error(transparent)]
     SiteKey(#[from] lungdesk_store::SiteKeyError),
+    #[error(transparent)]
+    Batch(#[from] crate::batch::BatchError),
     #[error("this desk has no site key yet: `lungdesk site-key set FILE` (or the desk's first-start form)")]
     NoSiteKey,
 }
@@ -307,6 +336,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 writeln!(out, "  skipped {}: {reason}", path.display())?;
             }
         }
+        Command::Batch { store, import, models, no_bundled, sync, token_file, no_cache } => {
+            let store = store.unwrap_or_else(crate::desk::default_store_path);
+            let sync = sync.zip(token_file);
+            crate::batch::run(
+                &crate::batch::BatchOptions { store, imports: import, models, no_bundled, sync, no_cache },
+                out,
+            )?;
+        }
         Command::SiteKey { action, store } => site_key(&action, store.as_deref(), out)?,
         Command::ExportLabels { out: file, store } => {
             let path = store.unwrap_or_else(crate::desk::default_store_path);
@@ -315,25 +352,35 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             writeln!(out, "{n} label(s) written to {}", file.display())?;
         }
         Command::Phantom { out: dir, size, orientation, seed, labels } => {
-            let spec = PhantomSpec { dims: size, orientation, seed, ..PhantomSpec::default() };
-            let written = write_phantom_series(&spec, &dir)?;
-            if let Some(path) = labels {
-                let geometry = lungdesk_volume::phantom::phantom_geometry(&spec);
-                let anatomy = lungdesk_volume::phantom::Anatomy::new(spec.seed, spec.marker);
-                let voxels = lungdesk_volume::phantom::label_volume(&anatomy, &geometry);
-                lungdesk_volume::nifti_export::write_label_nifti(&geometry, &voxels, &path)?;
-            }
-            writeln!(
+            phantom(
+                &PhantomSpec { dims: size, orientation, seed, ..PhantomSpec::default() },
+                &dir,
+                labels.as_deref(),
                 out,
-                "wrote SYNTHETIC phantom: {} slices of {}×{} to {} (series {})",
-                written.files.len(),
-                size[0],
-                size[1],
-                dir.display(),
-                written.series_uid
             )?;
         }
     }
+    Ok(())
+}
+
+/// `lungdesk phantom`: a SYNTHETIC series, and its label volume when asked.
+fn phantom(spec: &PhantomSpec, dir: &Path, labels: Option<&Path>, out: &mut dyn Write) -> Result<(), CliError> {
+    let written = write_phantom_series(spec, dir)?;
+    if let Some(path) = labels {
+        let geometry = lungdesk_volume::phantom::phantom_geometry(spec);
+        let anatomy = lungdesk_volume::phantom::Anatomy::new(spec.seed, spec.marker);
+        let voxels = lungdesk_volume::phantom::label_volume(&anatomy, &geometry);
+        lungdesk_volume::nifti_export::write_label_nifti(&geometry, &voxels, path)?;
+    }
+    writeln!(
+        out,
+        "wrote SYNTHETIC phantom: {} slices of {}×{} to {} (series {})",
+        written.files.len(),
+        spec.dims[0],
+        spec.dims[1],
+        dir.display(),
+        written.series_uid
+    )?;
     Ok(())
 }
 

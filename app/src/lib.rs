@@ -3,6 +3,7 @@
 
 pub mod ai_text;
 pub mod background;
+pub mod batch;
 pub mod cli;
 pub mod cloud_ui;
 pub mod desk;

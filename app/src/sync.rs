@@ -290,6 +290,7 @@ pub fn pass(store: &mut Store, client: &Client, batch: usize) -> Result<usize, S
             }
         }
     }
+    push_ai_reads(store, client, batch)?;
     let mut pulled = 0;
     loop {
         let after = store.last_shared_label_id()?;
@@ -298,6 +299,74 @@ pub fn pass(store: &mut Store, client: &Client, batch: usize) -> Result<usize, S
         store.add_shared_labels(&labels)?;
         if labels.len() < 1000 {
             return Ok(pulled);
+        }
+    }
+}
+
+/// Queues the AI reads not queued yet and sends every waiting one (`POST /v1/ai-reads/batch`),
+/// marking each sent only once the service holds it. A read the service holds differently
+/// (409) or refuses is kept and never resent. A service too old to take AI reads (404) leaves
+/// them waiting, and the labels' sync goes on. The number sent.
+pub fn push_ai_reads(store: &mut Store, client: &Client, batch: usize) -> Result<usize, SyncError> {
+    if let Some(identity) = store.identity()? {
+        store.queue_ai_reads(&identity)?;
+    }
+    let mut sent_total = 0;
+    loop {
+        let pending = store.ai_reads_pending(batch.max(1))?;
+        if pending.is_empty() {
+            return Ok(sent_total);
+        }
+        let reads: Vec<lungdesk_domain::AiReadPayload> = pending.iter().map(|p| p.payload.clone()).collect();
+        match client.push_ai_reads(&reads) {
+            Ok(outcomes) => {
+                let mut sent = Vec::with_capacity(pending.len());
+                for (item, outcome) in pending.iter().zip(outcomes) {
+                    match outcome {
+                        PushOutcome::Stored | PushOutcome::AlreadyThere => sent.push(item.id),
+                        PushOutcome::Conflict(_) => store.mark_ai_read_refused(
+                            item.id,
+                            "the service holds another AI read under this case, model set and version",
+                        )?,
+                    }
+                }
+                sent_total += sent.len();
+                store.mark_ai_reads_sent(&sent)?;
+            }
+            Err(ClientError::Refused { status: 404, .. }) => {
+                tracing::info!("the service takes no AI reads yet (404); they wait in the outbox");
+                return Ok(sent_total);
+            }
+            Err(ClientError::Refused { status, message }) if status == 422 && pending.len() > 1 => {
+                // One bad read refuses the batch: send them one by one to find it.
+                let _ = message;
+                for item in &pending {
+                    match client.push_ai_reads(std::slice::from_ref(&item.payload)) {
+                        Ok(o) if matches!(o.first(), Some(PushOutcome::Stored | PushOutcome::AlreadyThere)) => {
+                            sent_total += 1;
+                            store.mark_ai_reads_sent(&[item.id])?;
+                        }
+                        Ok(_) => {
+                            store.mark_ai_read_refused(item.id, "the service holds another AI read under this key")?;
+                        }
+                        Err(ClientError::Refused { status: 422, message }) => {
+                            store.mark_ai_read_refused(item.id, &format!("refused by the service (422): {message}"))?;
+                        }
+                        Err(e) => {
+                            store.record_ai_read_attempt(&[item.id], &e.to_string())?;
+                            return Err(e.into());
+                        }
+                    }
+                }
+            }
+            Err(ClientError::Refused { status: 422, message }) => {
+                store.mark_ai_read_refused(pending[0].id, &format!("refused by the service (422): {message}"))?;
+            }
+            Err(e) => {
+                let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+                store.record_ai_read_attempt(&ids, &e.to_string())?;
+                return Err(e.into());
+            }
         }
     }
 }

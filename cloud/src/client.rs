@@ -5,7 +5,7 @@ use std::time::Duration;
 use lungdesk_domain::{LabelPayload, SharedLabel};
 use reqwest::StatusCode;
 
-use crate::wire::{ErrorBody, Period, Surveillance, SurveillanceQuery};
+use crate::wire::{AiSurveillance, ErrorBody, Period, Surveillance, SurveillanceQuery};
 
 /// What the service did with a label.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +187,13 @@ impl Client {
         res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))
     }
 
+    /// The AI-only counts of model set `q.model` (`source=ai` is implied).
+    pub fn ai_surveillance(&self, q: &SurveillanceQuery) -> Result<AiSurveillance, ClientError> {
+        let q = SurveillanceQuery { source: Some(crate::wire::Source::Ai), ..q.clone() };
+        let res = self.send(self.http.get(format!("{}/v1/surveillance", self.base)).query(&query_pairs(&q, "json")))?;
+        res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+
     /// Surveillance counts as CSV.
     pub fn surveillance_csv(&self, q: &SurveillanceQuery) -> Result<String, ClientError> {
         let res = self.send(self.http.get(format!("{}/v1/surveillance", self.base)).query(&query_pairs(q, "csv")))?;
@@ -219,6 +226,9 @@ fn query_pairs(q: &SurveillanceQuery, format: &str) -> Vec<(&'static str, String
     }
     if let Some(s) = q.source {
         pairs.push(("source", s.code().to_owned()));
+    }
+    if let Some(m) = &q.model {
+        pairs.push(("model", m.clone()));
     }
     pairs
 }

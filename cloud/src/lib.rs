@@ -12,4 +12,6 @@ pub mod server;
 pub mod wire;
 
 pub use client::{Client, ClientError, PushOutcome};
-pub use wire::{Period, Role, Source, Surveillance, SurveillanceQuery, SurveillanceRow};
+pub use wire::{
+    AiSurveillance, AiSurveillanceRow, Period, Role, Source, Surveillance, SurveillanceQuery, SurveillanceRow,
+};

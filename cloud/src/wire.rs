@@ -73,6 +73,36 @@ pub struct SurveillanceQuery {
     pub grade: Option<u8>,
     pub pcr: Option<Pcr>,
     pub source: Option<Source>,
+    /// With `source=ai`: the AI-only counts of this model set, from its AI reads of every
+    /// scan ([`AiSurveillance`]), instead of the AI grades of labelled cases.
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// One cell of the AI-only counts of a model set: the cases it read, by exam day (or week),
+/// prefecture, grade, sex and age band; "cannot grade" is its own cell (`grade` null, the
+/// reason code in `cannot_grade`), never a grade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AiSurveillanceRow {
+    pub period_start: String,
+    pub prefecture: String,
+    pub grade: Option<u8>,
+    pub cannot_grade: Option<String>,
+    pub sex: Option<String>,
+    /// Ten-year band, e.g. `60-69`, or `90+`.
+    pub age_band: Option<String>,
+    /// `None` when suppressed (fewer cases than the service's threshold).
+    pub count: Option<i64>,
+}
+
+/// The AI-only counts of one model set: every case it read once, by its latest read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AiSurveillance {
+    pub period: Period,
+    pub min_count: i64,
+    pub source: Source,
+    pub model_set: String,
+    pub rows: Vec<AiSurveillanceRow>,
 }
 
 /// One cell of the counts.

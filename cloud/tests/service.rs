@@ -948,3 +948,66 @@ fn ai_reads_are_stored_once_per_case_and_model_version() {
         svc.kill();
     }
 }
+
+/// AI-only counts (issue #17, SYNTHETIC reads): each case once by its set's latest read, by
+/// exam day or week, "cannot grade" in a cell of its own, other model sets apart, small cells
+/// suppressed; a model with a PCR filter or without `source=ai` is refused.
+#[test]
+fn ai_only_counts_take_each_case_once_by_its_latest_read_and_count_cannot_grade_apart() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 2);
+        let desk = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let on = |day: &str, r: AiReadPayload| AiReadPayload { exam_date: Some(day.into()), ..r };
+        let mut reads = vec![
+            on("2026-04-01", ai_read(1, "NAGOYA-U", Some(1))),
+            on("2026-04-01", ai_read(2, "NAGOYA-U", Some(1))),
+            on("2026-04-01", ai_read(3, "NAGOYA-U", None)),
+            on("2026-04-01", ai_read(4, "NAGOYA-U", None)),
+            on("2026-04-02", ai_read(5, "NAGOYA-U", Some(1))),
+            // Case 6 read first as typical, then by a newer version as negative: counted once, negative.
+            on("2026-04-02", ai_read(6, "NAGOYA-U", Some(1))),
+            AiReadPayload {
+                model_version: "lungdesk-lesion 2.1.0".into(),
+                scores: [0.0, 0.0, 0.1, 0.9],
+                analysed_at: "2026-11-30T10:00:00Z".into(),
+                ..on("2026-04-02", ai_read(6, "NAGOYA-U", Some(4)))
+            },
+            // Exam date missing: counted on the day of reading.
+            AiReadPayload { exam_date: None, ..ai_read(7, "NAGOYA-U", Some(4)) },
+        ];
+        reads.push(AiReadPayload { model_set: "site-v2".into(), ..on("2026-04-01", ai_read(1, "NAGOYA-U", Some(3))) });
+        assert!(desk.push_ai_reads(&reads).expect("push").iter().all(|o| matches!(o, PushOutcome::Stored)));
+        let q = SurveillanceQuery { model: Some("bundled".into()), ..SurveillanceQuery::default() };
+        let counts = desk.ai_surveillance(&q).expect("AI counts");
+        assert_eq!((counts.model_set.as_str(), counts.source, counts.min_count), ("bundled", Source::Ai, 2));
+        let cell = |day: &str, grade: Option<u8>| {
+            counts.rows.iter().find(|r| r.period_start == day && r.grade == grade).map(|r| r.count)
+        };
+        assert_eq!(cell("2026-04-01", Some(1)), Some(Some(2)), "{}: {:?}", db.name, counts.rows);
+        assert_eq!(cell("2026-04-01", None), Some(Some(2)), "cannot grade, apart");
+        let cannot = counts.rows.iter().find(|r| r.grade.is_none()).expect("cannot-grade cell");
+        assert_eq!(cannot.cannot_grade.as_deref(), Some("single_slice"));
+        assert_eq!(cell("2026-04-02", Some(1)), Some(None), "case 5 alone: suppressed (case 6 is negative now)");
+        assert_eq!(cell("2026-04-02", Some(4)), Some(None), "case 6, once, by its latest read");
+        assert_eq!(cell("2026-11-30", Some(4)), Some(None), "no exam date: the day of reading");
+        let total: usize = counts.rows.len();
+        assert_eq!(total, 5, "{:?}", counts.rows);
+        let week = desk.ai_surveillance(&SurveillanceQuery { period: Period::Week, ..q.clone() }).expect("weekly");
+        let monday = week.rows.iter().find(|r| r.period_start == "2026-03-30" && r.grade == Some(1)).expect("week");
+        assert_eq!(monday.count, Some(3), "cases 1, 2 and 5 in the week of 30 March");
+        let site =
+            desk.ai_surveillance(&SurveillanceQuery { model: Some("site-v2".into()), ..q.clone() }).expect("set");
+        assert_eq!(site.rows.len(), 1);
+        assert_eq!((site.rows[0].grade, site.rows[0].count), (Some(3), None));
+        let csv = desk.surveillance_csv(&SurveillanceQuery { source: Some(Source::Ai), ..q.clone() }).expect("csv");
+        assert!(csv.starts_with("period_start,prefecture,grade,cannot_grade,sex,age_band,source,model_set,count\n"));
+        assert!(csv.contains("2026-04-01,23,,single_slice,F,60-69,ai,bundled,2\n"), "{csv}");
+        let no_source = desk.surveillance(&q).expect_err("model without source=ai");
+        assert!(no_source.to_string().contains("source=ai"), "{no_source}");
+        let pcr = desk.ai_surveillance(&SurveillanceQuery { pcr: Some(Pcr::Positive), ..q.clone() });
+        assert!(pcr.expect_err("PCR").to_string().contains("PCR"));
+        let bad = desk.ai_surveillance(&SurveillanceQuery { model: Some("a b".into()), ..q });
+        assert!(bad.expect_err("name").to_string().contains("model set"));
+        svc.kill();
+    }
+}

@@ -402,15 +402,13 @@ pub fn analyze(
     }
     if let Some(cannot) = cannot_grade_before(geometry, voxels_hu) {
         let method = format!("not analysed: {}", cannot.reason);
-        return finish(
-            geometry,
-            vec![labels::BACKGROUND; voxels_hu.len()],
-            method,
-            Vec::new(),
-            None,
-            Some(cannot),
-            false,
-        );
+        // The set that would have read the scan made the call: its reads, "cannot grade"
+        // included, are kept and counted under its versions.
+        let models = match engine {
+            Engine::Models(m) => m.versions(),
+            Engine::Baseline { .. } => Vec::new(),
+        };
+        return finish(geometry, vec![labels::BACKGROUND; voxels_hu.len()], method, models, None, Some(cannot), false);
     }
     let plan = reformat::plan(geometry);
     let (segmentation, models, fallback_reason) = match &plan {

@@ -72,6 +72,12 @@ impl CannotGradeCode {
         Self::ImplausibleLung,
     ];
 
+    /// Whether the scan is refused before segmentation (no model ran on it): every code but
+    /// the lung checks, which look at the segmented lungs.
+    pub fn before_segmentation(self) -> bool {
+        !matches!(self, Self::NoLung | Self::ImplausibleLung)
+    }
+
     /// The code as stored and sent ("single_slice").
     pub fn as_str(self) -> &'static str {
         match self {

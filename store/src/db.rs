@@ -8,9 +8,12 @@ use lungdesk_volume::{Plane, SeriesInfo};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
+mod ai_reads;
+pub use ai_reads::{AiReadOutboxItem, BUNDLED_SET};
+
 use crate::model::{
-    AiCannotGrade, AiResult, CaseRow, CaseStatus, Finding, Grade, HistoryEntry, Identity, LabelPayload, OutboxItem,
-    Pcr, Review, ReviewDraft, SharedLabel, SyncState, SyncSummary,
+    CaseRow, CaseStatus, Finding, Grade, HistoryEntry, Identity, LabelPayload, OutboxItem, Pcr, Review, ReviewDraft,
+    SharedLabel, SyncState, SyncSummary,
 };
 
 /// Everything that can go wrong with the store, naming the file and the step.
@@ -192,6 +195,29 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE series ADD COLUMN folder TEXT;
     UPDATE series SET folder = NULLIF(rtrim(rtrim(json_extract(files, '$[0]'), replace(json_extract(files, '$[0]'), '/', '')), '/'), '')
         WHERE json_valid(files);
+    ",
+    // 7: AI reads by model set (issue #17): which set made each result, with the involvement
+    // and severity it found, and the AI-read outbox (one payload per case, set and version,
+    // sent once; `refused` when the service will never take it).
+    r"
+    ALTER TABLE ai_results ADD COLUMN model_set TEXT NOT NULL DEFAULT 'bundled';
+    ALTER TABLE ai_results ADD COLUMN involvement_percent REAL;
+    ALTER TABLE ai_results ADD COLUMN severity_score INTEGER;
+    CREATE INDEX ai_results_set ON ai_results(model_set, case_id, id);
+    CREATE TABLE ai_read_outbox (
+        id INTEGER PRIMARY KEY,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        ai_result_id INTEGER NOT NULL REFERENCES ai_results(id),
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        refused TEXT
+    );
+    CREATE INDEX ai_read_outbox_unsent ON ai_read_outbox(sent_at, id);
+    CREATE INDEX ai_read_outbox_result ON ai_read_outbox(ai_result_id);
     ",
 ];
 
@@ -661,143 +687,6 @@ impl Store {
 
     pub fn series_count(&self) -> Result<i64> {
         self.conn.query_row("SELECT COUNT(*) FROM series", [], |r| r.get(0)).map_err(self.err("count series"))
-    }
-
-    // --- AI results ---
-
-    /// Records the AI's pre-read of a case (a new row; the latest is current), with history.
-    pub fn set_ai_result(&mut self, case_id: i64, ai: &AiResult) -> Result<()> {
-        let path = self.path.clone();
-        let err = move |step| {
-            let path = path.clone();
-            move |source| StoreError::Sql { path, step, source }
-        };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err("begin AI result"))?;
-        if ai.grade.is_some() == ai.cannot_grade.is_some() {
-            return Err(StoreError::Payload("an AI result holds either a grade or a reason it cannot grade".into()));
-        }
-        let old: Option<(Option<i64>, Option<String>, String, String)> = tx
-            .query_row(
-                "SELECT grade, cannot_grade_code, method, models FROM ai_results WHERE case_id = ?1 ORDER BY id DESC LIMIT 1",
-                [case_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-            .map_err(err("read the AI result"))?;
-        let models = serde_json::to_string(&ai.models).unwrap_or_default();
-        let grade = ai.grade.map(|g| i64::from(g.number()));
-        let code = ai.cannot_grade.as_ref().map(|c| c.code.clone());
-        if old.as_ref().is_some_and(|(g, c, m, ms)| *g == grade && *c == code && *m == ai.method && *ms == models) {
-            return Ok(()); // the same result again (from the cache)
-        }
-        tx.execute(
-            "INSERT INTO ai_results (case_id, series_uid, grade, cannot_grade_code, cannot_grade_reason, scores, \
-             explanation, method, models, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                case_id,
-                ai.series_uid,
-                grade,
-                code,
-                ai.cannot_grade.as_ref().map(|c| c.reason.clone()),
-                serde_json::to_string(&ai.scores).unwrap_or_default(),
-                ai.explanation,
-                ai.method,
-                models,
-                now()
-            ],
-        )
-        .map_err(err("save the AI result"))?;
-        let who = if ai.models.is_empty() { "ai:baseline".to_owned() } else { format!("ai:{}", ai.models.join("+")) };
-        insert_history(
-            &tx,
-            case_id,
-            &who,
-            "ai_grade",
-            old.map(|(g, c, _, _)| ai_grade_text(g, c.as_deref())).as_deref(),
-            Some(ai_grade_text(grade, code.as_deref()).as_str()),
-            0,
-        )
-        .map_err(err("record the AI result in the history"))?;
-        tx.commit().map_err(err("commit the AI result"))
-    }
-
-    pub fn ai_result(&self, case_id: i64) -> Result<Option<AiResult>> {
-        type Row = (String, Option<i64>, Option<String>, Option<String>, String, String, String, String);
-        self.conn
-            .query_row(
-                "SELECT series_uid, grade, cannot_grade_code, cannot_grade_reason, scores, explanation, method, models \
-                 FROM ai_results WHERE case_id = ?1 ORDER BY id DESC LIMIT 1",
-                [case_id],
-                |r| -> rusqlite::Result<Row> {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
-                },
-            )
-            .optional()
-            .map_err(self.err("read the AI result"))?
-            .map(|(series_uid, grade, code, reason, scores, explanation, method, models)| {
-                let damaged = |detail: String| StoreError::Damaged { path: self.path.clone(), detail };
-                let grade =
-                    grade.map(|g| Grade::from_number(g).ok_or_else(|| damaged(format!("AI grade {g}")))).transpose()?;
-                Ok(AiResult {
-                    series_uid,
-                    grade,
-                    cannot_grade: code.map(|code| AiCannotGrade { code, reason: reason.unwrap_or_default() }),
-                    scores: serde_json::from_str(&scores).map_err(|e| damaged(format!("AI scores: {e}")))?,
-                    explanation,
-                    method,
-                    models: serde_json::from_str(&models).map_err(|e| damaged(format!("AI models: {e}")))?,
-                })
-            })
-            .transpose()
-    }
-
-    /// The case's latest AI read as the `lungdesk-ai-read/1` payload of model set `model_set`
-    /// (issue #17), or `None` when the AI has not read the case. A whitelist: the case key,
-    /// the site and facility postal code of `identity`, exam date, age band and sex, the
-    /// models, and the grade with its scores or "cannot grade" with its reason code — never
-    /// the reason's text, the explanation, a UID or a path.
-    pub fn ai_read_payload(
-        &self,
-        case_id: i64,
-        identity: &Identity,
-        model_set: &str,
-    ) -> Result<Option<lungdesk_domain::AiReadPayload>> {
-        let Some(ai) = self.ai_result(case_id)? else { return Ok(None) };
-        let case: CaseFields = self
-            .conn
-            .query_row("SELECT case_key, exam_date, age_years, sex FROM cases WHERE id = ?1", [case_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .map_err(self.err("read the case for its AI read"))?;
-        let analysed_at: String = self
-            .conn
-            .query_row(
-                "SELECT created_at FROM ai_results WHERE case_id = ?1 ORDER BY id DESC LIMIT 1",
-                [case_id],
-                |r| r.get(0),
-            )
-            .map_err(self.err("read when the AI read the case"))?;
-        let (case_key, exam_date, age_years, sex) = case;
-        let graded = ai.cannot_grade.is_none();
-        Ok(Some(lungdesk_domain::AiReadPayload {
-            schema: lungdesk_domain::AI_READ_SCHEMA.to_owned(),
-            case_key,
-            site_code: identity.site_code.clone(),
-            facility_postal_code: identity.postal_code.clone(),
-            exam_date,
-            age_years: age_years.and_then(lungdesk_domain::age_band_start),
-            sex: sex.filter(|s| matches!(s.as_str(), "M" | "F" | "O")),
-            model_set: model_set.to_owned(),
-            // The set's version is its models' versions together (no ':' in it).
-            model_version: ai.models.join("+").replace(':', "-"),
-            models: ai.models.clone(),
-            grade: ai.grade.filter(|_| graded).map(Grade::number),
-            cannot_grade: ai.cannot_grade.map(|c| c.code),
-            scores: if graded { ai.scores } else { [0.0; 4] },
-            involvement_percent: None,
-            severity_score: None,
-            analysed_at,
-        }))
     }
 
     // --- drafts and reviews ---
@@ -1500,6 +1389,7 @@ fn parse_findings(codes: &str) -> std::result::Result<Vec<Finding>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{AiCannotGrade, AiResult};
 
     pub(crate) fn reader(id: &str) -> Identity {
         Identity {
@@ -1564,6 +1454,8 @@ mod tests {
             explanation: String::new(),
             method: "test".into(),
             models: vec!["lungdesk-lesion 2.0.0".into()],
+            involvement_percent: None,
+            severity_score: None,
         };
         s.set_ai_result(1, &ai).expect("AI result");
         let read = s.ai_read_payload(1, &me, "bundled").expect("read").expect("an AI read");
@@ -1572,6 +1464,54 @@ mod tests {
         assert_eq!(read.idempotency_key(), format!("{}:bundled:lungdesk-lesion 2.0.0", read.case_key));
         read.validate().expect("valid");
         assert!(!serde_json::to_string(&read).expect("json").contains("one image"), "the code, not the text");
+    }
+
+    #[test]
+    fn each_model_sets_read_is_queued_once_and_the_baseline_never() {
+        let (_d, mut s) = store();
+        let me = reader("R1");
+        for n in 1..=3 {
+            s.add_series(&me, &series(n)).expect("add");
+        }
+        let models = vec!["lungdesk-lung 1.0.0".to_owned(), "lungdesk-lesion 2.0.0".to_owned()];
+        let read = |grade, models: &[String]| AiResult {
+            series_uid: "x".into(),
+            grade: Some(grade),
+            cannot_grade: None,
+            scores: [0.7, 0.2, 0.1, 0.0],
+            explanation: "why".into(),
+            method: "test".into(),
+            models: models.to_vec(),
+            involvement_percent: Some(12.5),
+            severity_score: Some(7),
+        };
+        assert_eq!(s.cases_to_read("bundled", &models).expect("todo"), vec![1, 2, 3]);
+        s.set_ai_result(1, &read(Grade::Typical, &models)).expect("desk read");
+        assert!(s.record_ai_read(2, "site-v2", &read(Grade::Atypical, &["site 2.0".to_owned()])).expect("site read"));
+        s.set_ai_result(3, &read(Grade::Typical, &[])).expect("HU baseline read");
+        assert_eq!(s.cases_to_read("bundled", &models).expect("todo"), vec![2, 3], "case 1 is read by this version");
+        assert_eq!(s.cases_to_read("site-v2", &["site 2.0".to_owned()]).expect("todo"), vec![1, 3]);
+        assert_eq!(s.queue_ai_reads(&me).expect("queue"), 2, "two trained-model reads; the baseline stays home");
+        assert_eq!(s.queue_ai_reads(&me).expect("queue"), 0, "queued once");
+        // The same version reading case 1 again (another grade): the key is taken, not sent again.
+        s.set_ai_result(1, &read(Grade::Indeterminate, &models)).expect("read again");
+        assert_eq!(s.queue_ai_reads(&me).expect("queue"), 0);
+        let pending = s.ai_reads_pending(10).expect("pending");
+        assert_eq!(pending.len(), 2);
+        let sets: Vec<&str> = pending.iter().map(|p| p.payload.model_set.as_str()).collect();
+        assert_eq!(sets, ["bundled", "site-v2"]);
+        assert_eq!(pending[0].payload.involvement_percent, Some(12.5));
+        assert_eq!(pending[0].payload.severity_score, Some(7));
+        for p in &pending {
+            p.payload.validate().expect("valid");
+        }
+        s.mark_ai_reads_sent(&[pending[0].id]).expect("sent");
+        s.mark_ai_read_refused(pending[1].id, "409").expect("refused");
+        assert!(s.ai_reads_pending(10).expect("pending").is_empty());
+        assert_eq!(s.ai_read_summary().expect("summary"), (0, 1, 1));
+        // The desk shows the bundled set's read even when another set read later.
+        assert!(s.record_ai_read(1, "site-v2", &read(Grade::Negative, &["site 2.0".to_owned()])).expect("site"));
+        assert_eq!(s.ai_result(1).expect("ai").and_then(|a| a.grade), Some(Grade::Indeterminate));
     }
 
     #[test]
@@ -1804,6 +1744,8 @@ mod tests {
             explanation: String::new(),
             method: "test".into(),
             models: vec!["m 1".into()],
+            involvement_percent: None,
+            severity_score: None,
         };
         for n in 1..=4 {
             s.add_series(&reader("R1"), &series(n)).expect("add");
@@ -1850,6 +1792,8 @@ mod tests {
             explanation: "a single slice".into(),
             method: "not analysed".into(),
             models: Vec::new(),
+            involvement_percent: None,
+            severity_score: None,
         };
         s.set_ai_result(1, &cannot).expect("cannot grade");
         assert_eq!(s.ai_result(1).expect("read"), Some(cannot.clone()));

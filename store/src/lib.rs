@@ -15,7 +15,7 @@ pub mod import;
 pub mod model;
 pub mod site_key;
 
-pub use db::{Confusion, Disagreement, DisagreementKind, Store, StoreError};
+pub use db::{AiReadOutboxItem, BUNDLED_SET, Confusion, Disagreement, DisagreementKind, Store, StoreError};
 pub use import::{ImportError, ImportReport, import_folder};
 pub use model::{
     AiCannotGrade, AiResult, CaseRow, CaseStatus, Finding, Grade, HistoryEntry, Identity, LabelPayload, OutboxItem,

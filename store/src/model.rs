@@ -139,6 +139,11 @@ pub struct AiResult {
     pub method: String,
     /// Model names and versions; empty for the HU baseline.
     pub models: Vec<String>,
+    /// Share of the lungs with opacity, 0–100 (`None` when not graded, or from a store
+    /// written before schema 7).
+    pub involvement_percent: Option<f64>,
+    /// Zonal severity score 0–30.
+    pub severity_score: Option<u8>,
 }
 
 /// Why the AI could not grade a series: a stable code (`single_slice`, `not_chest_ct`, …,

@@ -69,6 +69,8 @@ fn identifying_fields_never_reach_the_store_exports_payloads_or_logs() {
             explanation: "the AI's own words stay home".into(),
             method: "test".into(),
             models: vec!["lungdesk-lung 1.0.0".into(), "lungdesk-lesion 2.0.0".into()],
+            involvement_percent: None,
+            severity_score: None,
         };
         store.set_ai_result(1, &ai).expect("AI result");
         let read = store.ai_read_payload(1, &me, "bundled").expect("read").expect("an AI read");

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
-use lungdesk_store::{AiCannotGrade, AiResult, Grade, ImportReport};
+use lungdesk_store::ImportReport;
 
 pub use action::{Action, Job};
 pub use identity::IdentityForm;
@@ -344,23 +344,7 @@ impl Desk {
         if !self.model.is_reading_series(&shown) {
             return;
         }
-        let grade = a.prediction.as_ref().and_then(|p| Grade::from_number(p.grade as i64));
-        let cannot_grade = a
-            .cannot_grade
-            .as_ref()
-            .map(|c| AiCannotGrade { code: c.code.as_str().to_owned(), reason: c.reason.clone() });
-        if grade.is_none() && cannot_grade.is_none() {
-            return;
-        }
-        let ai = AiResult {
-            series_uid: self.viewer.volume.as_ref().map(|v| v.series_uid.clone()).unwrap_or_default(),
-            grade,
-            cannot_grade,
-            scores: a.prediction.as_ref().map_or([0.0; 4], |p| p.scores),
-            explanation: crate::ai_text::explanation(Lang::En, a),
-            method: a.method.clone(),
-            models: a.models.clone(),
-        };
+        let Some(ai) = crate::ai_text::ai_result(a, &shown) else { return };
         let case_id = case.case_id;
         self.apply(Action::RecordAi { case_id, ai: Box::new(ai) });
     }

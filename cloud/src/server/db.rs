@@ -8,7 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
-use crate::wire::{AuditEntry, Period, Role, Source, Surveillance, SurveillanceQuery, SurveillanceRow, TokenInfo};
+use crate::wire::{
+    AiSurveillance, AiSurveillanceRow, AuditEntry, Period, Role, Source, Surveillance, SurveillanceQuery,
+    SurveillanceRow, TokenInfo,
+};
 
 /// A storage failure, naming the step.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +197,8 @@ const SCHEMA: &[&str] = &[
      token_id TEXT NOT NULL, UNIQUE (site_code, idempotency_key), \
      CHECK ((grade IS NULL) = (cannot_grade IS NOT NULL)))",
     "CREATE INDEX IF NOT EXISTS ai_reads_day ON ai_reads(model_set, day)",
+    // The latest read of a case by a set (the counts take only that one).
+    "CREATE INDEX IF NOT EXISTS ai_reads_case ON ai_reads(site_code, case_key, model_set, analysed_at)",
 ];
 
 /// Version 1 → 2, in one transaction: cases and labels rebuilt with site-scoped keys (their
@@ -1033,6 +1038,62 @@ impl Db {
             .collect::<std::result::Result<_, sqlx::Error>>()
             .map_err(sql("read the counts"))?;
         Ok(Surveillance { period: q.period, min_count, rows })
+    }
+
+    /// The AI-only counts of model set `q.model`: every case the set read, once, by its
+    /// latest read (a newer version's read replaces an older one's), counted by the day of
+    /// the exam (else of the reading), prefecture, grade or "cannot grade", sex and age band.
+    /// Weeks are summed from days here, so that both periods come from one grouping.
+    pub async fn ai_surveillance(&self, q: &SurveillanceQuery, min_count: i64) -> Result<AiSurveillance> {
+        type Cell = (String, String, Option<i64>, Option<String>, Option<String>, Option<String>);
+        let model_set = q.model.clone().unwrap_or_default();
+        let rows = sqlx::query(
+            "SELECT a.day, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band, COUNT(*) FROM ai_reads a \
+             WHERE a.model_set = $1 AND a.day >= $2 AND a.day <= $3 AND ($4 = '' OR a.prefecture = $4) \
+             AND ($5 = 0 OR a.grade = $5) \
+             AND NOT EXISTS (SELECT 1 FROM ai_reads b WHERE b.site_code = a.site_code AND b.case_key = a.case_key \
+                 AND b.model_set = a.model_set AND (b.analysed_at > a.analysed_at OR (b.analysed_at = a.analysed_at AND b.id > a.id))) \
+             GROUP BY a.day, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band",
+        )
+        .bind(model_set.clone())
+        .bind(q.from.as_deref().unwrap_or("0000-00-00"))
+        .bind(q.to.as_deref().unwrap_or("9999-99-99"))
+        .bind(q.prefecture.as_deref().unwrap_or_default())
+        .bind(i64::from(q.grade.unwrap_or(0)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql("count AI reads"))?;
+        let mut cells: std::collections::BTreeMap<Cell, i64> = std::collections::BTreeMap::new();
+        for r in &rows {
+            let day: String = r.try_get(0).map_err(sql("read the AI counts"))?;
+            let period_start = match q.period {
+                Period::Day => day,
+                Period::Week => week_of(&day).unwrap_or(day),
+            };
+            let cell: Cell = (
+                period_start,
+                r.try_get(1).map_err(sql("read the AI counts"))?,
+                r.try_get(2).map_err(sql("read the AI counts"))?,
+                r.try_get(3).map_err(sql("read the AI counts"))?,
+                r.try_get(4).map_err(sql("read the AI counts"))?,
+                r.try_get(5).map_err(sql("read the AI counts"))?,
+            );
+            let n: i64 = r.try_get(6).map_err(sql("read the AI counts"))?;
+            *cells.entry(cell).or_default() += n;
+        }
+        let rows = cells
+            .into_iter()
+            .map(|((period_start, prefecture, grade, cannot_grade, sex, age_band), n)| AiSurveillanceRow {
+                period_start,
+                prefecture,
+                grade: grade.and_then(|g| u8::try_from(g).ok()),
+                cannot_grade,
+                sex,
+                age_band,
+                count: (n >= min_count).then_some(n),
+            })
+            .collect();
+        Ok(AiSurveillance { period: q.period, min_count, source: Source::Ai, model_set, rows })
     }
 
     /// Rows in a table (tests and the health endpoint).

@@ -7,6 +7,7 @@
 //! | `POST /v1/labels/batch` | reader | up to 500 labels in one transaction, an outcome each |
 //! | `GET /v1/labels?after=N&limit=M` | reader, site admin (own site); curator (all) | labels, for adjudication |
 //! | `GET /v1/surveillance?period=day&from=&to=&prefecture=&grade=&pcr=&source=&format=csv` | any token | counts |
+//! | `GET /v1/surveillance?source=ai&model=SET&…` | any token | AI-only counts of a model set, from its AI reads |
 //! | `POST /v1/tokens` | site admin | a reader token for their site |
 //! | `GET /v1/tokens`, `DELETE /v1/tokens/{id}` | site admin (own site); curator (all) | list and revoke tokens by id |
 //! | `GET /v1/audit?after=N` | site admin (own site); curator (all) | audited writes |
@@ -356,6 +357,7 @@ struct SurveillanceParams {
     grade: Option<u8>,
     pcr: Option<Pcr>,
     source: Option<Source>,
+    model: Option<String>,
     format: Option<String>,
 }
 
@@ -390,8 +392,58 @@ async fn get_surveillance(
         Period::Day => (p.from, p.to),
         Period::Week => (p.from.as_deref().and_then(db::week_of), p.to.as_deref().and_then(db::week_end_of)),
     };
-    let query =
-        SurveillanceQuery { period, from, to, prefecture: p.prefecture, grade: p.grade, pcr: p.pcr, source: p.source };
+    if let Some(model) = &p.model {
+        if p.source != Some(Source::Ai) {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "model goes with source=ai (the AI-only counts of a model set)",
+            ));
+        }
+        if p.pcr.is_some() {
+            return Err(refuse(StatusCode::BAD_REQUEST, "the AI-only counts have no PCR (an AI read carries none)"));
+        }
+        if model.is_empty()
+            || model.len() > 64
+            || !model.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "model must be a model set's name: 1–64 letters, digits, - or _",
+            ));
+        }
+    }
+    let query = SurveillanceQuery {
+        period,
+        from,
+        to,
+        prefecture: p.prefecture,
+        grade: p.grade,
+        pcr: p.pcr,
+        source: p.source,
+        model: p.model,
+    };
+    if query.model.is_some() {
+        let counts = state.db.ai_surveillance(&query, state.min_count).await?;
+        if !csv {
+            return Ok(Json(counts).into_response());
+        }
+        let mut out = String::from("period_start,prefecture,grade,cannot_grade,sex,age_band,source,model_set,count\n");
+        for r in &counts.rows {
+            let count = r.count.map_or_else(|| format!("<{}", counts.min_count), |n| n.to_string());
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},ai,{},{count}",
+                r.period_start,
+                r.prefecture,
+                r.grade.map(|g| g.to_string()).unwrap_or_default(),
+                r.cannot_grade.as_deref().unwrap_or_default(),
+                r.sex.as_deref().unwrap_or_default(),
+                r.age_band.as_deref().unwrap_or_default(),
+                counts.model_set,
+            );
+        }
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response());
+    }
     let counts = state.db.surveillance(&query, state.min_count).await?;
     if !csv {
         return Ok(Json(counts).into_response());

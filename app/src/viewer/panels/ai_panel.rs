@@ -54,7 +54,7 @@ impl Viewer {
         ui.add(egui::Label::new(explanation(self.lang, a)).wrap());
         ui.separator();
         // Refused before the models ran: there are no numbers to show.
-        if a.models.is_empty() && a.fallback_reason.is_none() {
+        if a.cannot_grade.as_ref().is_some_and(|c| c.code.before_segmentation()) {
             ui.weak(tr(self.lang, "The AI did not segment this series."));
             return;
         }
