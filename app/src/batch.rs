@@ -102,8 +102,21 @@ fn model_sets(opts: &BatchOptions) -> Result<Vec<(String, Engine)>, BatchError> 
         sets.push((name, Engine::load(Some(dir))));
     }
     for (set, engine) in &sets {
-        if let Engine::Baseline { reason } = engine {
-            return Err(BatchError::Models { set: set.clone(), reason: reason.clone() });
+        match engine {
+            Engine::Baseline { reason } => {
+                return Err(BatchError::Models { set: set.clone(), reason: reason.clone() });
+            }
+            // The version the reads go out under (`AiReadPayload::model_version`) must be one
+            // the service takes, or every read of the set would stay home.
+            Engine::Models(m) => {
+                let version = m.versions().join("+");
+                if version.is_empty() || version.len() > 64 || version.chars().any(char::is_control) {
+                    return Err(BatchError::Models {
+                        set: set.clone(),
+                        reason: format!("its model versions together ({version:?}) must be 1–64 printable characters"),
+                    });
+                }
+            }
         }
     }
     Ok(sets)
@@ -257,11 +270,13 @@ pub fn run(opts: &BatchOptions, out: &mut dyn Write) -> Result<BatchSummary, Bat
         meter.finish();
     }
     if let Some(client) = &client {
-        let sent = crate::sync::push_ai_reads(&mut store, client, 500).map_err(Box::new)?;
-        summary.sent = sent;
+        let (_, sent_before, _) = store.ai_read_summary()?;
+        crate::sync::push_ai_reads(&mut store, client, 500).map_err(Box::new)?;
         // The labels confirmed on this desk go too (and other readers' come back).
         crate::sync::pass(&mut store, client, 500).map_err(Box::new)?;
-        let (waiting, _, refused) = store.ai_read_summary()?;
+        let (waiting, sent_after, refused) = store.ai_read_summary()?;
+        let sent = usize::try_from(sent_after - sent_before).unwrap_or_default();
+        summary.sent = sent;
         writeln!(
             out,
             "sync {}: {sent} AI read(s) sent, {waiting} waiting, {refused} refused by the service",

@@ -290,7 +290,10 @@ pub fn pass(store: &mut Store, client: &Client, batch: usize) -> Result<usize, S
             }
         }
     }
-    push_ai_reads(store, client, batch)?;
+    // AI reads never hold up the labels' pull: a failure is kept on the reads and logged.
+    if let Err(e) = push_ai_reads(store, client, batch) {
+        tracing::warn!(error = %e, "AI reads not sent this pass; they wait in the outbox");
+    }
     let mut pulled = 0;
     loop {
         let after = store.last_shared_label_id()?;
@@ -349,7 +352,7 @@ pub fn push_ai_reads(store: &mut Store, client: &Client, batch: usize) -> Result
                         Ok(_) => {
                             store.mark_ai_read_refused(item.id, "the service holds another AI read under this key")?;
                         }
-                        Err(ClientError::Refused { status: 422, message }) => {
+                        Err(ClientError::Refused { status: 422, message }) if !message.contains("analysed_at") => {
                             store.mark_ai_read_refused(item.id, &format!("refused by the service (422): {message}"))?;
                         }
                         Err(e) => {
@@ -359,7 +362,8 @@ pub fn push_ai_reads(store: &mut Store, client: &Client, batch: usize) -> Result
                     }
                 }
             }
-            Err(ClientError::Refused { status: 422, message }) => {
+            // A time ahead of the service's clock passes once the clocks agree: tried again later.
+            Err(ClientError::Refused { status: 422, message }) if !message.contains("analysed_at") => {
                 store.mark_ai_read_refused(pending[0].id, &format!("refused by the service (422): {message}"))?;
             }
             Err(e) => {

@@ -194,6 +194,25 @@ impl Client {
         res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))
     }
 
+    /// Agreement of model set `model` with the readers (`site`: a curator's choice; a site
+    /// admin gets their own).
+    pub fn agreement(
+        &self,
+        model: &str,
+        site: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<crate::wire::Agreement, ClientError> {
+        let mut q = vec![("model", model.to_owned())];
+        for (k, v) in [("site", site), ("from", from), ("to", to)] {
+            if let Some(v) = v {
+                q.push((k, v.to_owned()));
+            }
+        }
+        let res = self.send(self.http.get(format!("{}/v1/agreement", self.base)).query(&q))?;
+        res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+
     /// Surveillance counts as CSV.
     pub fn surveillance_csv(&self, q: &SurveillanceQuery) -> Result<String, ClientError> {
         let res = self.send(self.http.get(format!("{}/v1/surveillance", self.base)).query(&query_pairs(q, "csv")))?;

@@ -180,3 +180,32 @@ pub struct TokenInfo {
     pub expires_at: i64,
     pub revoked: bool,
 }
+
+/// `GET /v1/agreement`: the AI of one model set against the readers' confirmed grades, over the
+/// cases that have both (the latest confirmed label of the case and the set's latest read,
+/// when it graded), and the readers against each other where a case has several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agreement {
+    pub model_set: String,
+    /// The site, or `None` for every site (curators).
+    pub site: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// AI grade (rows) against the reader's grade (columns).
+    pub confusion: lungdesk_domain::Confusion4,
+    pub cases: u64,
+    pub kappa: lungdesk_domain::Kappa,
+    pub linear_kappa: lungdesk_domain::Kappa,
+    /// The first two readers of each case with several (by reader id), each by their latest
+    /// revision.
+    pub readers: ReaderAgreement,
+}
+
+/// Agreement between readers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReaderAgreement {
+    pub confusion: lungdesk_domain::Confusion4,
+    pub cases: u64,
+    pub kappa: lungdesk_domain::Kappa,
+    pub linear_kappa: lungdesk_domain::Kappa,
+}

@@ -1011,3 +1011,66 @@ fn ai_only_counts_take_each_case_once_by_its_latest_read_and_count_cannot_grade_
         svc.kill();
     }
 }
+
+/// Agreement (issue #17, SYNTHETIC labels and reads): the set's latest graded read against the
+/// case's latest confirmed grade, readers against each other by their latest revisions; a site
+/// admin sees their own site, a curator every site, a reader nothing.
+#[test]
+fn agreement_pairs_each_case_once_and_is_scoped_by_role() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let ra = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let rb = client(&svc, &token(&svc, "R-B", "NAGOYA-U", Role::Reader, 30));
+        let osaka = client(&svc, &token(&svc, "R-O", "OSAKA-U", Role::Reader, 30));
+        let day = "2026-04-01";
+        // (case, R-A's grade, AI's grade or cannot grade)
+        for (case, reader, ai) in [(1, 1, Some(1)), (2, 1, Some(2)), (3, 2, Some(2)), (4, 4, Some(4)), (6, 1, None)] {
+            assert_eq!(push(&ra, &label(case, "NAGOYA-U", "R-A", 1, reader, Pcr::Positive, day)), PushOutcome::Stored);
+            ra.push_ai_reads(&[ai_read(case, "NAGOYA-U", ai)]).expect("AI read");
+        }
+        // Case 5: revised from 2 to 3; the AI says 1.
+        push(&ra, &label(5, "NAGOYA-U", "R-A", 1, 2, Pcr::Positive, day));
+        push(&ra, &label(5, "NAGOYA-U", "R-A", 2, 3, Pcr::Positive, day));
+        ra.push_ai_reads(&[ai_read(5, "NAGOYA-U", Some(1))]).expect("AI read");
+        // A second reader on cases 1 and 3, earlier in the day (R-A's label stays the case's).
+        for (case, grade) in [(1, 1), (3, 1)] {
+            let early = LabelPayload {
+                confirmed_at: format!("{day}T08:00:00Z"),
+                ..label(case, "NAGOYA-U", "R-B", 1, grade, Pcr::Positive, day)
+            };
+            assert_eq!(push(&rb, &early), PushOutcome::Stored);
+        }
+        push(&osaka, &label(7, "OSAKA-U", "R-O", 1, 1, Pcr::Positive, day));
+        osaka.push_ai_reads(&[ai_read(7, "OSAKA-U", Some(1))]).expect("AI read");
+
+        let admin = client(&svc, &token(&svc, "ADM", "NAGOYA-U", Role::SiteAdmin, 30));
+        let got = admin.agreement("bundled", None, None, None).expect("agreement");
+        let mut want = lungdesk_domain::Confusion4::default();
+        for (ai, reader) in [(1, 1), (2, 1), (2, 2), (4, 4), (1, 3)] {
+            want.add(ai, reader);
+        }
+        assert_eq!(got.confusion, want, "{}: AI rows, reader columns; cannot grade left out", db.name);
+        assert_eq!((got.cases, got.site.as_deref()), (5, Some("NAGOYA-U")));
+        // By hand: observed 3/5, chance (2·2 + 2·1 + 1·1)/25 = 7/25, κ = (0.6 − 0.28)/0.72 = 4/9.
+        let kappa = got.kappa.kappa.expect("kappa");
+        assert!((kappa - 4.0 / 9.0).abs() < 1e-12, "{kappa}");
+        let (low, high) = (got.kappa.low.expect("low"), got.kappa.high.expect("high"));
+        assert!(low < kappa && kappa < high, "{low} {kappa} {high}");
+        let linear = got.linear_kappa.kappa.expect("linear");
+        assert!((linear - want.linear_kappa().kappa.expect("linear")).abs() < 1e-12);
+        let mut readers = lungdesk_domain::Confusion4::default();
+        readers.add(1, 1);
+        readers.add(2, 1);
+        assert_eq!((got.readers.confusion, got.readers.cases), (readers, 2), "R-A against R-B on cases 1 and 3");
+        let other = admin.agreement("bundled", Some("OSAKA-U"), None, None).expect_err("another site");
+        assert!(other.to_string().contains("own site"), "{other}");
+        let reader = ra.agreement("bundled", None, None, None).expect_err("a reader");
+        assert!(reader.to_string().contains("reader token"), "{reader}");
+        let curator = client(&svc, &token(&svc, "CUR", "NAGOYA-U", Role::Curator, 30));
+        assert_eq!(curator.agreement("bundled", None, None, None).expect("all sites").cases, 6);
+        assert_eq!(curator.agreement("bundled", Some("OSAKA-U"), None, None).expect("one site").cases, 1);
+        assert_eq!(curator.agreement("bundled", None, Some("2026-04-02"), None).expect("later").cases, 0);
+        assert_eq!(curator.agreement("other-set", None, None, None).expect("no reads").kappa.kappa, None);
+        svc.kill();
+    }
+}

@@ -115,11 +115,31 @@ impl AiReadPayload {
     pub fn validate(&self) -> Result<(), PayloadProblem> {
         self.validate_at(OffsetDateTime::now_utc())
     }
+
+    /// `analysed_at` in UTC, in one fixed format (`2026-11-30T09:00:00.000000Z`), so that
+    /// reads compare in time, whatever offset and precision the desk wrote; `None` when it is
+    /// not an RFC 3339 time.
+    pub fn analysed_at_utc(&self) -> Option<String> {
+        crate::payload::confirmed_at_utc(&self.analysed_at)?
+            .format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+            ))
+            .ok()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_time_of_reading_is_compared_in_utc() {
+        let at = |t: &str| AiReadPayload { analysed_at: t.into(), ..graded() }.analysed_at_utc();
+        assert_eq!(at("2026-11-30T18:00:00+09:00").as_deref(), Some("2026-11-30T09:00:00.000000Z"));
+        assert_eq!(at("2026-11-30T09:00:00.5Z").as_deref(), Some("2026-11-30T09:00:00.500000Z"));
+        assert_eq!(at("2026-12-01T01:00:00+09:00").as_deref(), Some("2026-11-30T16:00:00.000000Z"), "the UTC day");
+        assert_eq!(at("yesterday"), None);
+    }
 
     fn graded() -> AiReadPayload {
         AiReadPayload {

@@ -2,12 +2,14 @@
 //! grades, PCR status, findings, the sync payload (`lungdesk-label/1`) with its whitelist, and
 //! the prefecture of a Japanese postal code. Pure data, no I/O.
 
+pub mod agreement;
 mod ai_read;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod payload;
 mod prefecture;
 
+pub use agreement::{Confusion4, Kappa};
 pub use ai_read::{AI_READ_SCHEMA, AiReadPayload};
 pub use payload::{LABEL_SCHEMA, LabelPayload, PayloadProblem, SharedLabel, age_band_start};
 pub use prefecture::{PREFECTURES, prefecture_of_postal_code};

@@ -24,7 +24,8 @@ use lungdesk_volume::Progress;
 /// The entry format, and the version of the post-processing around the models: bumped
 /// whenever either changes, so an entry computed by an older pipeline is a miss (3: large
 /// holes resting on lung filled, solid ones and their continuation labelled consolidation).
-const MAGIC: &str = "lungdesk-analysis/3";
+// 4: a "cannot grade" decided before segmentation carries the model versions of its set.
+const MAGIC: &str = "lungdesk-analysis/4";
 
 /// Why a cache entry could not be written (reading failures are misses, not errors).
 #[derive(Debug, thiserror::Error)]

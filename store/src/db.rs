@@ -766,7 +766,7 @@ impl Store {
         let at = now();
         let ai: Option<(i64, Option<i64>, String)> = tx
             .query_row(
-                "SELECT id, grade, models FROM ai_results WHERE case_id = ?1 ORDER BY id DESC LIMIT 1",
+                "SELECT id, grade, models FROM ai_results WHERE case_id = ?1 ORDER BY model_set = 'bundled' DESC, id DESC LIMIT 1",
                 [case_id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
@@ -940,12 +940,12 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT c.id, c.case_key, c.exam_date, c.age_years, c.sex, 0, \
-                   (SELECT grade FROM ai_results a WHERE a.case_id = c.id ORDER BY a.id DESC LIMIT 1), \
+                   (SELECT grade FROM ai_results a WHERE a.case_id = c.id ORDER BY a.model_set = 'bundled' DESC, a.id DESC LIMIT 1), \
                    r.grade, r.pcr, r.revision, \
                    EXISTS (SELECT 1 FROM drafts d WHERE d.case_id = c.id AND d.reader_id = ?1), \
                    EXISTS (SELECT 1 FROM reviews x JOIN reviews y ON x.case_id = y.case_id AND x.reader_id < y.reader_id \
                            WHERE x.case_id = c.id AND (x.grade <> y.grade OR x.pcr <> y.pcr)), \
-                   (SELECT cannot_grade_code FROM ai_results a WHERE a.case_id = c.id ORDER BY a.id DESC LIMIT 1) \
+                   (SELECT cannot_grade_code FROM ai_results a WHERE a.case_id = c.id ORDER BY a.model_set = 'bundled' DESC, a.id DESC LIMIT 1) \
                  FROM cases c LEFT JOIN reviews r ON r.case_id = c.id AND r.reader_id = ?1 \
                  WHERE ?2 IS NULL OR c.id = ?2 ORDER BY c.id",
             )
@@ -1059,7 +1059,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT r.case_id, c.case_key, r.reader_id, r.grade, r.pcr, \
-                   (SELECT grade FROM ai_results a WHERE a.case_id = r.case_id ORDER BY a.id DESC LIMIT 1) \
+                   (SELECT grade FROM ai_results a WHERE a.case_id = r.case_id ORDER BY a.model_set = 'bundled' DESC, a.id DESC LIMIT 1) \
                  FROM reviews r JOIN cases c ON c.id = r.case_id ORDER BY r.case_id, r.reader_id",
             )
             .map_err(self.err("read disagreements"))?;
@@ -1831,7 +1831,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("labels.sqlite");
         {
-            let mut old = Store::open_at_schema(&path, 3).expect("v3");
+            let old = Store::open_at_schema(&path, 3).expect("v3");
             insert_old_case(&old);
             old.connection()
                 .execute(
@@ -1840,7 +1840,15 @@ mod tests {
                     [],
                 )
                 .expect("v3 AI result");
-            old.confirm(1, &reader("R1"), &draft(Grade::Typical, Pcr::Positive)).expect("v3 confirm");
+            // A review confirmed against it, as a version-3 desk wrote one.
+            old.connection()
+                .execute(
+                    "INSERT INTO reviews (case_id, reader_id, site_code, postal_code, grade, pcr, findings, note, \
+                     ai_result_id, revision, confirmed_at) VALUES (1, 'R1', 'SITE-A', '466-8560', 1, 'positive', '[]', '', \
+                     1, 1, '2026-01-01T00:00:00.000Z')",
+                    [],
+                )
+                .expect("v3 review");
         }
         let s = Store::open(&path).expect("migrate");
         assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use crate::wire::{
-    AiSurveillance, AiSurveillanceRow, AuditEntry, Period, Role, Source, Surveillance, SurveillanceQuery,
-    SurveillanceRow, TokenInfo,
+    Agreement, AiSurveillance, AiSurveillanceRow, AuditEntry, Period, ReaderAgreement, Role, Source, Surveillance,
+    SurveillanceQuery, SurveillanceRow, TokenInfo,
 };
 
 /// A storage failure, naming the step.
@@ -595,7 +595,9 @@ impl Db {
             let json = serde_json::to_string(r).unwrap_or_default();
             let sha = format!("{:x}", Sha256::digest(json.as_bytes()));
             let key = r.idempotency_key();
-            let day = r.exam_date.clone().unwrap_or_else(|| r.analysed_at.get(..10).unwrap_or_default().to_owned());
+            // Validated before it got here; compared and counted in UTC.
+            let analysed_at = r.analysed_at_utc().unwrap_or_else(|| r.analysed_at.clone());
+            let day = r.exam_date.clone().unwrap_or_else(|| analysed_at.get(..10).unwrap_or_default().to_owned());
             let prefecture = prefecture_of_postal_code(&r.facility_postal_code).unwrap_or_default();
             let inserted = sqlx::query(
                 "INSERT INTO ai_reads (idempotency_key, site_code, case_key, model_set, model_version, models, grade, \
@@ -616,7 +618,7 @@ impl Db {
             .bind(prefecture.to_owned())
             .bind(age_band(r.age_years))
             .bind(r.sex.clone())
-            .bind(r.analysed_at.clone())
+            .bind(analysed_at)
             .bind(now())
             .bind(sha.clone())
             .bind(token_id.to_owned())
@@ -1094,6 +1096,90 @@ impl Db {
             })
             .collect();
         Ok(AiSurveillance { period: q.period, min_count, source: Source::Ai, model_set, rows })
+    }
+
+    /// Agreement of model set `model_set` with the readers (and of readers with each other)
+    /// at `site` (every site when `None`), over exam days `from`–`to`.
+    pub async fn agreement(
+        &self,
+        model_set: &str,
+        site: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Agreement> {
+        let (lo, hi) = (from.unwrap_or("0000-00-00"), to.unwrap_or("9999-99-99"));
+        let pairs = sqlx::query(
+            "SELECT a.grade, c.cur_grade FROM ai_reads a JOIN cases c ON c.site_code = a.site_code AND c.case_key = a.case_key \
+             WHERE a.model_set = $1 AND ($2 = '' OR a.site_code = $2) AND c.day >= $3 AND c.day <= $4 \
+             AND a.grade IS NOT NULL AND c.cur_grade IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM ai_reads b WHERE b.site_code = a.site_code AND b.case_key = a.case_key \
+                 AND b.model_set = a.model_set AND (b.analysed_at > a.analysed_at OR (b.analysed_at = a.analysed_at AND b.id > a.id)))",
+        )
+        .bind(model_set.to_owned())
+        .bind(site.unwrap_or_default().to_owned())
+        .bind(lo.to_owned())
+        .bind(hi.to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql("read AI and reader grades"))?;
+        let mut ai = lungdesk_domain::Confusion4::default();
+        for r in &pairs {
+            let a: i64 = r.try_get(0).map_err(sql("read AI and reader grades"))?;
+            let b: i64 = r.try_get(1).map_err(sql("read AI and reader grades"))?;
+            ai.add(u8::try_from(a).unwrap_or(0), u8::try_from(b).unwrap_or(0));
+        }
+        let labels = sqlx::query(
+            "SELECT l.site_code, l.case_key, l.reader_id, l.grade FROM labels l JOIN cases c \
+             ON c.site_code = l.site_code AND c.case_key = l.case_key \
+             WHERE ($1 = '' OR l.site_code = $1) AND c.day >= $2 AND c.day <= $3 \
+             AND l.revision = (SELECT MAX(revision) FROM labels m WHERE m.site_code = l.site_code \
+                 AND m.case_key = l.case_key AND m.reader_id = l.reader_id) \
+             ORDER BY l.site_code, l.case_key, l.reader_id",
+        )
+        .bind(site.unwrap_or_default().to_owned())
+        .bind(lo.to_owned())
+        .bind(hi.to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql("read the readers' grades"))?;
+        let mut readers = lungdesk_domain::Confusion4::default();
+        let mut current: Option<(String, String)> = None;
+        let mut grades: Vec<u8> = Vec::new();
+        let mut flush = |grades: &mut Vec<u8>| {
+            if let [a, b, ..] = grades[..] {
+                readers.add(a, b);
+            }
+            grades.clear();
+        };
+        for r in &labels {
+            let key: (String, String) = (
+                r.try_get(0).map_err(sql("read the readers' grades"))?,
+                r.try_get(1).map_err(sql("read the readers' grades"))?,
+            );
+            if current.as_ref() != Some(&key) {
+                flush(&mut grades);
+                current = Some(key);
+            }
+            let g: i64 = r.try_get(3).map_err(sql("read the readers' grades"))?;
+            grades.push(u8::try_from(g).unwrap_or(0));
+        }
+        flush(&mut grades);
+        Ok(Agreement {
+            model_set: model_set.to_owned(),
+            site: site.map(str::to_owned),
+            from: from.map(str::to_owned),
+            to: to.map(str::to_owned),
+            cases: ai.total(),
+            kappa: ai.kappa(),
+            linear_kappa: ai.linear_kappa(),
+            confusion: ai,
+            readers: ReaderAgreement {
+                cases: readers.total(),
+                kappa: readers.kappa(),
+                linear_kappa: readers.linear_kappa(),
+                confusion: readers,
+            },
+        })
     }
 
     /// Rows in a table (tests and the health endpoint).

@@ -8,6 +8,7 @@
 //! | `GET /v1/labels?after=N&limit=M` | reader, site admin (own site); curator (all) | labels, for adjudication |
 //! | `GET /v1/surveillance?period=day&from=&to=&prefecture=&grade=&pcr=&source=&format=csv` | any token | counts |
 //! | `GET /v1/surveillance?source=ai&model=SET&…` | any token | AI-only counts of a model set, from its AI reads |
+//! | `GET /v1/agreement?model=SET&site=&from=&to=` | site admin (own site), curator | AI against readers and readers against each other: confusion, κ unweighted and linear with 95 % CI |
 //! | `POST /v1/tokens` | site admin | a reader token for their site |
 //! | `GET /v1/tokens`, `DELETE /v1/tokens/{id}` | site admin (own site); curator (all) | list and revoke tokens by id |
 //! | `GET /v1/audit?after=N` | site admin (own site); curator (all) | audited writes |
@@ -87,6 +88,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/labels/batch", post(post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)))
         .route("/v1/ai-reads/batch", post(post_ai_reads).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)))
         .route("/v1/surveillance", get(get_surveillance))
+        .route("/v1/agreement", get(get_agreement))
         .route("/v1/tokens", post(post_token).get(get_tokens))
         .route("/v1/tokens/{id}", axum::routing::delete(delete_token))
         .route("/v1/audit", get(get_audit))
@@ -344,6 +346,50 @@ async fn get_audit(
     };
     let (after, limit) = page(q)?;
     Ok(Json(state.db.audit_trail(site, after, limit).await?).into_response())
+}
+
+/// `GET /v1/agreement?model=&site=&from=&to=`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgreementParams {
+    model: String,
+    site: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The AI of a model set against the readers: curators see every site (or the one named), a
+/// site admin their own site only, a reader nothing (it would show other readers' grades).
+async fn get_agreement(
+    State(state): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+    q: Result<Query<AgreementParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = q.map_err(|e| refuse(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let date_ok = |d: &Option<String>| d.as_deref().is_none_or(|d| d.len() == 10 && db::week_of(d).is_some());
+    if !date_ok(&p.from) || !date_ok(&p.to) {
+        return Err(refuse(StatusCode::BAD_REQUEST, "from and to must be dates YYYY-MM-DD"));
+    }
+    if p.model.is_empty()
+        || p.model.len() > 64
+        || !p.model.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(refuse(StatusCode::BAD_REQUEST, "model must be a model set's name: 1–64 letters, digits, - or _"));
+    }
+    let site = match who.role {
+        Role::Reader => {
+            return Err(refuse(StatusCode::FORBIDDEN, "a reader token cannot read agreement (other readers' grades)"));
+        }
+        Role::SiteAdmin => match p.site {
+            Some(s) if s != who.site_code => {
+                return Err(refuse(StatusCode::FORBIDDEN, "a site admin reads the agreement of their own site only"));
+            }
+            _ => Some(who.site_code.clone()),
+        },
+        Role::Curator => p.site.filter(|s| !s.is_empty()),
+    };
+    let agreement = state.db.agreement(&p.model, site.as_deref(), p.from.as_deref(), p.to.as_deref()).await?;
+    Ok(Json(agreement).into_response())
 }
 
 /// The surveillance request as it arrives: every filter checked before it reaches SQL.
