@@ -79,10 +79,7 @@ pub struct BatchSummary {
 /// A model set's name from its folder: the folder's own name.
 fn set_name(dir: &Path) -> Result<String, BatchError> {
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && name != BUNDLED_SET;
+    let ok = lungdesk_domain::is_model_set_name(name) && name != BUNDLED_SET;
     if ok { Ok(name.to_owned()) } else { Err(BatchError::SetName(dir.to_owned())) }
 }
 

@@ -56,6 +56,12 @@ pub struct AiReadPayload {
     pub analysed_at: String,
 }
 
+/// A model set's name: 1–64 letters, digits, `-` or `_` (what the payload, the batch command
+/// and the service's queries all accept).
+pub fn is_model_set_name(s: &str) -> bool {
+    is_token(s, 64)
+}
+
 impl AiReadPayload {
     /// The key the service de-duplicates by: one read per case, model set and version.
     pub fn idempotency_key(&self) -> String {
@@ -70,7 +76,7 @@ impl AiReadPayload {
             return bad("schema", "must be lungdesk-ai-read/1");
         }
         check_study(&study_of!(self), now)?;
-        if !is_token(&self.model_set, 64) {
+        if !is_model_set_name(&self.model_set) {
             return bad("model_set", "must be 1–64 letters, digits, - or _");
         }
         let printable = |s: &str, max: usize| !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control);

@@ -10,7 +10,7 @@ mod payload;
 mod prefecture;
 
 pub use agreement::{Confusion4, Kappa};
-pub use ai_read::{AI_READ_SCHEMA, AiReadPayload};
+pub use ai_read::{AI_READ_SCHEMA, AiReadPayload, is_model_set_name};
 pub use payload::{LABEL_SCHEMA, LabelPayload, PayloadProblem, SharedLabel, age_band_start};
 pub use prefecture::{PREFECTURES, prefecture_of_postal_code};
 

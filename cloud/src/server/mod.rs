@@ -370,10 +370,7 @@ async fn get_agreement(
     if !date_ok(&p.from) || !date_ok(&p.to) {
         return Err(refuse(StatusCode::BAD_REQUEST, "from and to must be dates YYYY-MM-DD"));
     }
-    if p.model.is_empty()
-        || p.model.len() > 64
-        || !p.model.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !lungdesk_domain::is_model_set_name(&p.model) {
         return Err(refuse(StatusCode::BAD_REQUEST, "model must be a model set's name: 1–64 letters, digits, - or _"));
     }
     let site = match who.role {
@@ -448,10 +445,7 @@ async fn get_surveillance(
         if p.pcr.is_some() {
             return Err(refuse(StatusCode::BAD_REQUEST, "the AI-only counts have no PCR (an AI read carries none)"));
         }
-        if model.is_empty()
-            || model.len() > 64
-            || !model.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !lungdesk_domain::is_model_set_name(model) {
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
                 "model must be a model set's name: 1–64 letters, digits, - or _",
