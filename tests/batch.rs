@@ -13,7 +13,7 @@ use clap::Parser as _;
 use dicom_dictionary_std::tags;
 use lungdesk::cli::{Cli, run};
 use lungdesk_cloud::server::backends::TestDatabase;
-use lungdesk_cloud::server::{Config, Principal, RunningService, issue_token};
+use lungdesk_cloud::server::{Config, DriftConfig, Principal, RunningService, issue_token};
 use lungdesk_cloud::{AiSurveillance, Client, Role, SurveillanceQuery};
 use lungdesk_store::{Identity, Store};
 use lungdesk_tests::{Capture, real_data, tee_proxy};
@@ -36,8 +36,12 @@ fn new_store(path: &Path) {
 
 fn start_service(db: &TestDatabase) -> (RunningService, String) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let svc =
-        RunningService::start(&Config { database_url: db.url.clone(), min_count: 1 }, listener, None).expect("service");
+    let svc = RunningService::start(
+        &Config { database_url: db.url.clone(), min_count: 1, drift: DriftConfig::default() },
+        listener,
+        None,
+    )
+    .expect("service");
     let holder = Principal { reader_id: "R-1".into(), site_code: "NAGOYA-U".into(), role: Role::Reader };
     let token = svc.block_on(issue_token(&svc.db, &holder, 30, "test")).expect("token").token;
     (svc, token)

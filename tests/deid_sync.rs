@@ -75,8 +75,7 @@ fn identifying_fields_of_real_files_never_cross_the_network_or_reach_the_service
         let wire = Capture::default();
         let (served, shared) = {
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-            let svc = RunningService::start(&Config { database_url: db.url.clone(), min_count: 1 }, listener, None)
-                .expect("service");
+            let svc = RunningService::start(&Config::new(db.url.clone(), 1), listener, None).expect("service");
             let holder = Principal { reader_id: "R-1".into(), site_code: "NAGOYA-U".into(), role: Role::Reader };
             let token = svc.block_on(issue_token(&svc.db, &holder, 30, "test")).expect("token").token;
             let proxy = tee_proxy(svc.addr, &wire);

@@ -1,7 +1,8 @@
 """Reference numbers for Cohen's kappa and its 95 % interval (tests/reference/kappa.json).
 
 SYNTHETIC: seeded random AI-vs-reader grade pairs (RSNA grades 1-4), some agreeing often, some
-rarely, one with a category never used. kappa comes from scikit-learn (cohen_kappa_score on
+rarely, one with a category never used; and SYNTHETIC grade mixes for the drift monitor's
+chi-square test of homogeneity (scipy.stats.chi2_contingency, no continuity correction). kappa comes from scikit-learn (cohen_kappa_score on
 the label lists, unweighted and weights="linear"); the asymptotic standard error and interval
 from statsmodels (inter_rater.cohens_kappa on the confusion table, Fleiss, Cohen & Everitt
 1969). Neither shares code with LungDesk's domain::agreement.
@@ -13,7 +14,7 @@ import json
 import os
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import chi2_contingency, norm
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import cohens_kappa
 
@@ -48,8 +49,24 @@ def main():
             z = norm.ppf(0.975)
             out[kind] = {"kappa": float(k), "se": se, "low": float(k - z * se), "high": float(k + z * se)}
         cases.append(out)
+    # The drift monitor's grade-mix test: Pearson's chi-square of homogeneity (no continuity
+    # correction) of a recent mix (grades 1-4 and "cannot grade") against its history.
+    mixes = []
+    for name, n_recent, n_history, p_recent, p_history in [
+            ("same mix", 80, 400, [0.3, 0.2, 0.1, 0.3, 0.1], [0.3, 0.2, 0.1, 0.3, 0.1]),
+            ("new scanner", 60, 300, [0.05, 0.05, 0.05, 0.15, 0.7], [0.3, 0.2, 0.1, 0.35, 0.05]),
+            ("wave", 200, 500, [0.5, 0.2, 0.05, 0.2, 0.05], [0.15, 0.15, 0.1, 0.55, 0.05]),
+            ("one class empty", 50, 150, [0.4, 0.3, 0.0, 0.3, 0.0], [0.3, 0.3, 0.0, 0.2, 0.2])]:
+        recent = rng.multinomial(n_recent, p_recent)
+        history = rng.multinomial(n_history, p_history)
+        keep = (recent + history) > 0
+        table = np.array([recent[keep], history[keep]])
+        stat, p, dof, _ = chi2_contingency(table, correction=False)
+        mixes.append({"name": name, "recent": recent.tolist(), "history": history.tolist(), "chi2": float(stat),
+                      "dof": int(dof), "p_value": float(p)})
     with open(OUT, "w") as f:
-        json.dump({"made_by": "tools/kappa_reference.py (scikit-learn, statsmodels)", "synthetic": True, "cases": cases}, f, indent=1)
+        json.dump({"made_by": "tools/kappa_reference.py (scikit-learn, statsmodels, scipy)", "synthetic": True,
+                   "cases": cases, "grade_mix": mixes}, f, indent=1)
     print(f"wrote {OUT}")
 
 

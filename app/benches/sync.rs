@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use lungdesk::sync::pass;
 use lungdesk_cloud::server::backends::TestDatabase;
-use lungdesk_cloud::server::{Config, Principal, RunningService, issue_token};
+use lungdesk_cloud::server::{Config, DriftConfig, Principal, RunningService, issue_token};
 use lungdesk_cloud::{Client, Role};
 use lungdesk_store::db::NewSeries;
 use lungdesk_store::{Grade, Identity, Pcr, ReviewDraft, Store};
@@ -66,8 +66,12 @@ fn main() {
             let fresh =
                 if db.name == "sqlite" { TestDatabase::sqlite() } else { TestDatabase::postgres().expect("pg") };
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-            let svc = RunningService::start(&Config { database_url: fresh.url.clone(), min_count: 5 }, listener, None)
-                .expect("service");
+            let svc = RunningService::start(
+                &Config { database_url: fresh.url.clone(), min_count: 5, drift: DriftConfig::default() },
+                listener,
+                None,
+            )
+            .expect("service");
             let holder = Principal { reader_id: "R-1".into(), site_code: "NAGOYA-U".into(), role: Role::Reader };
             let token = svc.block_on(issue_token(&svc.db, &holder, 30, "bench")).expect("token").token;
             let client =

@@ -16,7 +16,7 @@ use egui_kittest::kittest::Queryable;
 use lungdesk::desk::{Action, Desk, Phase};
 use lungdesk::sync::{SyncSettings, SyncTiming};
 use lungdesk_cloud::server::backends::TestDatabase;
-use lungdesk_cloud::server::{Config, Principal, RunningService, issue_token};
+use lungdesk_cloud::server::{Config, DriftConfig, Principal, RunningService, issue_token};
 use lungdesk_cloud::{Role, Source};
 use lungdesk_store::{Identity, SyncState};
 use lungdesk_volume::phantom::{PhantomSpec, write_phantom_series};
@@ -114,8 +114,12 @@ fn two_readers_label_offline_reconnect_and_see_the_national_counts_plotted() {
     }
     for db in TestDatabase::both() {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let svc = RunningService::start(&Config { database_url: db.url.clone(), min_count: 1 }, listener, None)
-            .expect("service");
+        let svc = RunningService::start(
+            &Config { database_url: db.url.clone(), min_count: 1, drift: DriftConfig::default() },
+            listener,
+            None,
+        )
+        .expect("service");
         let token = |reader: &str| {
             let holder = Principal { reader_id: reader.into(), site_code: "NAGOYA-U".into(), role: Role::Reader };
             svc.block_on(issue_token(&svc.db, &holder, 30, "test")).expect("token").token
@@ -189,8 +193,12 @@ fn a_desk_without_its_site_key_sends_nothing_until_the_key_is_entered() {
         .expect("phantom");
     let db = TestDatabase::sqlite();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let svc =
-        RunningService::start(&Config { database_url: db.url.clone(), min_count: 1 }, listener, None).expect("service");
+    let svc = RunningService::start(
+        &Config { database_url: db.url.clone(), min_count: 1, drift: DriftConfig::default() },
+        listener,
+        None,
+    )
+    .expect("service");
     let holder = Principal { reader_id: "R-A".into(), site_code: "NAGOYA-U".into(), role: Role::Reader };
     let token = svc.block_on(issue_token(&svc.db, &holder, 30, "test")).expect("token").token;
     let store = dir.path().join("a.sqlite");

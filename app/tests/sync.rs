@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use lungdesk::sync::{SyncSettings, SyncTiming, spawn};
 use lungdesk_cloud::server::backends::TestDatabase;
-use lungdesk_cloud::server::{Config, Principal, RunningService, issue_token};
+use lungdesk_cloud::server::{Config, DriftConfig, Principal, RunningService, issue_token};
 use lungdesk_cloud::{Client, Role, Source, SurveillanceQuery};
 use lungdesk_store::db::NewSeries;
 use lungdesk_store::{Grade, Identity, Pcr, ReviewDraft, Store};
@@ -19,7 +19,12 @@ use support::faults::{Fault, FaultProxy};
 
 fn start(db: &TestDatabase) -> RunningService {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    RunningService::start(&Config { database_url: db.url.clone(), min_count: 1 }, listener, None).expect("service")
+    RunningService::start(
+        &Config { database_url: db.url.clone(), min_count: 1, drift: DriftConfig::default() },
+        listener,
+        None,
+    )
+    .expect("service")
 }
 
 fn token(svc: &RunningService, reader: &str, site: &str, role: Role) -> String {

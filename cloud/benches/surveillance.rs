@@ -12,7 +12,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use lungdesk_cloud::server::backends::TestDatabase;
-use lungdesk_cloud::server::{Config, Principal, RunningService, issue_token};
+use lungdesk_cloud::server::{Config, DriftConfig, Principal, RunningService, issue_token};
 use lungdesk_cloud::{Client, Period, Role, Source, SurveillanceQuery};
 use sqlx::AssertSqlSafe;
 
@@ -59,7 +59,7 @@ fn main() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let svc =
         // Threshold 1: nothing suppressed, so the totals can be compared with the analyst's SQL.
-        RunningService::start(&Config { database_url: db.url.clone(), min_count: 1 }, listener, None).expect("service");
+        RunningService::start(&Config { database_url: db.url.clone(), min_count: 1, drift: DriftConfig::default() }, listener, None).expect("service");
     let fill = Instant::now();
     for statement in FILL {
         svc.block_on(sqlx::query(AssertSqlSafe(*statement)).execute(svc.db.pool())).expect("fill");

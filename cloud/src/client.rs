@@ -213,11 +213,41 @@ impl Client {
         res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))
     }
 
+    /// The drift monitor of model set `model` (all sets when `None`) at `site` (a curator's
+    /// choice; a site admin gets their own).
+    pub fn drift(&self, model: Option<&str>, site: Option<&str>) -> Result<crate::wire::DriftReport, ClientError> {
+        let q: Vec<(&str, &str)> =
+            [("model", model), ("site", site)].into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
+        let res = self.send(self.http.get(format!("{}/v1/drift", self.base)).query(&q))?;
+        res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+
+    /// The published series for citation (`/v1/surveillance/export`), as JSON: the AI-only
+    /// series of `q.model` where it names one, else the confirmed one.
+    pub fn export(&self, q: &SurveillanceQuery) -> Result<crate::wire::SurveillanceExport, ClientError> {
+        let url = format!("{}/v1/surveillance/export", self.base);
+        let res = self.send(self.http.get(url).query(&query_pairs(&export_query(q), "json")))?;
+        res.json().map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+
+    /// The same as CSV.
+    pub fn export_csv(&self, q: &SurveillanceQuery) -> Result<String, ClientError> {
+        let url = format!("{}/v1/surveillance/export", self.base);
+        let res = self.send(self.http.get(url).query(&query_pairs(&export_query(q), "csv")))?;
+        res.text().map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+
     /// Surveillance counts as CSV.
     pub fn surveillance_csv(&self, q: &SurveillanceQuery) -> Result<String, ClientError> {
         let res = self.send(self.http.get(format!("{}/v1/surveillance", self.base)).query(&query_pairs(q, "csv")))?;
         res.text().map_err(|e| ClientError::BadAnswer(e.to_string()))
     }
+}
+
+/// An export names its source: the AI's where a model set is named.
+fn export_query(q: &SurveillanceQuery) -> SurveillanceQuery {
+    let source = if q.model.is_some() { Some(crate::wire::Source::Ai) } else { q.source };
+    SurveillanceQuery { source, ..q.clone() }
 }
 
 fn query_pairs(q: &SurveillanceQuery, format: &str) -> Vec<(&'static str, String)> {

@@ -13,5 +13,6 @@ pub mod wire;
 
 pub use client::{Client, ClientError, PushOutcome};
 pub use wire::{
-    AiSurveillance, AiSurveillanceRow, Period, Role, Source, Surveillance, SurveillanceQuery, SurveillanceRow,
+    AiSurveillance, AiSurveillanceRow, DriftFlag, DriftMonitor, DriftReport, ExportRow, Period, Role, Source,
+    Surveillance, SurveillanceExport, SurveillanceQuery, SurveillanceRow,
 };

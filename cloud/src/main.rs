@@ -37,6 +37,16 @@ enum Command {
         /// network unencrypted; for a TLS-terminating proxy in front only).
         #[arg(long)]
         insecure_http: bool,
+        /// Drift monitor: Cohen's κ of a model set against the readers, per site, under which its
+        /// AI-only counts of that site are withheld.
+        #[arg(long, default_value_t = 0.40)]
+        kappa_floor: f64,
+        /// Drift monitor: the rolling window, in latest confirmed cases.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(5..))]
+        drift_window_cases: u32,
+        /// Drift monitor: confirmed cases needed in the window to measure agreement.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(5..))]
+        drift_min_cases: u32,
     },
     /// Issues a token and prints it once (only its hash is kept).
     Token {
@@ -64,7 +74,30 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { listen, min_count, tls_cert, tls_key, insecure_http } => {
+        Command::Serve {
+            listen,
+            min_count,
+            tls_cert,
+            tls_key,
+            insecure_http,
+            kappa_floor,
+            drift_window_cases,
+            drift_min_cases,
+        } => {
+            if !(-1.0..=1.0).contains(&kappa_floor) {
+                anyhow::bail!("--kappa-floor must be between -1 and 1, not {kappa_floor}");
+            }
+            if drift_min_cases > drift_window_cases {
+                anyhow::bail!(
+                    "--drift-min-cases ({drift_min_cases}) cannot exceed --drift-window-cases ({drift_window_cases})"
+                );
+            }
+            let drift = lungdesk_domain::drift::DriftConfig {
+                kappa_floor,
+                window_cases: drift_window_cases as usize,
+                min_cases: drift_min_cases as usize,
+                ..Default::default()
+            };
             let listener =
                 std::net::TcpListener::bind(&listen).with_context(|| format!("cannot listen on {listen}"))?;
             let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
@@ -83,7 +116,7 @@ fn main() -> anyhow::Result<()> {
             };
             let scheme = if tls.is_some() { "https" } else { "http" };
             let service =
-                RunningService::start(&Config { database_url: cli.database.clone(), min_count }, listener, tls)?;
+                RunningService::start(&Config { database_url: cli.database.clone(), min_count, drift }, listener, tls)?;
             eprintln!(
                 "lungdesk-cloud: serving {scheme}://{} on {}",
                 service.addr,

@@ -103,6 +103,90 @@ pub struct AiSurveillance {
     pub source: Source,
     pub model_set: String,
     pub rows: Vec<AiSurveillanceRow>,
+    /// The drift monitor's marks on this set in the range: withheld periods (those sites'
+    /// reads of those days are left out of `rows`) and unmeasured ones (counted, but agreement
+    /// could not be measured).
+    #[serde(default)]
+    pub flags: Vec<DriftFlag>,
+}
+
+/// A period the drift monitor marked for one site × model set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftFlag {
+    pub site_code: String,
+    /// JIS code of the site's prefecture (from its reads' postal code).
+    pub prefecture: String,
+    pub model_set: String,
+    /// `withheld` or `unmeasured`.
+    pub status: lungdesk_domain::drift::DriftStatus,
+    /// First exam day, inclusive.
+    pub from_day: String,
+    /// First exam day after it, exclusive; `None`: still running.
+    pub to_day: Option<String>,
+    pub reason_code: String,
+    pub reason: String,
+}
+
+/// One site × model set as the drift monitor sees it today, with its history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftMonitor {
+    pub site_code: String,
+    pub prefecture: String,
+    pub model_set: String,
+    /// The verdict after the latest exam day (published, unmeasured or withheld).
+    pub status: lungdesk_domain::drift::DriftStatus,
+    pub reasons: Vec<lungdesk_domain::drift::DriftReason>,
+    /// The verdict after each exam day, with the rolling κ and its interval.
+    pub points: Vec<lungdesk_domain::drift::DriftPoint>,
+    /// Its withheld and unmeasured periods.
+    pub periods: Vec<lungdesk_domain::drift::DriftPeriod>,
+}
+
+/// `GET /v1/drift`: every site × model set in the caller's scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftReport {
+    pub config: lungdesk_domain::drift::DriftConfig,
+    pub monitors: Vec<DriftMonitor>,
+}
+
+/// `GET /v1/surveillance/export`: the published series with what a public-health user needs
+/// to cite it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurveillanceExport {
+    /// `lungdesk-surveillance-export/1`.
+    pub schema: String,
+    pub generated_at: String,
+    pub service_version: String,
+    pub source: Source,
+    /// The model set (AI-only series), else `None`.
+    pub model_set: Option<String>,
+    /// Every model version whose reads are counted (AI-only series).
+    pub model_versions: Vec<String>,
+    pub period: Period,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub min_count: i64,
+    /// How small cells are published, in words.
+    pub suppression: String,
+    pub rows: Vec<ExportRow>,
+    pub flags: Vec<DriftFlag>,
+}
+
+/// One cell of an export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRow {
+    pub period_start: String,
+    pub prefecture: String,
+    pub grade: Option<u8>,
+    pub cannot_grade: Option<String>,
+    pub pcr: Option<Pcr>,
+    pub sex: Option<String>,
+    pub age_band: Option<String>,
+    /// `None` when suppressed.
+    pub count: Option<i64>,
+    pub suppressed: bool,
+    /// A site of this prefecture was withheld in this period: the count leaves its reads out.
+    pub withheld: bool,
 }
 
 /// One cell of the counts.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lungdesk_cloud::server::backends::TestDatabase;
-use lungdesk_cloud::server::{Config, Principal, RunningService, issue_token};
+use lungdesk_cloud::server::{Config, DriftConfig, Principal, RunningService, issue_token};
 use lungdesk_cloud::{Client, Role};
 
 #[derive(Clone, Default)]
@@ -36,8 +36,12 @@ fn every_request_is_logged_without_its_token_or_body() {
         .init();
     for db in TestDatabase::both() {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let svc = RunningService::start(&Config { database_url: db.url.clone(), min_count: 3 }, listener, None)
-            .expect("service");
+        let svc = RunningService::start(
+            &Config { database_url: db.url.clone(), min_count: 3, drift: DriftConfig::default() },
+            listener,
+            None,
+        )
+        .expect("service");
         let holder = Principal { reader_id: "R-LOG".into(), site_code: "NAGOYA-U".into(), role: Role::Reader };
         let token = svc.block_on(issue_token(&svc.db, &holder, 30, "test")).expect("token").token;
         let http = reqwest::blocking::Client::new();

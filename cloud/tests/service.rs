@@ -6,15 +6,21 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use lungdesk_cloud::server::backends::TestDatabase;
-use lungdesk_cloud::server::{Config, Principal, RunningService, TlsPem, issue_token};
+use lungdesk_cloud::server::{Config, DriftConfig, Principal, RunningService, TlsPem, issue_token};
 use lungdesk_cloud::wire::IssuedToken;
 use lungdesk_cloud::{Client, Period, PushOutcome, Role, Source, SurveillanceQuery};
+use lungdesk_domain::drift::DriftStatus;
 use lungdesk_domain::{AI_READ_SCHEMA, AiReadPayload, Finding, LABEL_SCHEMA, LabelPayload, Pcr};
 use reqwest::StatusCode;
 
 fn start(db: &TestDatabase, min_count: i64) -> RunningService {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    RunningService::start(&Config { database_url: db.url.clone(), min_count }, listener, None).expect("service starts")
+    RunningService::start(
+        &Config { database_url: db.url.clone(), min_count, drift: DriftConfig::default() },
+        listener,
+        None,
+    )
+    .expect("service starts")
 }
 
 fn token(svc: &RunningService, reader: &str, site: &str, role: Role, days: i64) -> String {
@@ -372,8 +378,12 @@ fn the_service_speaks_tls() {
     let cert_pem = cert.cert.pem();
     let tls = TlsPem { cert: cert_pem.clone().into_bytes(), key: cert.signing_key.serialize_pem().into_bytes() };
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let svc = RunningService::start(&Config { database_url: db.url.clone(), min_count: 1 }, listener, Some(tls))
-        .expect("service starts");
+    let svc = RunningService::start(
+        &Config { database_url: db.url.clone(), min_count: 1, drift: DriftConfig::default() },
+        listener,
+        Some(tls),
+    )
+    .expect("service starts");
     let t = token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30);
     let url = format!("https://localhost:{}", svc.addr.port());
     let trusted = Client::new(&url, &t, Duration::from_secs(10), Some(cert_pem.as_bytes())).expect("client");
@@ -1071,6 +1081,161 @@ fn agreement_pairs_each_case_once_and_is_scoped_by_role() {
         assert_eq!(curator.agreement("bundled", Some("OSAKA-U"), None, None).expect("one site").cases, 1);
         assert_eq!(curator.agreement("bundled", None, Some("2026-04-02"), None).expect("later").cases, 0);
         assert_eq!(curator.agreement("other-set", None, None, None).expect("no reads").kappa.kappa, None);
+        svc.kill();
+    }
+}
+
+/// SYNTHETIC: `n` confirmed cases of NAGOYA-U on `day` (case keys from `first`), the readers'
+/// grades cycling 1–4, the AI agreeing on the first `agree` and off by two categories on the
+/// rest; each case's label and AI read pushed.
+fn push_synthetic_day(reader: &Client, first: u32, day: &str, n: u32, agree: u32) {
+    let labels: Vec<String> = (0..n)
+        .map(|i| {
+            let grade = (i % 4) as u8 + 1;
+            serde_json::to_string(&label(first + i, "NAGOYA-U", "R-A", 1, grade, Pcr::Positive, day)).expect("json")
+        })
+        .collect();
+    let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+    assert!(reader.push_batch(&refs).expect("labels").iter().all(|o| matches!(o, PushOutcome::Stored)));
+    let reads: Vec<AiReadPayload> = (0..n)
+        .map(|i| {
+            let grade = (i % 4) as u8 + 1;
+            let ai = if i < agree { grade } else { (grade + 1) % 4 + 1 };
+            AiReadPayload { exam_date: Some(day.into()), ..ai_read(first + i, "NAGOYA-U", Some(ai)) }
+        })
+        .collect();
+    assert!(reader.push_ai_reads(&reads).expect("AI reads").iter().all(|o| matches!(o, PushOutcome::Stored)));
+}
+
+/// The drift monitor (issue #17) on SYNTHETIC reads and labels, default settings (window 50
+/// cases, 20 to measure, floor 0.40, release at 0.45): NAGOYA-U's AI agrees with its readers,
+/// then for three days mostly does not, then agrees again. Rolling κ by hand (readers' grades
+/// uniform, so chance agreement 1/4): 1 on 1–4 March (day 1 with 10 cases: unmeasured), then
+/// 0.52, 0.04, −0.22, 0.25, 0.73, 1. So its AI-only counts are withheld from 5 March, the
+/// withhold audited while it runs, and released on 8 March, audited too; OSAKA-U, with 5
+/// confirmed cases, is "unmeasured", counted but flagged, never "published". The export carries
+/// all of it.
+#[test]
+#[allow(clippy::too_many_lines)] // one scenario, told in order
+fn synthetic_drift_withholds_ai_counts_when_agreement_drops_releases_them_when_it_recovers_and_flags_unmeasured_sites()
+{
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let reader = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let osaka = client(&svc, &token(&svc, "R-O", "OSAKA-U", Role::Reader, 30));
+        let curator = client(&svc, &token(&svc, "CUR", "NAGOYA-U", Role::Curator, 30));
+        let day = |d: u32| format!("2026-03-{d:02}");
+        let mut next = 1;
+        for (d, n, agree) in [(1, 10, 10), (2, 10, 10), (3, 10, 10), (4, 20, 2), (5, 20, 2), (6, 20, 2)] {
+            push_synthetic_day(&reader, next, &day(d), n, agree);
+            next += n;
+        }
+        for i in 0..5 {
+            push(&osaka, &label(1000 + i, "OSAKA-U", "R-O", 1, 1, Pcr::Positive, "2026-03-05"));
+            let read =
+                AiReadPayload { facility_postal_code: "565-0871".into(), ..ai_read(1000 + i, "OSAKA-U", Some(1)) };
+            osaka.push_ai_reads(&[AiReadPayload { exam_date: Some("2026-03-05".into()), ..read }]).expect("read");
+        }
+
+        // While agreement is down: withheld, still running, audited once.
+        let report = curator.drift(Some("bundled"), None).expect("drift");
+        let nagoya = report.monitors.iter().find(|m| m.site_code == "NAGOYA-U").expect("NAGOYA-U");
+        assert_eq!(nagoya.status, DriftStatus::Withheld, "{}: {:?}", db.name, nagoya.reasons);
+        assert_eq!(nagoya.reasons[0].code(), "kappa_below_floor");
+        let withheld: Vec<_> = nagoya.periods.iter().filter(|p| p.status == DriftStatus::Withheld).collect();
+        assert_eq!(withheld.len(), 1, "{:?}", nagoya.periods);
+        assert_eq!((withheld[0].from_day.as_str(), withheld[0].to_day.as_deref()), ("2026-03-05", None));
+        let audit = |action: &str| -> Vec<String> {
+            svc.block_on(svc.db.audit_trail(None, 0, 5000))
+                .expect("audit")
+                .into_iter()
+                .filter(|e| e.action == action && e.site_code == "NAGOYA-U")
+                .map(|e| e.target)
+                .collect()
+        };
+        let withholds = audit("drift.withhold");
+        assert_eq!(withholds.len(), 1, "{}: {withholds:?}", db.name);
+        assert!(withholds[0].starts_with("bundled from 2026-03-05: agreement κ"), "{withholds:?}");
+        assert!(audit("drift.release").is_empty());
+        let q =
+            SurveillanceQuery { model: Some("bundled".into()), prefecture: Some("23".into()), ..Default::default() };
+        let counts = reader.ai_surveillance(&q).expect("AI counts");
+        let days: std::collections::BTreeSet<&str> = counts.rows.iter().map(|r| r.period_start.as_str()).collect();
+        assert_eq!(days, ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"].into(), "5 March on: withheld");
+
+        // Agreement recovers.
+        for d in [7, 8, 9] {
+            push_synthetic_day(&reader, next, &day(d), 20, 20);
+            next += 20;
+        }
+        let report = curator.drift(Some("bundled"), None).expect("drift");
+        let nagoya = report.monitors.iter().find(|m| m.site_code == "NAGOYA-U").expect("NAGOYA-U");
+        assert_eq!(nagoya.status, DriftStatus::Published, "{:?}", nagoya.reasons);
+        let status_on = |d: &str| nagoya.points.iter().find(|p| p.day == d).map(|p| p.status);
+        assert_eq!(status_on("2026-03-01"), Some(DriftStatus::Unmeasured), "10 cases");
+        assert_eq!(status_on("2026-03-04"), Some(DriftStatus::Published));
+        assert_eq!(status_on("2026-03-07"), Some(DriftStatus::Withheld), "κ 0.25");
+        assert_eq!(status_on("2026-03-08"), Some(DriftStatus::Published), "κ 0.73");
+        let k = nagoya.points.iter().find(|p| p.day == "2026-03-08").expect("8 March").kappa;
+        assert!((k.kappa.expect("κ") - 0.733).abs() < 0.001 && k.low.expect("low") < 0.733, "{k:?}");
+        let withheld: Vec<_> = nagoya.periods.iter().filter(|p| p.status == DriftStatus::Withheld).collect();
+        assert_eq!((withheld[0].from_day.as_str(), withheld[0].to_day.as_deref()), ("2026-03-05", Some("2026-03-08")));
+        assert_eq!(audit("drift.withhold").len(), 1, "the same withhold, not a second one");
+        let releases = audit("drift.release");
+        assert_eq!(releases, vec!["bundled from 2026-03-05: released on 2026-03-08".to_owned()], "{}", db.name);
+        let osaka_m = report.monitors.iter().find(|m| m.site_code == "OSAKA-U").expect("OSAKA-U");
+        assert_eq!(osaka_m.status, DriftStatus::Unmeasured, "5 cases is not 'fine'");
+        assert_eq!(osaka_m.reasons[0].code(), "too_few_cases");
+
+        let counts = reader.ai_surveillance(&SurveillanceQuery { prefecture: None, ..q.clone() }).expect("AI counts");
+        let days: std::collections::BTreeSet<&str> =
+            counts.rows.iter().filter(|r| r.prefecture == "23").map(|r| r.period_start.as_str()).collect();
+        assert!(days.contains("2026-03-08") && days.contains("2026-03-04"), "{days:?}");
+        assert!(!days.contains("2026-03-05") && !days.contains("2026-03-07"), "{days:?}");
+        let osaka_rows: i64 = counts.rows.iter().filter(|r| r.prefecture == "27").filter_map(|r| r.count).sum();
+        assert_eq!(osaka_rows, 5, "unmeasured is published");
+        let flag =
+            |site: &str, status: DriftStatus| counts.flags.iter().find(|f| f.site_code == site && f.status == status);
+        let w = flag("NAGOYA-U", DriftStatus::Withheld).expect("withheld flag");
+        assert_eq!(
+            (w.prefecture.as_str(), w.from_day.as_str(), w.reason_code.as_str()),
+            ("23", "2026-03-05", "kappa_below_floor")
+        );
+        assert!(flag("OSAKA-U", DriftStatus::Unmeasured).is_some(), "{:?}", counts.flags);
+
+        // The export: what was counted, by which versions, under which rule, with the marks.
+        let export =
+            reader.export(&SurveillanceQuery { period: Period::Week, prefecture: None, ..q.clone() }).expect("export");
+        assert_eq!(
+            (export.schema.as_str(), export.source, export.model_set.as_deref()),
+            ("lungdesk-surveillance-export/1", Source::Ai, Some("bundled"))
+        );
+        assert_eq!(export.model_versions, vec!["lungdesk-lung 1.0.0+lungdesk-lesion 2.0.0".to_owned()]);
+        assert!(export.suppression.contains("fewer than 1"), "{}", export.suppression);
+        // The week of 2 March holds 5–8 March: partial for Aichi, whole for Osaka.
+        let week = |pref: &str| {
+            export.rows.iter().filter(|r| r.period_start == "2026-03-02" && r.prefecture == pref).collect::<Vec<_>>()
+        };
+        assert!(!week("23").is_empty() && week("23").iter().all(|r| r.withheld), "{:?}", week("23"));
+        assert!(week("27").iter().all(|r| !r.withheld));
+        let march_first = export.rows.iter().filter(|r| r.period_start == "2026-02-23");
+        assert!(march_first.clone().count() > 0 && march_first.into_iter().all(|r| !r.withheld));
+        let csv = reader.export_csv(&SurveillanceQuery { prefecture: None, ..q.clone() }).expect("csv");
+        assert!(csv.starts_with("row_type,schema,source,model_set,model_versions,period,period_start,"), "{csv}");
+        assert!(csv.contains("flag,lungdesk-surveillance-export/1,ai,bundled,lungdesk-lung 1.0.0+lungdesk-lesion 2.0.0,day,,23,,,,,,,,,NAGOYA-U,withheld,2026-03-05,2026-03-08,kappa_below_floor\n"), "{csv}");
+        let labels_export = reader.export(&SurveillanceQuery::default()).expect("the confirmed series");
+        assert_eq!(
+            (labels_export.source, labels_export.model_set.as_ref(), labels_export.flags.len()),
+            (Source::Radiologist, None, 0)
+        );
+        assert!(labels_export.rows.iter().all(|r| r.pcr.is_some() && r.grade.is_some()));
+
+        // Scope: a site admin sees their own site, a reader nothing.
+        let admin = client(&svc, &token(&svc, "ADM", "OSAKA-U", Role::SiteAdmin, 30));
+        let own = admin.drift(None, None).expect("own site");
+        assert!(own.monitors.iter().all(|m| m.site_code == "OSAKA-U") && !own.monitors.is_empty());
+        assert!(admin.drift(None, Some("NAGOYA-U")).expect_err("other site").to_string().contains("own site"));
+        assert!(reader.drift(None, None).expect_err("reader").to_string().contains("reader token"));
         svc.kill();
     }
 }

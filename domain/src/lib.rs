@@ -4,6 +4,7 @@
 
 pub mod agreement;
 mod ai_read;
+pub mod drift;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod payload;

@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
+mod drift;
+
 use crate::wire::{
     Agreement, AiSurveillance, AiSurveillanceRow, AuditEntry, Period, ReaderAgreement, Role, Source, Surveillance,
     SurveillanceQuery, SurveillanceRow, TokenInfo,
@@ -156,8 +158,9 @@ pub struct Db {
 /// The schema's version, kept in `schema_version`. Version 1 (no such table) keyed cases by
 /// case key alone and recorded neither the writing token nor each label's exam date and postal
 /// code; [`MIGRATE_1_TO_2`] brings such a database up to date with its rows kept.
-/// Version 3 adds the AI reads (`ai_reads`, issue #17); the table is created where missing.
-const SCHEMA_VERSION: i64 = 3;
+/// Version 3 adds the AI reads (`ai_reads`, issue #17), version 4 the drift monitor's periods
+/// (`drift_periods`); each table is created where missing.
+const SCHEMA_VERSION: i64 = 4;
 
 const CASES_DDL: &str = "(case_key TEXT NOT NULL, site_code TEXT NOT NULL, exam_date TEXT, \
      age_band TEXT, sex TEXT, postal_code TEXT NOT NULL, prefecture TEXT NOT NULL, day TEXT NOT NULL, week TEXT NOT NULL, \
@@ -199,6 +202,11 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS ai_reads_day ON ai_reads(model_set, day)",
     // The latest read of a case by a set (the counts take only that one).
     "CREATE INDEX IF NOT EXISTS ai_reads_case ON ai_reads(site_code, case_key, model_set, analysed_at)",
+    // The drift monitor's periods per site × model set (`drift.rs`): `withheld` ones leave that
+    // site's reads of those exam days out of the published AI series.
+    "CREATE TABLE IF NOT EXISTS drift_periods (site_code TEXT NOT NULL, model_set TEXT NOT NULL, \
+     status TEXT NOT NULL, from_day TEXT NOT NULL, to_day TEXT, reason_code TEXT NOT NULL, reason TEXT NOT NULL, \
+     prefecture TEXT NOT NULL, PRIMARY KEY (site_code, model_set, status, from_day))",
 ];
 
 /// Version 1 → 2, in one transaction: cases and labels rebuilt with site-scoped keys (their
@@ -1044,7 +1052,8 @@ impl Db {
 
     /// The AI-only counts of model set `q.model`: every case the set read, once, by its
     /// latest read (a newer version's read replaces an older one's), counted by the day of
-    /// the exam (else of the reading), prefecture, grade or "cannot grade", sex and age band.
+    /// the exam (else of the reading), prefecture, grade or "cannot grade", sex and age band;
+    /// the reads of a site the drift monitor withheld for those days left out (and flagged).
     /// Weeks are summed from days here, so that both periods come from one grouping.
     pub async fn ai_surveillance(&self, q: &SurveillanceQuery, min_count: i64) -> Result<AiSurveillance> {
         type Cell = (String, String, Option<i64>, Option<String>, Option<String>, Option<String>);
@@ -1055,6 +1064,8 @@ impl Db {
              AND ($5 = 0 OR a.grade = $5) \
              AND NOT EXISTS (SELECT 1 FROM ai_reads b WHERE b.site_code = a.site_code AND b.case_key = a.case_key \
                  AND b.model_set = a.model_set AND (b.analysed_at > a.analysed_at OR (b.analysed_at = a.analysed_at AND b.id > a.id))) \
+             AND NOT EXISTS (SELECT 1 FROM drift_periods w WHERE w.site_code = a.site_code AND w.model_set = a.model_set \
+                 AND w.status = 'withheld' AND a.day >= w.from_day AND (w.to_day IS NULL OR a.day < w.to_day)) \
              GROUP BY a.day, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band",
         )
         .bind(model_set.clone())
@@ -1095,7 +1106,32 @@ impl Db {
                 count: (n >= min_count).then_some(n),
             })
             .collect();
-        Ok(AiSurveillance { period: q.period, min_count, source: Source::Ai, model_set, rows })
+        let flags = self
+            .drift_flags(
+                &model_set,
+                q.from.as_deref().unwrap_or("0000-00-00"),
+                q.to.as_deref().unwrap_or("9999-99-99"),
+                q.prefecture.as_deref().unwrap_or_default(),
+            )
+            .await?;
+        Ok(AiSurveillance { period: q.period, min_count, source: Source::Ai, model_set, rows, flags })
+    }
+
+    /// The model versions of the AI reads of `model_set` with exam days `from`–`to`.
+    pub async fn ai_model_versions(&self, model_set: &str, from: &str, to: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT model_version FROM ai_reads WHERE model_set = $1 AND day >= $2 AND day <= $3 ORDER BY model_version",
+        )
+        .bind(model_set.to_owned())
+        .bind(from.to_owned())
+        .bind(to.to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql("list the model versions"))?;
+        rows.iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(sql("list the model versions"))
     }
 
     /// Agreement of model set `model_set` with the readers (and of readers with each other)

@@ -9,6 +9,8 @@
 //! | `GET /v1/surveillance?period=day&from=&to=&prefecture=&grade=&pcr=&source=&format=csv` | any token | counts |
 //! | `GET /v1/surveillance?source=ai&model=SET&…` | any token | AI-only counts of a model set, from its AI reads |
 //! | `GET /v1/agreement?model=SET&site=&from=&to=` | site admin (own site), curator | AI against readers and readers against each other: confusion, κ unweighted and linear with 95 % CI |
+//! | `GET /v1/surveillance/export?format=csv\|json&source=&model=&…` | any token | the published series with source, model set and versions, suppression and withheld marks, drift flags |
+//! | `GET /v1/drift?model=&site=` | site admin (own site), curator | the drift monitor of each site × model set: status, reasons, rolling κ per exam day, withheld and unmeasured periods |
 //! | `POST /v1/tokens` | site admin | a reader token for their site |
 //! | `GET /v1/tokens`, `DELETE /v1/tokens/{id}` | site admin (own site); curator (all) | list and revoke tokens by id |
 //! | `GET /v1/audit?after=N` | site admin (own site); curator (all) | audited writes |
@@ -16,6 +18,7 @@
 
 pub mod backends;
 pub mod db;
+pub mod monitor;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -32,6 +35,7 @@ use lungdesk_domain::{LabelPayload, Pcr};
 use serde::Deserialize;
 
 pub use db::{Db, DbError, Ingested, Issuer, Principal};
+pub use lungdesk_domain::drift::DriftConfig;
 
 use crate::wire::{ErrorBody, IssuedToken, Period, Role, Source, SurveillanceQuery, TokenRequest};
 
@@ -49,6 +53,15 @@ pub struct Config {
     pub database_url: String,
     /// Surveillance counts below this are suppressed.
     pub min_count: i64,
+    /// The drift monitor's floor, windows and tests.
+    pub drift: lungdesk_domain::drift::DriftConfig,
+}
+
+impl Config {
+    /// `database_url` with the drift monitor's defaults.
+    pub fn new(database_url: impl Into<String>, min_count: i64) -> Self {
+        Self { database_url: database_url.into(), min_count, drift: DriftConfig::default() }
+    }
 }
 
 /// What the handlers share.
@@ -56,6 +69,7 @@ pub struct Config {
 pub struct AppState {
     pub db: Db,
     pub min_count: i64,
+    pub drift: monitor::DriftWatch,
 }
 
 /// A refusal or failure, as an HTTP status and a JSON `{"error": …}` body.
@@ -88,6 +102,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/labels/batch", post(post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)))
         .route("/v1/ai-reads/batch", post(post_ai_reads).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)))
         .route("/v1/surveillance", get(get_surveillance))
+        .route("/v1/surveillance/export", get(get_export))
+        .route("/v1/drift", get(get_drift))
         .route("/v1/agreement", get(get_agreement))
         .route("/v1/tokens", post(post_token).get(get_tokens))
         .route("/v1/tokens/{id}", axum::routing::delete(delete_token))
@@ -206,7 +222,9 @@ async fn post_label(
         return Err(refuse(StatusCode::BAD_REQUEST, "Idempotency-Key must be case_key:reader_id:revision of the body"));
     }
     may_write(&who, &payload)?;
-    Ok(match state.db.ingest(&payload, &who, &token_id).await? {
+    let ingested = state.db.ingest(&payload, &who, &token_id).await?;
+    state.drift.site_changed(&who.site_code);
+    Ok(match ingested {
         Ingested::Stored(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
         Ingested::AlreadyThere(id) => (StatusCode::OK, Json(serde_json::json!({ "id": id }))).into_response(),
         Ingested::Conflict(held) => (
@@ -260,7 +278,10 @@ async fn post_batch(
         normalise_times(p);
     }
     let outcomes = match state.db.ingest_batch(&labels, &who, &token_id).await? {
-        Ok(o) => o,
+        Ok(o) => {
+            state.drift.site_changed(&who.site_code);
+            o
+        }
         Err(i) => {
             return Err(refuse(StatusCode::FORBIDDEN, format!("label {i}: a reader writes only for their own site")));
         }
@@ -300,6 +321,10 @@ async fn post_ai_reads(
         }
     }
     let outcomes = state.db.ingest_ai_reads(&reads, &who.site_code, &token_id).await?;
+    let sets: std::collections::BTreeSet<&str> = reads.iter().map(|r| r.model_set.as_str()).collect();
+    for set in sets {
+        state.drift.reads_changed(&who.site_code, set);
+    }
     let body: Vec<serde_json::Value> = outcomes
         .into_iter()
         .map(|o| match o {
@@ -358,6 +383,23 @@ struct AgreementParams {
     to: Option<String>,
 }
 
+/// The site a request about agreement may read: a curator's choice (every site when none),
+/// a site admin's own, a reader's none (it would show other readers' grades).
+fn scoped_site(who: &Principal, asked: Option<String>, what: &str) -> Result<Option<String>, ApiError> {
+    match who.role {
+        Role::Reader => {
+            Err(refuse(StatusCode::FORBIDDEN, format!("a reader token cannot read {what} (other readers' grades)")))
+        }
+        Role::SiteAdmin => match asked {
+            Some(s) if s != who.site_code => {
+                Err(refuse(StatusCode::FORBIDDEN, format!("a site admin reads {what} of their own site only")))
+            }
+            _ => Ok(Some(who.site_code.clone())),
+        },
+        Role::Curator => Ok(asked.filter(|s| !s.is_empty())),
+    }
+}
+
 /// The AI of a model set against the readers: curators see every site (or the one named), a
 /// site admin their own site only, a reader nothing (it would show other readers' grades).
 async fn get_agreement(
@@ -373,18 +415,7 @@ async fn get_agreement(
     if !lungdesk_domain::is_model_set_name(&p.model) {
         return Err(refuse(StatusCode::BAD_REQUEST, "model must be a model set's name: 1–64 letters, digits, - or _"));
     }
-    let site = match who.role {
-        Role::Reader => {
-            return Err(refuse(StatusCode::FORBIDDEN, "a reader token cannot read agreement (other readers' grades)"));
-        }
-        Role::SiteAdmin => match p.site {
-            Some(s) if s != who.site_code => {
-                return Err(refuse(StatusCode::FORBIDDEN, "a site admin reads the agreement of their own site only"));
-            }
-            _ => Some(who.site_code.clone()),
-        },
-        Role::Curator => p.site.filter(|s| !s.is_empty()),
-    };
+    let site = scoped_site(&who, p.site, "agreement")?;
     let agreement = state.db.agreement(&p.model, site.as_deref(), p.from.as_deref(), p.to.as_deref()).await?;
     Ok(Json(agreement).into_response())
 }
@@ -404,11 +435,8 @@ struct SurveillanceParams {
     format: Option<String>,
 }
 
-async fn get_surveillance(
-    State(state): State<Arc<AppState>>,
-    q: Result<Query<SurveillanceParams>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(p) = q.map_err(|e| refuse(StatusCode::BAD_REQUEST, e.body_text()))?;
+/// The filters of a surveillance request or export, checked; and whether CSV was asked for.
+fn surveillance_query(p: SurveillanceParams) -> Result<(SurveillanceQuery, bool), ApiError> {
     let date_ok = |d: &Option<String>| d.as_deref().is_none_or(|d| d.len() == 10 && db::week_of(d).is_some());
     if !date_ok(&p.from) || !date_ok(&p.to) {
         return Err(refuse(StatusCode::BAD_REQUEST, "from and to must be dates YYYY-MM-DD"));
@@ -462,7 +490,17 @@ async fn get_surveillance(
         source: p.source,
         model: p.model,
     };
+    Ok((query, csv))
+}
+
+async fn get_surveillance(
+    State(state): State<Arc<AppState>>,
+    q: Result<Query<SurveillanceParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = q.map_err(|e| refuse(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let (query, csv) = surveillance_query(p)?;
     if query.model.is_some() {
+        state.drift.settle(&state.db).await?;
         let counts = state.db.ai_surveillance(&query, state.min_count).await?;
         if !csv {
             return Ok(Json(counts).into_response());
@@ -503,6 +541,190 @@ async fn get_surveillance(
         );
     }
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response())
+}
+
+/// `GET /v1/drift?model=&site=`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DriftParams {
+    model: Option<String>,
+    site: Option<String>,
+}
+
+/// The drift monitor of every site × model set in scope (as for agreement: curators every
+/// site, a site admin their own, a reader none), each with its verdict after every exam day.
+async fn get_drift(
+    State(state): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+    q: Result<Query<DriftParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = q.map_err(|e| refuse(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if p.model.as_deref().is_some_and(|m| !lungdesk_domain::is_model_set_name(m)) {
+        return Err(refuse(StatusCode::BAD_REQUEST, "model must be a model set's name: 1–64 letters, digits, - or _"));
+    }
+    let site = scoped_site(&who, p.site, "the drift monitor")?;
+    state.drift.settle(&state.db).await?;
+    let mut monitors = Vec::new();
+    for (site, set) in state.db.drift_monitors(site.as_deref(), p.model.as_deref()).await? {
+        monitors.push(state.db.evaluate_drift(&site, &set, &state.drift.config).await?);
+    }
+    Ok(Json(crate::wire::DriftReport { config: state.drift.config, monitors }).into_response())
+}
+
+/// The schema of `GET /v1/surveillance/export`.
+pub const EXPORT_SCHEMA: &str = "lungdesk-surveillance-export/1";
+
+/// `GET /v1/surveillance/export?format=csv|json&source=&model=&…`: the published series (the
+/// filters of `/v1/surveillance`) with its source, model set and versions, the suppression
+/// rule, each cell's suppressed and withheld marks, and the drift monitor's flags.
+async fn get_export(
+    State(state): State<Arc<AppState>>,
+    q: Result<Query<SurveillanceParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = q.map_err(|e| refuse(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let (mut query, csv) = surveillance_query(p)?;
+    if query.source == Some(Source::Ai) && query.model.is_none() {
+        return Err(refuse(StatusCode::BAD_REQUEST, "an AI export names its model set: source=ai&model=SET"));
+    }
+    let source = *query.source.get_or_insert(Source::Radiologist);
+    let (lo, hi) = (
+        query.from.clone().unwrap_or_else(|| "0000-00-00".into()),
+        query.to.clone().unwrap_or_else(|| "9999-99-99".into()),
+    );
+    let (rows, flags, model_versions) = if let Some(model) = query.model.clone() {
+        state.drift.settle(&state.db).await?;
+        let counts = state.db.ai_surveillance(&query, state.min_count).await?;
+        let versions = state.db.ai_model_versions(&model, &lo, &hi).await?;
+        let rows = counts
+            .rows
+            .into_iter()
+            .map(|r| {
+                let withheld = withheld_in(&counts.flags, &r.prefecture, &r.period_start, query.period);
+                crate::wire::ExportRow {
+                    suppressed: r.count.is_none(),
+                    period_start: r.period_start,
+                    prefecture: r.prefecture,
+                    grade: r.grade,
+                    cannot_grade: r.cannot_grade,
+                    pcr: None,
+                    sex: r.sex,
+                    age_band: r.age_band,
+                    count: r.count,
+                    withheld,
+                }
+            })
+            .collect();
+        (rows, counts.flags, versions)
+    } else {
+        let counts = state.db.surveillance(&query, state.min_count).await?;
+        let rows = counts
+            .rows
+            .into_iter()
+            .map(|r| crate::wire::ExportRow {
+                suppressed: r.count.is_none(),
+                period_start: r.period_start,
+                prefecture: r.prefecture,
+                grade: Some(r.grade),
+                cannot_grade: None,
+                pcr: Some(r.pcr),
+                sex: None,
+                age_band: None,
+                count: r.count,
+                withheld: false,
+            })
+            .collect();
+        (rows, Vec::new(), Vec::new())
+    };
+    let export = crate::wire::SurveillanceExport {
+        schema: EXPORT_SCHEMA.to_owned(),
+        generated_at: db::now(),
+        service_version: env!("CARGO_PKG_VERSION").to_owned(),
+        source,
+        model_set: query.model.clone(),
+        model_versions,
+        period: query.period,
+        from: query.from.clone(),
+        to: query.to.clone(),
+        min_count: state.min_count,
+        suppression: format!(
+            "cells of fewer than {} cases are published without their count (suppressed = true); no totals are published",
+            state.min_count
+        ),
+        rows,
+        flags,
+    };
+    if !csv {
+        return Ok(Json(export).into_response());
+    }
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], export_csv(&export)).into_response())
+}
+
+/// Whether a withheld flag of `prefecture` overlaps the period starting `start`.
+fn withheld_in(flags: &[crate::wire::DriftFlag], prefecture: &str, start: &str, period: Period) -> bool {
+    let end = match period {
+        Period::Day => start.to_owned(),
+        Period::Week => db::week_end_of(start).unwrap_or_else(|| start.to_owned()),
+    };
+    flags.iter().any(|f| {
+        f.status == lungdesk_domain::drift::DriftStatus::Withheld
+            && f.prefecture == prefecture
+            && f.from_day.as_str() <= end.as_str()
+            && f.to_day.as_deref().is_none_or(|to| to > start)
+    })
+}
+
+/// One line per cell, each carrying what it is a count of; the flags follow as rows of their
+/// own (`row_type` `flag`), so that one file is the whole citation.
+fn export_csv(e: &crate::wire::SurveillanceExport) -> String {
+    let mut out = String::from(
+        "row_type,schema,source,model_set,model_versions,period,period_start,prefecture,grade,cannot_grade,pcr,sex,\
+         age_band,count,suppressed,withheld,site_code,status,from_day,to_day,reason_code\n",
+    );
+    let versions = e.model_versions.join(";");
+    let model = e.model_set.as_deref().unwrap_or_default();
+    let period = match e.period {
+        Period::Day => "day",
+        Period::Week => "week",
+    };
+    let head = format!("{},{},{model},{},{period}", e.schema, e.source.code(), csv_field(&versions));
+    for r in &e.rows {
+        let _ = writeln!(
+            out,
+            "cell,{head},{},{},{},{},{},{},{},{},{},{},,,,,",
+            r.period_start,
+            r.prefecture,
+            r.grade.map(|g| g.to_string()).unwrap_or_default(),
+            r.cannot_grade.as_deref().unwrap_or_default(),
+            r.pcr.map(Pcr::code).unwrap_or_default(),
+            r.sex.as_deref().unwrap_or_default(),
+            r.age_band.as_deref().unwrap_or_default(),
+            r.count.map(|n| n.to_string()).unwrap_or_default(),
+            r.suppressed,
+            r.withheld,
+        );
+    }
+    for f in &e.flags {
+        let status = match f.status {
+            lungdesk_domain::drift::DriftStatus::Withheld => "withheld",
+            lungdesk_domain::drift::DriftStatus::Unmeasured => "unmeasured",
+            lungdesk_domain::drift::DriftStatus::Published => "published",
+        };
+        let _ = writeln!(
+            out,
+            "flag,{head},,{},,,,,,,,,{},{status},{},{},{}",
+            f.prefecture,
+            f.site_code,
+            f.from_day,
+            f.to_day.as_deref().unwrap_or_default(),
+            f.reason_code,
+        );
+    }
+    out
+}
+
+/// A CSV field, quoted where it holds a comma or a quote.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
 }
 
 async fn post_token(
@@ -679,7 +901,22 @@ impl RunningService {
         let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: "?".into(), source })?;
         listener.set_nonblocking(true).map_err(|source| StartError::Listen { addr: addr.to_string(), source })?;
         let db = runtime.block_on(Db::connect(&config.database_url))?;
-        let state = Arc::new(AppState { db: db.clone(), min_count: config.min_count });
+        let state = Arc::new(AppState {
+            db: db.clone(),
+            min_count: config.min_count,
+            drift: monitor::DriftWatch::new(config.drift),
+        });
+        // The drift monitor between requests, so that a withhold is audited when it happens.
+        let watched = state.clone();
+        runtime.spawn(async move {
+            let mut every = tokio::time::interval(monitor::EVALUATE_EVERY);
+            loop {
+                every.tick().await;
+                if let Err(e) = watched.drift.settle(&watched.db).await {
+                    tracing::warn!("drift monitor: {e}");
+                }
+            }
+        });
         let app = router(state).into_make_service();
         let handle = axum_server::Handle::new();
         let _entered = runtime.enter();
