@@ -342,6 +342,29 @@ pub const JA: &[(&str, &str)] = &[
         "{total} cases counted; cells under {min} are suppressed ({n} here).",
         "{total} 例を集計; {min} 未満のセルは秘匿 (ここでは {n} 個)。",
     ),
+    (
+        "{total} confirmed, {ai} AI-only ({set}); cells under {min} are suppressed ({n} here).",
+        "確定 {total} 例、AI のみ {ai} 例 ({set}); {min} 未満のセルは秘匿 (ここでは {n} 個)。",
+    ),
+    ("AI-only counts unavailable: {error}", "AI のみの件数を取得できません: {error}"),
+    ("AI model set", "AI モデルセット"),
+    ("Compare", "比較"),
+    ("every case", "全症例"),
+    ("cases", "症例数"),
+    ("withheld: {site}", "公表保留: {site}"),
+    ("AI only ({set})", "AI のみ ({set})"),
+    ("AI: cannot grade", "AI: 判定不能"),
+    ("Agreement unavailable: {error}", "一致度を取得できません: {error}"),
+    (
+        "Agreement of {set} with the readers: Cohen's κ over the last {n} confirmed cases, 95 % interval; counts withheld under {floor}.",
+        "{set} と読影者の一致度: 直近 {n} 確定例の Cohen の κ と 95 % 信頼区間; {floor} 未満で件数の公表を保留。",
+    ),
+    ("floor", "下限"),
+    ("agreement measured, above the floor", "一致度は測定済みで下限以上"),
+    ("now", "現在"),
+    ("published", "公表"),
+    ("unmeasured", "未測定"),
+    ("withheld", "公表保留"),
     ("{reader}: grade {grade}, {pcr} (revision {revision})", "{reader}: グレード {grade}、{pcr} (版 {revision})"),
     ("Surveillance (F7)", "サーベイランス (F7)"),
     ("Sync", "同期"),
@@ -506,6 +529,7 @@ mod tests {
             include_str!("viewer/panels/series_picker.rs"),
             include_str!("viewer/panels/slice_view.rs"),
             include_str!("ai_text.rs"),
+            include_str!("cloud_ui.rs"),
         ] {
             let calls = source.match_indices("tr(").chain(source.match_indices("trf("));
             for (at, call) in calls {

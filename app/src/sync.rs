@@ -81,7 +81,7 @@ pub struct SyncStatus {
 #[derive(Debug)]
 pub enum SyncEvent {
     Status(SyncStatus),
-    Surveillance(Result<Surveillance, String>),
+    Surveillance(Result<SurveillanceView, String>),
     /// The thread could not start syncing (no client for these settings, or no store) and
     /// has ended: nothing will retry until the settings are saved again.
     Stopped(String),
@@ -89,8 +89,28 @@ pub enum SyncEvent {
 
 enum Command {
     Wake,
-    Surveillance(SurveillanceQuery),
+    Surveillance(SurveillanceQuery, String),
     Stop,
+}
+
+/// What the Surveillance tab shows: the confirmed counts, the AI-only counts of one model set
+/// with the drift monitor's flags, and the monitor's rolling agreement of that set per site.
+/// The AI parts fail on their own (an older service, or a token that may not read them).
+#[derive(Debug, Clone)]
+pub struct SurveillanceView {
+    pub confirmed: Surveillance,
+    pub ai: Result<lungdesk_cloud::AiSurveillance, String>,
+    pub drift: Result<lungdesk_cloud::DriftReport, String>,
+}
+
+/// Fetches a [`SurveillanceView`] of model set `model_set` under the filters of `q`.
+fn fetch_view(client: &Client, q: &SurveillanceQuery, model_set: &str) -> Result<SurveillanceView, String> {
+    let confirmed = SurveillanceQuery { source: Some(lungdesk_cloud::Source::Radiologist), model: None, ..q.clone() };
+    let confirmed = client.surveillance(&confirmed).map_err(|e| e.to_string())?;
+    let ai = SurveillanceQuery { model: Some(model_set.to_owned()), pcr: None, ..q.clone() };
+    let ai = client.ai_surveillance(&ai).map_err(|e| e.to_string());
+    let drift = client.drift(Some(model_set), None).map_err(|e| e.to_string());
+    Ok(SurveillanceView { confirmed, ai, drift })
 }
 
 /// The running sync thread; dropping it tells the thread to stop after its current request,
@@ -107,9 +127,10 @@ impl SyncHandle {
     pub fn wake(&self) {
         let _ = self.tx.send(Command::Wake);
     }
-    /// Fetch surveillance counts; they arrive as [`SyncEvent::Surveillance`].
-    pub fn fetch_surveillance(&self, q: SurveillanceQuery) {
-        let _ = self.tx.send(Command::Surveillance(q));
+    /// Fetch the confirmed and the AI-only counts of `model_set` and its drift monitor; they
+    /// arrive as [`SyncEvent::Surveillance`].
+    pub fn fetch_surveillance(&self, q: SurveillanceQuery, model_set: String) {
+        let _ = self.tx.send(Command::Surveillance(q, model_set));
     }
 }
 
@@ -215,9 +236,7 @@ fn run(
                         break;
                     }
                 }
-                Ok(Command::Surveillance(q)) => {
-                    send(SyncEvent::Surveillance(client.surveillance(&q).map_err(|e| e.to_string())));
-                }
+                Ok(Command::Surveillance(q, set)) => send(SyncEvent::Surveillance(fetch_view(client, &q, &set))),
                 Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => break,
             }

@@ -175,6 +175,15 @@ fn two_readers_label_offline_reconnect_and_see_the_national_counts_plotted() {
         assert_eq!((on(1), on(2), on(3), on(4)), (1, 1, 1, 0), "{} {series:?}", db.name);
         assert!(series.iter().all(|s| s.points.iter().all(|p| p.0 == "2026-04-01")), "the phantoms' exam date");
         assert_eq!(a.state().model().cloud().query.source, Some(Source::Radiologist));
+        // Beside them the AI-only counts of the bundled set and its drift monitor, fetched
+        // with them (a reader reads their own site's monitor).
+        let panel = a.state().model().cloud();
+        let Some(Ok(view)) = &panel.counts else { unreachable!("waited for above") };
+        let ai = view.ai.as_ref().expect("AI-only counts");
+        assert_eq!(ai.model_set, "bundled");
+        let drift = view.drift.as_ref().expect("the drift monitor");
+        assert!(drift.monitors.iter().all(|m| m.site_code == "NAGOYA-U"), "{drift:?}");
+        assert_eq!(panel.compared().confirmed.iter().map(|p| p.1).sum::<i64>(), 3);
         a.get_by_label("Surveillance: daily CT-based pneumonia counts");
         drop(a);
         drop(b);

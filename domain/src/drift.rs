@@ -274,7 +274,15 @@ pub fn periods(points: &[DriftPoint]) -> Vec<DriftPeriod> {
             out.push(done);
         }
         if open.is_none() && p.status != DriftStatus::Published {
-            let reason = p.reasons.first().copied().unwrap_or(DriftReason::TooFewCases { cases: 0, min_cases: 0 });
+            // The reason for the status: a withheld day names what withheld it, not that it
+            // was also unmeasured.
+            let withholds =
+                |r: &&DriftReason| !matches!(r, DriftReason::TooFewCases { .. } | DriftReason::KappaUndefined { .. });
+            let reason = match p.status {
+                DriftStatus::Withheld => p.reasons.iter().find(withholds).or(p.reasons.first()),
+                _ => p.reasons.first(),
+            };
+            let reason = reason.copied().unwrap_or(DriftReason::TooFewCases { cases: 0, min_cases: 0 });
             open = Some(DriftPeriod { status: p.status, from_day: p.day.clone(), to_day: None, reason });
         }
     }
@@ -440,6 +448,8 @@ mod tests {
         assert_eq!(last.status, DriftStatus::Withheld);
         assert!(last.reasons.iter().any(|r| r.code() == "grade_mix_shift"), "{last:?}");
         assert!(last.mix_p_value.expect("tested") < 1e-6);
+        let withheld = periods(&t).into_iter().find(|p| p.status == DriftStatus::Withheld).expect("a withheld period");
+        assert_eq!(withheld.reason.code(), "grade_mix_shift", "what withheld it, not that it was also unmeasured");
         // The same shift with 30 recent confirmed cases in good agreement: an epidemic wave the
         // readers confirm, published.
         let cases = synthetic_cases(1000, 30, 30);

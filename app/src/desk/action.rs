@@ -85,7 +85,8 @@ pub enum Job {
     CancelImport,
     StartSync(SyncSettings),
     WakeSync,
-    FetchSurveillance(SurveillanceQuery),
+    /// The filters, and the model set whose AI-only counts and drift monitor to show.
+    FetchSurveillance(SurveillanceQuery, String),
     /// The viewer's language follows the desk's.
     ViewerLang(Lang),
     FocusNote,

@@ -255,9 +255,9 @@ impl Desk {
                     sync.wake();
                 }
             }
-            Job::FetchSurveillance(query) => {
+            Job::FetchSurveillance(query, model_set) => {
                 if let Some(sync) = &self.sync {
-                    sync.fetch_surveillance(query);
+                    sync.fetch_surveillance(query, model_set);
                 }
             }
             Job::ViewerLang(lang) => self.viewer.lang = lang,

@@ -604,7 +604,7 @@ impl DeskModel {
         }
         if self.syncing {
             self.cloud.fetching = true;
-            jobs.push(Job::FetchSurveillance(self.cloud.query.clone()));
+            jobs.push(Job::FetchSurveillance(self.cloud.query.clone(), self.cloud.model_set().to_owned()));
         }
     }
 

@@ -10,7 +10,7 @@
 //! | `GET /v1/surveillance?source=ai&model=SET&…` | any token | AI-only counts of a model set, from its AI reads |
 //! | `GET /v1/agreement?model=SET&site=&from=&to=` | site admin (own site), curator | AI against readers and readers against each other: confusion, κ unweighted and linear with 95 % CI |
 //! | `GET /v1/surveillance/export?format=csv\|json&source=&model=&…` | any token | the published series with source, model set and versions, suppression and withheld marks, drift flags |
-//! | `GET /v1/drift?model=&site=` | site admin (own site), curator | the drift monitor of each site × model set: status, reasons, rolling κ per exam day, withheld and unmeasured periods |
+//! | `GET /v1/drift?model=&site=` | reader and site admin (own site), curator | the drift monitor of each site × model set: status, reasons, rolling κ per exam day, withheld and unmeasured periods |
 //! | `POST /v1/tokens` | site admin | a reader token for their site |
 //! | `GET /v1/tokens`, `DELETE /v1/tokens/{id}` | site admin (own site); curator (all) | list and revoke tokens by id |
 //! | `GET /v1/audit?after=N` | site admin (own site); curator (all) | audited writes |
@@ -384,9 +384,21 @@ struct AgreementParams {
 }
 
 /// The site a request about agreement may read: a curator's choice (every site when none),
-/// a site admin's own, a reader's none (it would show other readers' grades).
-fn scoped_site(who: &Principal, asked: Option<String>, what: &str) -> Result<Option<String>, ApiError> {
+/// a site admin's own, a reader's own where `readers_own_site` (the drift monitor: κ and
+/// status only), else none (the confusion tables would show other readers' grades).
+fn scoped_site(
+    who: &Principal,
+    asked: Option<String>,
+    what: &str,
+    readers_own_site: bool,
+) -> Result<Option<String>, ApiError> {
     match who.role {
+        Role::Reader if readers_own_site => match asked {
+            Some(s) if s != who.site_code => {
+                Err(refuse(StatusCode::FORBIDDEN, format!("a reader reads {what} of their own site only")))
+            }
+            _ => Ok(Some(who.site_code.clone())),
+        },
         Role::Reader => {
             Err(refuse(StatusCode::FORBIDDEN, format!("a reader token cannot read {what} (other readers' grades)")))
         }
@@ -415,7 +427,7 @@ async fn get_agreement(
     if !lungdesk_domain::is_model_set_name(&p.model) {
         return Err(refuse(StatusCode::BAD_REQUEST, "model must be a model set's name: 1–64 letters, digits, - or _"));
     }
-    let site = scoped_site(&who, p.site, "agreement")?;
+    let site = scoped_site(&who, p.site, "agreement", false)?;
     let agreement = state.db.agreement(&p.model, site.as_deref(), p.from.as_deref(), p.to.as_deref()).await?;
     Ok(Json(agreement).into_response())
 }
@@ -551,8 +563,8 @@ struct DriftParams {
     site: Option<String>,
 }
 
-/// The drift monitor of every site × model set in scope (as for agreement: curators every
-/// site, a site admin their own, a reader none), each with its verdict after every exam day.
+/// The drift monitor of every site × model set in scope (curators every site, a site admin
+/// or a reader their own), each with its verdict and rolling κ after every exam day.
 async fn get_drift(
     State(state): State<Arc<AppState>>,
     Extension(who): Extension<Principal>,
@@ -562,7 +574,7 @@ async fn get_drift(
     if p.model.as_deref().is_some_and(|m| !lungdesk_domain::is_model_set_name(m)) {
         return Err(refuse(StatusCode::BAD_REQUEST, "model must be a model set's name: 1–64 letters, digits, - or _"));
     }
-    let site = scoped_site(&who, p.site, "the drift monitor")?;
+    let site = scoped_site(&who, p.site, "the drift monitor", true)?;
     state.drift.settle(&state.db).await?;
     let mut monitors = Vec::new();
     for (site, set) in state.db.drift_monitors(site.as_deref(), p.model.as_deref()).await? {
