@@ -1241,3 +1241,42 @@ fn synthetic_drift_withholds_ai_counts_when_agreement_drops_releases_them_when_i
         svc.kill();
     }
 }
+
+/// A version-3 database (AI reads, no `latest` mark, no drift periods) is brought to version 4
+/// with its reads kept and each case's latest read marked: counted once, by that read.
+#[test]
+fn a_version_3_database_gets_its_latest_ai_reads_marked() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let desk = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let newer = AiReadPayload {
+            model_version: "lungdesk-lesion 2.1.0".into(),
+            analysed_at: "2026-11-30T10:00:00Z".into(),
+            ..ai_read(1, "NAGOYA-U", Some(4))
+        };
+        desk.push_ai_reads(&[ai_read(1, "NAGOYA-U", Some(1)), newer, ai_read(2, "NAGOYA-U", Some(1))]).expect("push");
+        // Back to version 3, as that release left it.
+        for statement in [
+            "DROP INDEX ai_reads_latest",
+            "ALTER TABLE ai_reads DROP COLUMN latest",
+            "CREATE INDEX ai_reads_day ON ai_reads(model_set, day)",
+            "DROP TABLE drift_periods",
+            "UPDATE schema_version SET version = 3",
+        ] {
+            svc.block_on(sqlx::query(statement).execute(svc.db.pool())).expect(statement);
+        }
+        svc.kill();
+        let svc = start(&db, 1);
+        let latest: i64 = svc
+            .block_on(sqlx::query_scalar("SELECT COUNT(*) FROM ai_reads WHERE latest = 1").fetch_one(svc.db.pool()))
+            .expect("latest marks");
+        assert_eq!((latest, rows(&svc, "ai_reads")), (2, 3), "{}", db.name);
+        let desk = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let counts = desk.ai_surveillance(&SurveillanceQuery { model: Some("bundled".into()), ..Default::default() });
+        let mut cells: Vec<(Option<u8>, Option<i64>)> =
+            counts.expect("counts").rows.iter().map(|r| (r.grade, r.count)).collect();
+        cells.sort_unstable();
+        assert_eq!(cells, vec![(Some(1), Some(1)), (Some(4), Some(1))], "case 1 by its newer read, case 2");
+        svc.kill();
+    }
+}

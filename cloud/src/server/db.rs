@@ -159,7 +159,8 @@ pub struct Db {
 /// case key alone and recorded neither the writing token nor each label's exam date and postal
 /// code; [`MIGRATE_1_TO_2`] brings such a database up to date with its rows kept.
 /// Version 3 adds the AI reads (`ai_reads`, issue #17), version 4 the drift monitor's periods
-/// (`drift_periods`); each table is created where missing.
+/// (`drift_periods`) and the reads' `latest` mark ([`MIGRATE_3_TO_4`]); tables are created
+/// where missing.
 const SCHEMA_VERSION: i64 = 4;
 
 const CASES_DDL: &str = "(case_key TEXT NOT NULL, site_code TEXT NOT NULL, exam_date TEXT, \
@@ -197,9 +198,11 @@ const SCHEMA: &[&str] = &[
      case_key TEXT NOT NULL, model_set TEXT NOT NULL, model_version TEXT NOT NULL, models TEXT NOT NULL, \
      grade BIGINT, cannot_grade TEXT, scores TEXT NOT NULL, day TEXT NOT NULL, prefecture TEXT NOT NULL, \
      age_band TEXT, sex TEXT, analysed_at TEXT NOT NULL, received_at TEXT NOT NULL, payload_sha256 TEXT NOT NULL, \
-     token_id TEXT NOT NULL, UNIQUE (site_code, idempotency_key), \
+     token_id TEXT NOT NULL, latest BIGINT NOT NULL DEFAULT 0, UNIQUE (site_code, idempotency_key), \
      CHECK ((grade IS NULL) = (cannot_grade IS NOT NULL)))",
-    "CREATE INDEX IF NOT EXISTS ai_reads_day ON ai_reads(model_set, day)",
+    // `latest` is 1 on the latest read of each case by each set (by `analysed_at`, then id),
+    // kept so by every ingest: the counts, agreement and drift read only those.
+    "CREATE INDEX IF NOT EXISTS ai_reads_latest ON ai_reads(model_set, latest, day)",
     // The latest read of a case by a set (the counts take only that one).
     "CREATE INDEX IF NOT EXISTS ai_reads_case ON ai_reads(site_code, case_key, model_set, analysed_at)",
     // The drift monitor's periods per site × model set (`drift.rs`): `withheld` ones leave that
@@ -207,6 +210,18 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS drift_periods (site_code TEXT NOT NULL, model_set TEXT NOT NULL, \
      status TEXT NOT NULL, from_day TEXT NOT NULL, to_day TEXT, reason_code TEXT NOT NULL, reason TEXT NOT NULL, \
      prefecture TEXT NOT NULL, PRIMARY KEY (site_code, model_set, status, from_day))",
+];
+
+/// Version 3 → 4, before [`SCHEMA`]: the AI reads' `latest` mark (then [`MIGRATE_3_TO_4_AFTER`]).
+const MIGRATE_3_TO_4: &[&str] = &["ALTER TABLE ai_reads ADD COLUMN latest BIGINT NOT NULL DEFAULT 0"];
+
+/// Version 3 → 4, after [`SCHEMA`]: every case's latest read by each set marked, the index the
+/// mark replaces dropped.
+const MIGRATE_3_TO_4_AFTER: &[&str] = &[
+    "UPDATE ai_reads SET latest = CASE WHEN NOT EXISTS (SELECT 1 FROM ai_reads b WHERE b.site_code = ai_reads.site_code \
+     AND b.case_key = ai_reads.case_key AND b.model_set = ai_reads.model_set AND (b.analysed_at > ai_reads.analysed_at \
+     OR (b.analysed_at = ai_reads.analysed_at AND b.id > ai_reads.id))) THEN 1 ELSE 0 END",
+    "DROP INDEX IF EXISTS ai_reads_day",
 ];
 
 /// Version 1 → 2, in one transaction: cases and labels rebuilt with site-scoped keys (their
@@ -362,8 +377,13 @@ impl Db {
             },
         };
         let mut tx = self.pool.begin().await.map_err(sql("begin creating the schema"))?;
-        let steps: Vec<&str> =
-            if version_1 { MIGRATE_1_TO_2.iter().chain(SCHEMA).copied().collect() } else { SCHEMA.to_vec() };
+        let steps: Vec<&str> = if version_1 {
+            MIGRATE_1_TO_2.iter().chain(SCHEMA).copied().collect()
+        } else if version == Some(3) {
+            MIGRATE_3_TO_4.iter().chain(SCHEMA).chain(MIGRATE_3_TO_4_AFTER).copied().collect()
+        } else {
+            SCHEMA.to_vec()
+        };
         for ddl in steps {
             // The DDL is constant; only the id column type and the table bodies are spliced in.
             sqlx::query(AssertSqlSafe(self.ddl(ddl))).execute(&mut *tx).await.map_err(sql(if version_1 {
@@ -590,67 +610,109 @@ impl Db {
     }
 
     /// Stores AI reads (validated, all of `site`) in one transaction, each once per
-    /// idempotency key; one outcome per read, in order.
+    /// idempotency key; one outcome per read, in order. Set-based: one insert, one read-back
+    /// and one update of the `latest` marks per batch, whatever its size.
     pub async fn ingest_ai_reads(
         &self,
         reads: &[lungdesk_domain::AiReadPayload],
         site: &str,
         token_id: &str,
     ) -> Result<Vec<AiIngested>> {
-        let mut tx = self.pool.begin().await.map_err(sql("begin storing AI reads"))?;
-        let mut out = Vec::with_capacity(reads.len());
-        for r in reads {
-            let json = serde_json::to_string(r).unwrap_or_default();
-            let sha = format!("{:x}", Sha256::digest(json.as_bytes()));
-            let key = r.idempotency_key();
-            // Validated before it got here; compared and counted in UTC.
-            let analysed_at = r.analysed_at_utc().unwrap_or_else(|| r.analysed_at.clone());
-            let day = r.exam_date.clone().unwrap_or_else(|| analysed_at.get(..10).unwrap_or_default().to_owned());
-            let prefecture = prefecture_of_postal_code(&r.facility_postal_code).unwrap_or_default();
-            let inserted = sqlx::query(
-                "INSERT INTO ai_reads (idempotency_key, site_code, case_key, model_set, model_version, models, grade, \
-                 cannot_grade, scores, day, prefecture, age_band, sex, analysed_at, received_at, payload_sha256, token_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-                 ON CONFLICT (site_code, idempotency_key) DO NOTHING",
-            )
-            .bind(key.clone())
-            .bind(site.to_owned())
-            .bind(r.case_key.clone())
-            .bind(r.model_set.clone())
-            .bind(r.model_version.clone())
-            .bind(serde_json::to_string(&r.models).unwrap_or_default())
-            .bind(r.grade.map(i64::from))
-            .bind(r.cannot_grade.clone())
-            .bind(serde_json::to_string(&r.scores).unwrap_or_default())
-            .bind(day)
-            .bind(prefecture.to_owned())
-            .bind(age_band(r.age_years))
-            .bind(r.sex.clone())
-            .bind(analysed_at)
-            .bind(now())
-            .bind(sha.clone())
-            .bind(token_id.to_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(sql("store an AI read"))?
-            .rows_affected();
-            let row =
-                sqlx::query("SELECT id, payload_sha256 FROM ai_reads WHERE site_code = $1 AND idempotency_key = $2")
-                    .bind(site.to_owned())
-                    .bind(key)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(sql("read a stored AI read"))?;
-            let id: i64 = row.try_get(0).map_err(sql("read a stored AI read"))?;
-            let held: String = row.try_get(1).map_err(sql("read a stored AI read"))?;
-            out.push(match (inserted, held == sha) {
-                (1, _) => AiIngested::Stored(id),
-                (_, true) => AiIngested::AlreadyThere(id),
-                (_, false) => AiIngested::Conflict,
-            });
+        if reads.is_empty() {
+            return Ok(Vec::new());
         }
+        let received = now();
+        let prepared: Vec<(String, String, String)> = reads
+            .iter()
+            .map(|r| {
+                let json = serde_json::to_string(r).unwrap_or_default();
+                // Validated before it got here; compared and counted in UTC.
+                let analysed_at = r.analysed_at_utc().unwrap_or_else(|| r.analysed_at.clone());
+                (r.idempotency_key(), format!("{:x}", Sha256::digest(json.as_bytes())), analysed_at)
+            })
+            .collect();
+        let mut tx = self.pool.begin().await.map_err(sql("begin storing AI reads"))?;
+        // 1. The new ones, in key order (the lock order), a key twice in the batch once.
+        let mut order: Vec<usize> = (0..reads.len()).collect();
+        order.sort_by(|&a, &b| prepared[a].0.cmp(&prepared[b].0));
+        order.dedup_by(|a, b| prepared[*a].0 == prepared[*b].0);
+        let mut q = String::from(
+            "INSERT INTO ai_reads (idempotency_key, site_code, case_key, model_set, model_version, models, grade, \
+             cannot_grade, scores, day, prefecture, age_band, sex, analysed_at, received_at, payload_sha256, token_id) VALUES ",
+        );
+        push_rows(&mut q, order.len(), 17);
+        q.push_str(" ON CONFLICT (site_code, idempotency_key) DO NOTHING RETURNING idempotency_key");
+        let mut insert = sqlx::query(AssertSqlSafe(q));
+        for &i in &order {
+            let (r, (key, sha, analysed_at)) = (&reads[i], &prepared[i]);
+            let day = r.exam_date.clone().unwrap_or_else(|| analysed_at.get(..10).unwrap_or_default().to_owned());
+            insert = insert
+                .bind(key.clone())
+                .bind(site.to_owned())
+                .bind(r.case_key.clone())
+                .bind(r.model_set.clone())
+                .bind(r.model_version.clone())
+                .bind(serde_json::to_string(&r.models).unwrap_or_default())
+                .bind(r.grade.map(i64::from))
+                .bind(r.cannot_grade.clone())
+                .bind(serde_json::to_string(&r.scores).unwrap_or_default())
+                .bind(day)
+                .bind(prefecture_of_postal_code(&r.facility_postal_code).unwrap_or_default().to_owned())
+                .bind(age_band(r.age_years))
+                .bind(r.sex.clone())
+                .bind(analysed_at.clone())
+                .bind(received.clone())
+                .bind(sha.clone())
+                .bind(token_id.to_owned());
+        }
+        let inserted: std::collections::HashSet<String> = insert
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(sql("store AI reads"))?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(sql("store AI reads"))?;
+        // 2. What is held under each key now.
+        let mut q = String::from(
+            "SELECT idempotency_key, id, payload_sha256 FROM ai_reads WHERE site_code = $1 AND idempotency_key IN (",
+        );
+        push_list(&mut q, 2, order.len());
+        q.push(')');
+        let mut select = sqlx::query(AssertSqlSafe(q)).bind(site.to_owned());
+        for &i in &order {
+            select = select.bind(prepared[i].0.clone());
+        }
+        let held: HashMap<String, (i64, String)> = select
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(sql("read stored AI reads"))?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(sql("read stored AI reads"))?;
+        // 3. The latest read of each case the batch added to, by each set.
+        let mut cases: Vec<&str> =
+            order.iter().filter(|&&i| inserted.contains(&prepared[i].0)).map(|&i| reads[i].case_key.as_str()).collect();
+        cases.sort_unstable();
+        cases.dedup();
+        mark_latest(&mut tx, site, &cases).await?;
         tx.commit().await.map_err(sql("commit AI reads"))?;
-        Ok(out)
+        // One outcome per read, in order: the first of a key that was inserted is stored.
+        let mut first_seen = std::collections::HashSet::new();
+        Ok(prepared
+            .iter()
+            .map(|(key, sha, _)| {
+                let Some((id, held_sha)) = held.get(key) else { return AiIngested::Conflict };
+                if first_seen.insert(key.clone()) && inserted.contains(key) {
+                    AiIngested::Stored(*id)
+                } else if held_sha == sha {
+                    AiIngested::AlreadyThere(*id)
+                } else {
+                    AiIngested::Conflict
+                }
+            })
+            .collect())
     }
 
     #[allow(clippy::too_many_lines)] // the eight steps of one transaction, in order
@@ -1062,8 +1124,7 @@ impl Db {
             "SELECT a.day, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band, COUNT(*) FROM ai_reads a \
              WHERE a.model_set = $1 AND a.day >= $2 AND a.day <= $3 AND ($4 = '' OR a.prefecture = $4) \
              AND ($5 = 0 OR a.grade = $5) \
-             AND NOT EXISTS (SELECT 1 FROM ai_reads b WHERE b.site_code = a.site_code AND b.case_key = a.case_key \
-                 AND b.model_set = a.model_set AND (b.analysed_at > a.analysed_at OR (b.analysed_at = a.analysed_at AND b.id > a.id))) \
+             AND a.latest = 1 \
              AND NOT EXISTS (SELECT 1 FROM drift_periods w WHERE w.site_code = a.site_code AND w.model_set = a.model_set \
                  AND w.status = 'withheld' AND a.day >= w.from_day AND (w.to_day IS NULL OR a.day < w.to_day)) \
              GROUP BY a.day, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band",
@@ -1148,8 +1209,7 @@ impl Db {
             "SELECT a.grade, c.cur_grade FROM ai_reads a JOIN cases c ON c.site_code = a.site_code AND c.case_key = a.case_key \
              WHERE a.model_set = $1 AND ($2 = '' OR a.site_code = $2) AND c.day >= $3 AND c.day <= $4 \
              AND a.grade IS NOT NULL AND c.cur_grade IS NOT NULL \
-             AND NOT EXISTS (SELECT 1 FROM ai_reads b WHERE b.site_code = a.site_code AND b.case_key = a.case_key \
-                 AND b.model_set = a.model_set AND (b.analysed_at > a.analysed_at OR (b.analysed_at = a.analysed_at AND b.id > a.id)))",
+             AND a.latest = 1",
         )
         .bind(model_set.to_owned())
         .bind(site.unwrap_or_default().to_owned())
@@ -1254,6 +1314,27 @@ fn shared_label(r: &AnyRow) -> std::result::Result<SharedLabel, sqlx::Error> {
         ai_grade: r.try_get::<Option<i64>, _>(8)?.and_then(|g| u8::try_from(g).ok()),
         confirmed_at: r.try_get(9)?,
     })
+}
+
+/// Marks the latest read of each of `cases` by each set (by `analysed_at`, then id), and only it.
+async fn mark_latest(tx: &mut sqlx::Transaction<'_, sqlx::Any>, site: &str, cases: &[&str]) -> Result<()> {
+    if cases.is_empty() {
+        return Ok(());
+    }
+    let mut q = String::from(
+        "UPDATE ai_reads SET latest = CASE WHEN id = (SELECT b.id FROM ai_reads b WHERE b.site_code = ai_reads.site_code \
+         AND b.case_key = ai_reads.case_key AND b.model_set = ai_reads.model_set \
+         ORDER BY b.analysed_at DESC, b.id DESC LIMIT 1) THEN 1 ELSE 0 END \
+         WHERE site_code = $1 AND case_key IN (",
+    );
+    push_list(&mut q, 2, cases.len());
+    q.push(')');
+    let mut update = sqlx::query(AssertSqlSafe(q)).bind(site.to_owned());
+    for c in cases {
+        update = update.bind((*c).to_owned());
+    }
+    update.execute(&mut **tx).await.map_err(sql("mark the latest AI reads"))?;
+    Ok(())
 }
 
 async fn audit(

@@ -61,8 +61,7 @@ impl Db {
             "SELECT a.day, a.grade, c.cur_grade, a.prefecture FROM ai_reads a LEFT JOIN cases c \
              ON c.site_code = a.site_code AND c.case_key = a.case_key \
              WHERE a.site_code = $1 AND a.model_set = $2 \
-             AND NOT EXISTS (SELECT 1 FROM ai_reads b WHERE b.site_code = a.site_code AND b.case_key = a.case_key \
-                 AND b.model_set = a.model_set AND (b.analysed_at > a.analysed_at OR (b.analysed_at = a.analysed_at AND b.id > a.id)))",
+             AND a.latest = 1",
         )
         .bind(site.to_owned())
         .bind(model_set.to_owned())
