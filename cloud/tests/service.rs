@@ -1258,7 +1258,9 @@ fn a_version_3_database_gets_its_latest_ai_reads_marked() {
         // Back to version 3, as that release left it.
         for statement in [
             "DROP INDEX ai_reads_latest",
+            "DROP INDEX ai_reads_site_latest",
             "ALTER TABLE ai_reads DROP COLUMN latest",
+            "ALTER TABLE ai_reads DROP COLUMN week",
             "CREATE INDEX ai_reads_day ON ai_reads(model_set, day)",
             "DROP TABLE drift_periods",
             "UPDATE schema_version SET version = 3",
@@ -1277,6 +1279,13 @@ fn a_version_3_database_gets_its_latest_ai_reads_marked() {
             counts.expect("counts").rows.iter().map(|r| (r.grade, r.count)).collect();
         cells.sort_unstable();
         assert_eq!(cells, vec![(Some(1), Some(1)), (Some(4), Some(1))], "case 1 by its newer read, case 2");
+        let weekly = desk.ai_surveillance(&SurveillanceQuery {
+            model: Some("bundled".into()),
+            period: Period::Week,
+            ..Default::default()
+        });
+        let weeks: Vec<String> = weekly.expect("weekly").rows.into_iter().map(|r| r.period_start).collect();
+        assert_eq!(weeks, vec!["2026-03-30".to_owned(); 2], "the exam week, filled in by the migration");
         svc.kill();
     }
 }

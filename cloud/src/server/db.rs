@@ -198,11 +198,16 @@ const SCHEMA: &[&str] = &[
      case_key TEXT NOT NULL, model_set TEXT NOT NULL, model_version TEXT NOT NULL, models TEXT NOT NULL, \
      grade BIGINT, cannot_grade TEXT, scores TEXT NOT NULL, day TEXT NOT NULL, prefecture TEXT NOT NULL, \
      age_band TEXT, sex TEXT, analysed_at TEXT NOT NULL, received_at TEXT NOT NULL, payload_sha256 TEXT NOT NULL, \
-     token_id TEXT NOT NULL, latest BIGINT NOT NULL DEFAULT 0, UNIQUE (site_code, idempotency_key), \
+     token_id TEXT NOT NULL, latest BIGINT NOT NULL DEFAULT 0, week TEXT NOT NULL DEFAULT '', \
+     UNIQUE (site_code, idempotency_key), \
      CHECK ((grade IS NULL) = (cannot_grade IS NOT NULL)))",
     // `latest` is 1 on the latest read of each case by each set (by `analysed_at`, then id),
     // kept so by every ingest: the counts, agreement and drift read only those.
     "CREATE INDEX IF NOT EXISTS ai_reads_latest ON ai_reads(model_set, latest, day)",
+    // The drift monitor reads one site's latest reads by a set.
+    "CREATE INDEX IF NOT EXISTS ai_reads_site_latest ON ai_reads(site_code, model_set, latest)",
+    // A reader's latest revision of a case (agreement between readers).
+    "CREATE INDEX IF NOT EXISTS labels_case_reader ON labels(site_code, case_key, reader_id, revision)",
     // The latest read of a case by a set (the counts take only that one).
     "CREATE INDEX IF NOT EXISTS ai_reads_case ON ai_reads(site_code, case_key, model_set, analysed_at)",
     // The drift monitor's periods per site × model set (`drift.rs`): `withheld` ones leave that
@@ -212,8 +217,12 @@ const SCHEMA: &[&str] = &[
      prefecture TEXT NOT NULL, PRIMARY KEY (site_code, model_set, status, from_day))",
 ];
 
-/// Version 3 → 4, before [`SCHEMA`]: the AI reads' `latest` mark (then [`MIGRATE_3_TO_4_AFTER`]).
-const MIGRATE_3_TO_4: &[&str] = &["ALTER TABLE ai_reads ADD COLUMN latest BIGINT NOT NULL DEFAULT 0"];
+/// Version 3 → 4, before [`SCHEMA`]: the AI reads' `latest` mark and exam week (then
+/// [`MIGRATE_3_TO_4_AFTER`], and each day's week filled in).
+const MIGRATE_3_TO_4: &[&str] = &[
+    "ALTER TABLE ai_reads ADD COLUMN latest BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE ai_reads ADD COLUMN week TEXT NOT NULL DEFAULT ''",
+];
 
 /// Version 3 → 4, after [`SCHEMA`]: every case's latest read by each set marked, the index the
 /// mark replaces dropped.
@@ -391,6 +400,20 @@ impl Db {
             } else {
                 "create the schema"
             }))?;
+        }
+        if version == Some(3) {
+            let days: Vec<String> = sqlx::query_scalar("SELECT DISTINCT day FROM ai_reads")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(sql("migrate the schema from version 3"))?;
+            for day in days {
+                sqlx::query("UPDATE ai_reads SET week = $1 WHERE day = $2")
+                    .bind(week_of(&day).unwrap_or_else(|| day.clone()))
+                    .bind(day)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(sql("migrate the schema from version 3"))?;
+            }
         }
         if version_1 && self.postgres {
             // The copied ids were given explicitly; the new table's sequence continues after them.
@@ -638,9 +661,10 @@ impl Db {
         order.dedup_by(|a, b| prepared[*a].0 == prepared[*b].0);
         let mut q = String::from(
             "INSERT INTO ai_reads (idempotency_key, site_code, case_key, model_set, model_version, models, grade, \
-             cannot_grade, scores, day, prefecture, age_band, sex, analysed_at, received_at, payload_sha256, token_id) VALUES ",
+             cannot_grade, scores, day, week, prefecture, age_band, sex, analysed_at, received_at, payload_sha256, token_id) \
+             VALUES ",
         );
-        push_rows(&mut q, order.len(), 17);
+        push_rows(&mut q, order.len(), 18);
         q.push_str(" ON CONFLICT (site_code, idempotency_key) DO NOTHING RETURNING idempotency_key");
         let mut insert = sqlx::query(AssertSqlSafe(q));
         for &i in &order {
@@ -656,7 +680,8 @@ impl Db {
                 .bind(r.grade.map(i64::from))
                 .bind(r.cannot_grade.clone())
                 .bind(serde_json::to_string(&r.scores).unwrap_or_default())
-                .bind(day)
+                .bind(day.clone())
+                .bind(week_of(&day).unwrap_or(day))
                 .bind(prefecture_of_postal_code(&r.facility_postal_code).unwrap_or_default().to_owned())
                 .bind(age_band(r.age_years))
                 .bind(r.sex.clone())
@@ -1116,19 +1141,24 @@ impl Db {
     /// latest read (a newer version's read replaces an older one's), counted by the day of
     /// the exam (else of the reading), prefecture, grade or "cannot grade", sex and age band;
     /// the reads of a site the drift monitor withheld for those days left out (and flagged).
-    /// Weeks are summed from days here, so that both periods come from one grouping.
+    /// Weeks are grouped by each read's exam week, stored at ingest.
     pub async fn ai_surveillance(&self, q: &SurveillanceQuery, min_count: i64) -> Result<AiSurveillance> {
         type Cell = (String, String, Option<i64>, Option<String>, Option<String>, Option<String>);
         let model_set = q.model.clone().unwrap_or_default();
-        let rows = sqlx::query(
-            "SELECT a.day, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band, COUNT(*) FROM ai_reads a \
+        // The period's column is one of two names; the filters are bound.
+        let period = match q.period {
+            Period::Day => "a.day",
+            Period::Week => "a.week",
+        };
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {period}, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band, COUNT(*) FROM ai_reads a \
              WHERE a.model_set = $1 AND a.day >= $2 AND a.day <= $3 AND ($4 = '' OR a.prefecture = $4) \
              AND ($5 = 0 OR a.grade = $5) \
              AND a.latest = 1 \
              AND NOT EXISTS (SELECT 1 FROM drift_periods w WHERE w.site_code = a.site_code AND w.model_set = a.model_set \
                  AND w.status = 'withheld' AND a.day >= w.from_day AND (w.to_day IS NULL OR a.day < w.to_day)) \
-             GROUP BY a.day, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band",
-        )
+             GROUP BY {period}, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band"
+        )))
         .bind(model_set.clone())
         .bind(q.from.as_deref().unwrap_or("0000-00-00"))
         .bind(q.to.as_deref().unwrap_or("9999-99-99"))
@@ -1139,11 +1169,7 @@ impl Db {
         .map_err(sql("count AI reads"))?;
         let mut cells: std::collections::BTreeMap<Cell, i64> = std::collections::BTreeMap::new();
         for r in &rows {
-            let day: String = r.try_get(0).map_err(sql("read the AI counts"))?;
-            let period_start = match q.period {
-                Period::Day => day,
-                Period::Week => week_of(&day).unwrap_or(day),
-            };
+            let period_start: String = r.try_get(0).map_err(sql("read the AI counts"))?;
             let cell: Cell = (
                 period_start,
                 r.try_get(1).map_err(sql("read the AI counts"))?,
