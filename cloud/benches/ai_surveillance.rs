@@ -191,8 +191,10 @@ fn run(db: &TestDatabase, steps: &[usize]) -> serde_json::Value {
                 assert!(outcomes.iter().all(|o| matches!(o, lungdesk_cloud::PushOutcome::Stored)));
             },
         );
-        let labels: Vec<String> =
-            (done..cases).filter(|c| c.is_multiple_of(10)).map(|c| serde_json::to_string(&label(c)).expect("json")).collect();
+        let labels: Vec<String> = (done..cases)
+            .filter(|c| c.is_multiple_of(10))
+            .map(|c| serde_json::to_string(&label(c)).expect("json"))
+            .collect();
         let n_labels = labels.len();
         let label_time = send(
             &readers,

@@ -1263,6 +1263,7 @@ fn a_version_3_database_gets_its_latest_ai_reads_marked() {
             "ALTER TABLE ai_reads DROP COLUMN week",
             "CREATE INDEX ai_reads_day ON ai_reads(model_set, day)",
             "DROP TABLE drift_periods",
+            "DROP TABLE ai_counts",
             "UPDATE schema_version SET version = 3",
         ] {
             svc.block_on(sqlx::query(statement).execute(svc.db.pool())).expect(statement);
@@ -1286,6 +1287,42 @@ fn a_version_3_database_gets_its_latest_ai_reads_marked() {
         });
         let weeks: Vec<String> = weekly.expect("weekly").rows.into_iter().map(|r| r.period_start).collect();
         assert_eq!(weeks, vec!["2026-03-30".to_owned(); 2], "the exam week, filled in by the migration");
+        svc.kill();
+    }
+}
+
+/// Eight desks of one site send reads of the same cases by eight model versions at once: each
+/// case is counted once, by one latest read, whatever the interleaving.
+#[test]
+fn concurrent_reads_of_the_same_cases_are_counted_once() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let token = token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30);
+        std::thread::scope(|scope| {
+            for v in 0..8 {
+                let desk = client(&svc, &token);
+                scope.spawn(move || {
+                    let reads: Vec<AiReadPayload> = (1..=20)
+                        .map(|case| AiReadPayload {
+                            model_version: format!("lungdesk-lesion 2.{v}.0"),
+                            analysed_at: format!("2026-11-30T09:00:0{v}Z"),
+                            ..ai_read(case, "NAGOYA-U", Some(v % 4 + 1))
+                        })
+                        .collect();
+                    desk.push_ai_reads(&reads).expect("push");
+                });
+            }
+        });
+        let latest: i64 = svc
+            .block_on(sqlx::query_scalar("SELECT COUNT(*) FROM ai_reads WHERE latest = 1").fetch_one(svc.db.pool()))
+            .expect("latest marks");
+        assert_eq!((latest, rows(&svc, "ai_reads")), (20, 160), "{}", db.name);
+        let desk = client(&svc, &token);
+        let counts = desk.ai_surveillance(&SurveillanceQuery { model: Some("bundled".into()), ..Default::default() });
+        let rows = counts.expect("counts").rows;
+        assert_eq!(rows.iter().filter_map(|r| r.count).sum::<i64>(), 20, "{}: {rows:?}", db.name);
+        // The newest version's read (analysed last) is each case's.
+        assert!(rows.iter().all(|r| r.grade == Some(7 % 4 + 1)), "{rows:?}");
         svc.kill();
     }
 }

@@ -204,6 +204,11 @@ const SCHEMA: &[&str] = &[
     // `latest` is 1 on the latest read of each case by each set (by `analysed_at`, then id),
     // kept so by every ingest: the counts, agreement and drift read only those.
     "CREATE INDEX IF NOT EXISTS ai_reads_latest ON ai_reads(model_set, latest, day)",
+    // The latest reads counted per cell (no site: the drift monitor's withheld site-days are
+    // taken off at query time); NULLs as 0 and '' so that the cell is a key. Kept by ingest.
+    "CREATE TABLE IF NOT EXISTS ai_counts (model_set TEXT NOT NULL, day TEXT NOT NULL, week TEXT NOT NULL, \
+     prefecture TEXT NOT NULL, grade BIGINT NOT NULL, cannot_grade TEXT NOT NULL, sex TEXT NOT NULL, \
+     age_band TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (model_set, day, prefecture, grade, cannot_grade, sex, age_band))",
     // The drift monitor reads one site's latest reads by a set.
     "CREATE INDEX IF NOT EXISTS ai_reads_site_latest ON ai_reads(site_code, model_set, latest)",
     // A reader's latest revision of a case (agreement between readers).
@@ -414,6 +419,13 @@ impl Db {
                     .await
                     .map_err(sql("migrate the schema from version 3"))?;
             }
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO ai_counts (model_set, day, week, prefecture, grade, cannot_grade, sex, age_band, n) \
+                 SELECT {AI_CELL}, COUNT(*) FROM ai_reads WHERE latest = 1 GROUP BY {AI_CELL}"
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("migrate the schema from version 3"))?;
         }
         if version_1 && self.postgres {
             // The copied ids were given explicitly; the new table's sequence continues after them.
@@ -655,6 +667,9 @@ impl Db {
             })
             .collect();
         let mut tx = self.pool.begin().await.map_err(sql("begin storing AI reads"))?;
+        if self.postgres {
+            lock_site_ai_reads(&mut tx, site).await?;
+        }
         // 1. The new ones, in key order (the lock order), a key twice in the batch once.
         let mut order: Vec<usize> = (0..reads.len()).collect();
         order.sort_by(|&a, &b| prepared[a].0.cmp(&prepared[b].0));
@@ -721,7 +736,7 @@ impl Db {
             order.iter().filter(|&&i| inserted.contains(&prepared[i].0)).map(|&i| reads[i].case_key.as_str()).collect();
         cases.sort_unstable();
         cases.dedup();
-        mark_latest(&mut tx, site, &cases).await?;
+        move_latest(&mut tx, site, &cases).await?;
         tx.commit().await.map_err(sql("commit AI reads"))?;
         // One outcome per read, in order: the first of a key that was inserted is stored.
         let mut first_seen = std::collections::HashSet::new();
@@ -1141,66 +1156,77 @@ impl Db {
     /// latest read (a newer version's read replaces an older one's), counted by the day of
     /// the exam (else of the reading), prefecture, grade or "cannot grade", sex and age band;
     /// the reads of a site the drift monitor withheld for those days left out (and flagged).
-    /// Weeks are grouped by each read's exam week, stored at ingest.
+    /// From `ai_counts` (kept by ingest), less the withheld site-days' reads.
     pub async fn ai_surveillance(&self, q: &SurveillanceQuery, min_count: i64) -> Result<AiSurveillance> {
-        type Cell = (String, String, Option<i64>, Option<String>, Option<String>, Option<String>);
+        type Cell = (String, String, i64, String, String, String);
         let model_set = q.model.clone().unwrap_or_default();
+        let (from, to) = (q.from.as_deref().unwrap_or("0000-00-00"), q.to.as_deref().unwrap_or("9999-99-99"));
         // The period's column is one of two names; the filters are bound.
         let period = match q.period {
-            Period::Day => "a.day",
-            Period::Week => "a.week",
+            Period::Day => "day",
+            Period::Week => "week",
         };
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {period}, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band, COUNT(*) FROM ai_reads a \
-             WHERE a.model_set = $1 AND a.day >= $2 AND a.day <= $3 AND ($4 = '' OR a.prefecture = $4) \
-             AND ($5 = 0 OR a.grade = $5) \
-             AND a.latest = 1 \
-             AND NOT EXISTS (SELECT 1 FROM drift_periods w WHERE w.site_code = a.site_code AND w.model_set = a.model_set \
-                 AND w.status = 'withheld' AND a.day >= w.from_day AND (w.to_day IS NULL OR a.day < w.to_day)) \
-             GROUP BY {period}, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band"
+        let cells_of = |rows: &[AnyRow]| -> std::result::Result<Vec<(Cell, i64)>, sqlx::Error> {
+            rows.iter()
+                .map(|r| {
+                    let cell =
+                        (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?);
+                    Ok((cell, r.try_get(6)?))
+                })
+                .collect()
+        };
+        let all = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {period}, prefecture, grade, cannot_grade, sex, age_band, CAST(SUM(n) AS BIGINT) FROM ai_counts \
+             WHERE model_set = $1 AND day >= $2 AND day <= $3 AND ($4 = '' OR prefecture = $4) AND ($5 = 0 OR grade = $5) \
+             GROUP BY {period}, prefecture, grade, cannot_grade, sex, age_band"
         )))
         .bind(model_set.clone())
-        .bind(q.from.as_deref().unwrap_or("0000-00-00"))
-        .bind(q.to.as_deref().unwrap_or("9999-99-99"))
-        .bind(q.prefecture.as_deref().unwrap_or_default())
+        .bind(from.to_owned())
+        .bind(to.to_owned())
+        .bind(q.prefecture.clone().unwrap_or_default())
         .bind(i64::from(q.grade.unwrap_or(0)))
         .fetch_all(&self.pool)
         .await
         .map_err(sql("count AI reads"))?;
-        let mut cells: std::collections::BTreeMap<Cell, i64> = std::collections::BTreeMap::new();
-        for r in &rows {
-            let period_start: String = r.try_get(0).map_err(sql("read the AI counts"))?;
-            let cell: Cell = (
-                period_start,
-                r.try_get(1).map_err(sql("read the AI counts"))?,
-                r.try_get(2).map_err(sql("read the AI counts"))?,
-                r.try_get(3).map_err(sql("read the AI counts"))?,
-                r.try_get(4).map_err(sql("read the AI counts"))?,
-                r.try_get(5).map_err(sql("read the AI counts"))?,
-            );
-            let n: i64 = r.try_get(6).map_err(sql("read the AI counts"))?;
+        // The withheld site-days' reads, read from the few periods outward.
+        let withheld = sqlx::query(AssertSqlSafe(format!(
+            "SELECT a.{period}, a.prefecture, COALESCE(a.grade, 0), COALESCE(a.cannot_grade, ''), COALESCE(a.sex, ''), \
+             COALESCE(a.age_band, ''), COUNT(*) FROM drift_periods w JOIN ai_reads a ON a.site_code = w.site_code \
+             AND a.model_set = w.model_set AND a.latest = 1 AND a.day >= w.from_day AND (w.to_day IS NULL OR a.day < w.to_day) \
+             WHERE w.model_set = $1 AND w.status = 'withheld' AND a.day >= $2 AND a.day <= $3 \
+             AND ($4 = '' OR a.prefecture = $4) AND ($5 = 0 OR a.grade = $5) \
+             GROUP BY a.{period}, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band"
+        )))
+        .bind(model_set.clone())
+        .bind(from.to_owned())
+        .bind(to.to_owned())
+        .bind(q.prefecture.clone().unwrap_or_default())
+        .bind(i64::from(q.grade.unwrap_or(0)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql("count withheld AI reads"))?;
+        let mut cells: BTreeMap<Cell, i64> = BTreeMap::new();
+        for (cell, n) in cells_of(&all).map_err(sql("read the AI counts"))? {
             *cells.entry(cell).or_default() += n;
         }
+        for (cell, n) in cells_of(&withheld).map_err(sql("read the AI counts"))? {
+            *cells.entry(cell).or_default() -= n;
+        }
+        let none_if_empty = |s: String| (!s.is_empty()).then_some(s);
         let rows = cells
             .into_iter()
+            .filter(|(_, n)| *n > 0)
             .map(|((period_start, prefecture, grade, cannot_grade, sex, age_band), n)| AiSurveillanceRow {
                 period_start,
                 prefecture,
-                grade: grade.and_then(|g| u8::try_from(g).ok()),
-                cannot_grade,
-                sex,
-                age_band,
+                grade: u8::try_from(grade).ok().filter(|g| *g > 0),
+                cannot_grade: none_if_empty(cannot_grade),
+                sex: none_if_empty(sex),
+                age_band: none_if_empty(age_band),
                 count: (n >= min_count).then_some(n),
             })
             .collect();
-        let flags = self
-            .drift_flags(
-                &model_set,
-                q.from.as_deref().unwrap_or("0000-00-00"),
-                q.to.as_deref().unwrap_or("9999-99-99"),
-                q.prefecture.as_deref().unwrap_or_default(),
-            )
-            .await?;
+        let flags = self.drift_flags(&model_set, from, to, q.prefecture.as_deref().unwrap_or_default()).await?;
         Ok(AiSurveillance { period: q.period, min_count, source: Source::Ai, model_set, rows, flags })
     }
 
@@ -1340,6 +1366,93 @@ fn shared_label(r: &AnyRow) -> std::result::Result<SharedLabel, sqlx::Error> {
         ai_grade: r.try_get::<Option<i64>, _>(8)?.and_then(|g| u8::try_from(g).ok()),
         confirmed_at: r.try_get(9)?,
     })
+}
+
+/// One site's AI-read batches one at a time in PostgreSQL, so that two cannot each take their
+/// own read of a case for the latest (SQLite's writer lock does this already: the insert comes
+/// first).
+async fn lock_site_ai_reads(tx: &mut sqlx::Transaction<'_, sqlx::Any>, site: &str) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
+        .bind(format!("ai_reads:{site}"))
+        .execute(&mut **tx)
+        .await
+        .map_err(sql("lock the site's AI reads"))?;
+    Ok(())
+}
+
+/// The columns of an `ai_counts` cell, from `ai_reads`.
+const AI_CELL: &str = "model_set, day, week, prefecture, COALESCE(grade, 0), COALESCE(cannot_grade, ''), \
+     COALESCE(sex, ''), COALESCE(age_band, '')";
+
+/// An `ai_counts` cell: set, day, week, prefecture, grade (0: cannot grade), cannot-grade
+/// code, sex, age band ('' for none).
+type AiCell = (String, String, String, String, i64, String, String, String);
+
+/// The cells of the latest reads of `cases` at `site`, each once per read.
+async fn latest_cells(tx: &mut sqlx::Transaction<'_, sqlx::Any>, site: &str, cases: &[&str]) -> Result<Vec<AiCell>> {
+    let mut q = format!("SELECT {AI_CELL} FROM ai_reads WHERE latest = 1 AND site_code = $1 AND case_key IN (");
+    push_list(&mut q, 2, cases.len());
+    q.push(')');
+    let mut select = sqlx::query(AssertSqlSafe(q)).bind(site.to_owned());
+    for c in cases {
+        select = select.bind((*c).to_owned());
+    }
+    select
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(sql("read the AI count cells"))?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+                r.try_get(6)?,
+                r.try_get(7)?,
+            ))
+        })
+        .collect::<std::result::Result<_, sqlx::Error>>()
+        .map_err(sql("read the AI count cells"))
+}
+
+/// Moves `ai_counts` by the change of the latest reads of `cases`: marks them, and counts
+/// what became latest in, what stopped being latest out.
+async fn move_latest(tx: &mut sqlx::Transaction<'_, sqlx::Any>, site: &str, cases: &[&str]) -> Result<()> {
+    if cases.is_empty() {
+        return Ok(());
+    }
+    let before = latest_cells(tx, site, cases).await?;
+    mark_latest(tx, site, cases).await?;
+    let after = latest_cells(tx, site, cases).await?;
+    let mut delta: BTreeMap<AiCell, i64> = BTreeMap::new();
+    for c in before {
+        *delta.entry(c).or_default() -= 1;
+    }
+    for c in after {
+        *delta.entry(c).or_default() += 1;
+    }
+    delta.retain(|_, n| *n != 0);
+    if delta.is_empty() {
+        return Ok(());
+    }
+    // In key order: the lock order of concurrent batches.
+    let mut q = String::from(
+        "INSERT INTO ai_counts (model_set, day, week, prefecture, grade, cannot_grade, sex, age_band, n) VALUES ",
+    );
+    push_rows(&mut q, delta.len(), 9);
+    q.push_str(
+        " ON CONFLICT (model_set, day, prefecture, grade, cannot_grade, sex, age_band) DO UPDATE SET n = ai_counts.n + excluded.n",
+    );
+    let mut upsert = sqlx::query(AssertSqlSafe(q));
+    for ((set, day, week, prefecture, grade, cannot, sex, age), n) in delta {
+        upsert =
+            upsert.bind(set).bind(day).bind(week).bind(prefecture).bind(grade).bind(cannot).bind(sex).bind(age).bind(n);
+    }
+    upsert.execute(&mut **tx).await.map_err(sql("move the AI counts"))?;
+    Ok(())
 }
 
 /// Marks the latest read of each of `cases` by each set (by `analysed_at`, then id), and only it.
