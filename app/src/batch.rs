@@ -162,18 +162,21 @@ impl Meter {
 /// Reads case `case_id` with `engine`: its series for reading ([`best_for_reading`] over what
 /// the store holds; headers read and recorded first for a case imported before the store kept
 /// them), decoded and analysed. Why not, in words, when the files cannot be read.
-fn read_case(
+/// Reads one stored case with `engine`: its series for reading chosen from the stored headers
+/// (scanned again where an older store lacks them), loaded and analysed through the cache.
+/// Shared with the desk's background pre-read.
+pub(crate) fn read_case(
     store: &mut Store,
     case_id: i64,
     engine: &Engine,
     cache_dir: Option<&Path>,
+    progress: &Progress,
 ) -> Result<Option<lungdesk_store::AiResult>, String> {
-    let progress = Progress::new();
     let stored = store.case_series_info(case_id).map_err(|e| e.to_string())?;
     let mut infos: Vec<SeriesInfo> = stored.iter().map(|s| s.info.clone()).collect();
     if infos.iter().any(|i| i.modality.is_empty()) {
         let all: Vec<PathBuf> = stored.iter().flat_map(|s| s.files.iter().cloned()).filter(|f| f.is_file()).collect();
-        let headers = scan_files(Path::new(""), &all, Vec::new(), &progress).map_err(|e| e.to_string())?;
+        let headers = scan_files(Path::new(""), &all, Vec::new(), progress).map_err(|e| e.to_string())?;
         infos = headers.series.iter().map(lungdesk_volume::Series::info).filter(SeriesInfo::is_ct).collect();
         store.set_series_info(&infos).map_err(|e| e.to_string())?;
     }
@@ -188,10 +191,10 @@ fn read_case(
         ));
     }
     let root = files.first().and_then(|f| f.parent()).map(Path::to_owned).unwrap_or_default();
-    let report = scan_files(&root, &files, Vec::new(), &progress).map_err(|e| e.to_string())?;
+    let report = scan_files(&root, &files, Vec::new(), progress).map_err(|e| e.to_string())?;
     let volume =
-        load_series(report.pick(Some(&uid)).map_err(|e| e.to_string())?, &progress).map_err(|e| e.to_string())?;
-    let analysis = cache::analyze_cached(engine, cache_dir, &uid, &volume.geometry, &volume.voxels_hu, &progress)
+        load_series(report.pick(Some(&uid)).map_err(|e| e.to_string())?, progress).map_err(|e| e.to_string())?;
+    let analysis = cache::analyze_cached(engine, cache_dir, &uid, &volume.geometry, &volume.voxels_hu, progress)
         .map_err(|e| e.to_string())?;
     Ok(crate::ai_text::ai_result(&analysis, &uid))
 }
@@ -236,7 +239,7 @@ pub fn run(opts: &BatchOptions, out: &mut dyn Write) -> Result<BatchSummary, Bat
         let meter = Meter::new(todo.len(), &format!("model set {set} ({})", versions.join(", ")), out)?;
         for case_id in todo {
             let started = Instant::now();
-            let line = match read_case(&mut store, case_id, engine, cache_dir.as_deref()) {
+            let line = match read_case(&mut store, case_id, engine, cache_dir.as_deref(), &Progress::new()) {
                 Ok(Some(ai)) => {
                     let what = match (&ai.grade, &ai.cannot_grade) {
                         (Some(g), _) => format!("{} {}", g.number(), g.name()),

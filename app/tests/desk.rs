@@ -969,3 +969,92 @@ fn the_top_bar_is_one_line_at_1280_px_in_english_and_japanese() {
         );
     }
 }
+
+/// The background pre-read (issue #17) on three SYNTHETIC phantoms: started while the reader
+/// works (here: a key pressed, and the idle time set to an hour), it reads nothing and says it
+/// is paused; the desk closed and started again (the case it had open reopened), it reads every
+/// case once the reader is idle, the worklist showing each AI result at once; a third start
+/// finds nothing left to read.
+#[test]
+fn the_background_preread_waits_while_the_reader_works_and_resumes_after_a_restart() {
+    let (dir, mut h) = three_cases_imported();
+    let store = dir.path().join("labels.sqlite");
+    h.state_mut().preread_idle_after = Duration::from_hours(1);
+    press(&mut h, Key::J);
+    settle(&mut h);
+    h.state_mut().start_preread();
+    let wait_left = |h: &mut Harness<'static, Desk>| {
+        let started = Instant::now();
+        while h.state().model().preread().left.is_none() {
+            assert!(started.elapsed() < Duration::from_mins(1), "the pre-read never reported");
+            h.step();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_left(&mut h);
+    assert_eq!(h.state().model().preread().left, Some(3));
+    // Two seconds of the reader "working": nothing read (a read takes well under that here).
+    let since = Instant::now();
+    while since.elapsed() < Duration::from_secs(2) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(h.state().model().preread().read, 0, "{:?}", h.state().model().preread());
+    h.get_by_label("AI pre-read: 3 left (paused while you work)");
+    h.get_by_label("AI read 0 of 3");
+    drop(h);
+    let s = Store::open(&store).expect("open");
+    let rows = s.worklist("R-0042").expect("worklist");
+    assert!(rows.iter().all(|r| s.ai_result(r.case_id).expect("read").is_none()), "nothing read while paused");
+    drop(s);
+
+    // Started again, the reader idle: every case read.
+    let mut h = desk(&store);
+    h.state_mut().preread_idle_after = Duration::ZERO;
+    h.state_mut().start_preread();
+    let started = Instant::now();
+    while h.state().model().preread().left != Some(0) || h.state().model().preread().read == 0 {
+        assert!(started.elapsed() < Duration::from_mins(3), "pre-read: {:?}", h.state().model().preread());
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let p = h.state().model().preread().clone();
+    assert_eq!((p.failed, p.stopped.as_deref()), (0, None), "{p:?}");
+    for r in h.state().model().rows() {
+        assert_eq!(r.status, CaseStatus::AiDone, "{r:?}");
+        assert!(r.ai_grade.is_some() || r.ai_cannot_grade.is_some(), "the worklist shows the read: {r:?}");
+    }
+    drop(h);
+    let s = Store::open(&store).expect("open");
+    for r in s.worklist("R-0042").expect("worklist") {
+        assert!(s.ai_result(r.case_id).expect("read").is_some(), "stored: case {}", r.case_id);
+    }
+    drop(s);
+
+    // A third start: nothing left, nothing read again.
+    let mut h = desk(&store);
+    h.state_mut().preread_idle_after = Duration::ZERO;
+    h.state_mut().start_preread();
+    wait_left(&mut h);
+    h.step();
+    assert_eq!((h.state().model().preread().left, h.state().model().preread().read), (Some(0), 0));
+}
+
+/// `lungdesk desk --import DIR` on a first start: the folder waits for the identity, then is
+/// imported without being asked for again.
+#[test]
+fn a_folder_given_at_start_is_imported_once_the_identity_is_entered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    three_cases(&data);
+    let mut h = desk(&dir.path().join("labels.sqlite"));
+    assert!(matches!(h.state().model().phase(), Phase::Identity(_)));
+    h.state_mut().import_when_ready(data);
+    settle(&mut h);
+    assert!(h.state().model().rows().is_empty(), "nothing imported before the identity");
+    h.state_mut().edit_identity(|form| form.identity = me());
+    h.state_mut().apply(Action::SaveIdentity);
+    settle(&mut h);
+    settle(&mut h);
+    assert_eq!(h.state().model().rows().len(), 3);
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use lungdesk_store::SyncState;
 
-use super::action::Job;
+use super::action::{Action, Job};
 use super::identity::IdentityForm;
 use super::model::{DeskModel, Notice, Phase};
 use super::store_jobs::{Event, StoreRequest};
@@ -51,6 +51,11 @@ impl DeskModel {
                 if let Some(settings) = opened.cloud {
                     self.start_sync(settings, &mut jobs);
                 }
+                if matches!(self.phase, Phase::Ready)
+                    && let Some(dir) = self.import_when_ready.take()
+                {
+                    jobs.extend(self.apply(Action::Import(dir)));
+                }
                 // Back to the case that was in review, with its draft.
                 if matches!(self.phase, Phase::Ready)
                     && let Some(case_id) = opened.open_case.filter(|&id| self.row_index(id).is_some())
@@ -65,6 +70,9 @@ impl DeskModel {
                 jobs.push(Job::Store(StoreRequest::Worklist { reader: self.reader() }));
                 if let Some(settings) = self.sync_waiting.take() {
                     self.start_sync(settings, &mut jobs);
+                }
+                if let Some(dir) = self.import_when_ready.take() {
+                    jobs.extend(self.apply(Action::Import(dir)));
                 }
             }
             Event::IdentitySaved(Err(e)) => {

@@ -16,6 +16,7 @@ pub mod identity;
 pub mod keymap;
 pub mod model;
 pub mod panels;
+pub mod preread;
 pub mod store_jobs;
 pub mod workers;
 pub mod worklist_query;
@@ -65,6 +66,13 @@ pub struct Desk {
     sync: Option<SyncHandle>,
     sync_tx: Sender<SyncEvent>,
     sync_rx: Receiver<SyncEvent>,
+    preread: Option<preread::PrereadWorker>,
+    preread_tx: Sender<preread::PrereadEvent>,
+    preread_rx: Receiver<preread::PrereadEvent>,
+    /// The pre-read waits this long after the reader's last key, click or scroll (and while a
+    /// case loads or its AI runs), so that it never competes with the reader's work.
+    pub preread_idle_after: Duration,
+    last_input: Instant,
     /// Timing of the sync thread (tests shorten it).
     pub sync_timing: SyncTiming,
     frame: FrameRequests,
@@ -105,6 +113,7 @@ impl Desk {
         viewer.embedded = true;
         let (events_tx, events_rx) = channel();
         let (sync_tx, sync_rx) = channel();
+        let (preread_tx, preread_rx) = channel();
         let export_dir =
             std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from).join("lungdesk-exports");
         let mut model = DeskModel::new(store_path.clone(), export_dir);
@@ -128,6 +137,11 @@ impl Desk {
             sync: None,
             sync_tx,
             sync_rx,
+            preread: None,
+            preread_tx,
+            preread_rx,
+            preread_idle_after: Duration::from_secs(10),
+            last_input: Instant::now(),
             sync_timing: SyncTiming::default(),
             frame: FrameRequests::default(),
             switch_started: None,
@@ -144,6 +158,33 @@ impl Desk {
     /// How long the last case switch took, and whether the case was prefetched.
     pub fn last_switch(&self) -> Option<(Duration, bool)> {
         self.last_switch
+    }
+
+    /// Starts the background pre-read of every imported case (the app does; tests that want
+    /// it call this). It uses the viewer's engine and cache.
+    pub fn start_preread(&mut self) {
+        let settings = self.viewer.analysis_settings.clone();
+        let paused = self.reader_working();
+        match preread::PrereadWorker::start(self.model.store_path.clone(), &settings, paused, self.preread_tx.clone()) {
+            Ok(worker) => self.preread = Some(worker),
+            Err(e) => self.model.preread.stopped = Some(e.to_string()),
+        }
+    }
+
+    /// Imports `dir` once the desk is ready: at once if it is, else after the store opens or
+    /// the identity is entered (`lungdesk desk --import DIR`).
+    pub fn import_when_ready(&mut self, dir: PathBuf) {
+        if matches!(self.model.phase, Phase::Ready) {
+            self.apply(Action::Import(dir));
+        } else {
+            self.model.import_when_ready = Some(dir);
+        }
+    }
+
+    /// The reader is at work: a key, click or scroll within [`Desk::preread_idle_after`], or a
+    /// case loading or being analysed.
+    fn reader_working(&self) -> bool {
+        self.last_input.elapsed() < self.preread_idle_after || self.loads.busy() || self.viewer.is_busy()
     }
 
     /// The sync thread is running.
@@ -300,6 +341,9 @@ impl Desk {
                 if let Some(mut import) = self.import.take() {
                     import.shutdown();
                 }
+                if let Some(p) = &self.preread {
+                    p.wake();
+                }
             } else if let Some(store) = &mut self.store {
                 store.answered();
             }
@@ -309,6 +353,15 @@ impl Desk {
         while let Ok(event) = self.sync_rx.try_recv() {
             let jobs = self.model.on_sync(event);
             self.run(jobs);
+        }
+        while let Ok(event) = self.preread_rx.try_recv() {
+            self.model.on_preread(event);
+        }
+        // The pre-read leaves the machine to the reader while they work.
+        let working = self.reader_working();
+        self.model.preread.paused = working;
+        if let Some(p) = &mut self.preread {
+            p.pause(working);
         }
         if self.store.as_ref().is_some_and(StoreWorker::died) {
             self.store = None;
@@ -379,6 +432,8 @@ impl Desk {
     /// committed), and the workers are joined. The sync thread is told to stop and not waited
     /// for (it may be inside a network request; a label in flight is sent again next time).
     pub fn shutdown(&mut self) {
+        // Cancels the read in flight and joins the thread.
+        self.preread = None;
         if let Some(import) = &self.import {
             import.progress.cancel();
         }
@@ -403,6 +458,25 @@ impl Desk {
         // that was left.
         if ctx.input(|i| i.key_pressed(egui::Key::Tab)) {
             ctx.request_repaint();
+        }
+        let input = ctx.input(|i| {
+            i.events.iter().any(|e| {
+                matches!(
+                    e,
+                    egui::Event::Key { .. }
+                        | egui::Event::Text(_)
+                        | egui::Event::PointerButton { .. }
+                        | egui::Event::MouseWheel { .. }
+                        | egui::Event::Ime(_)
+                )
+            })
+        });
+        if input {
+            self.last_input = Instant::now();
+        }
+        if self.preread.is_some() && self.model.preread.left.is_some_and(|n| n > 0) {
+            // Wake up to resume once the reader has been idle long enough.
+            ctx.request_repaint_after(Duration::from_secs(1));
         }
         self.poll();
         let busy = self.store.as_ref().is_some_and(|s| s.pending() > 0) || self.filter.busy() || self.loads.busy();
@@ -563,8 +637,11 @@ impl DeskApp {
         crate::background::start_worker_pool();
         let mut desk = Desk::new(cc.wgpu_render_state.clone(), store_path);
         desk.viewer.analysis_settings = AnalysisSettings::user_default();
+        desk.start_preread();
         if let Some(folder) = import {
+            // Shown in the top bar's field, and imported once the desk is ready.
             desk.apply(Action::ImportEntry(folder.display().to_string()));
+            desk.import_when_ready(folder);
         }
         Self { desk }
     }

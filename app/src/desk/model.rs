@@ -217,6 +217,26 @@ pub struct DeskModel {
     /// The saved sync settings, held back until the identity (with its site key) is complete:
     /// nothing is sent under a case key the site key has not made yet.
     pub(crate) sync_waiting: Option<SyncSettings>,
+    /// The background pre-read's progress.
+    pub(crate) preread: PrereadState,
+    /// A folder to import once the desk is ready (`lungdesk desk --import DIR`: the identity
+    /// may still have to be entered).
+    pub(crate) import_when_ready: Option<PathBuf>,
+}
+
+/// Where the background pre-read stands (`desk::preread`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrereadState {
+    /// Cases still to read; `None` until the thread has looked.
+    pub left: Option<usize>,
+    /// Cases read this session.
+    pub read: usize,
+    /// Cases it could not read this session (each named in the notice line).
+    pub failed: usize,
+    /// Why it stopped, if it did (no models, no store).
+    pub stopped: Option<String>,
+    /// Waiting while the reader works.
+    pub paused: bool,
 }
 
 impl DeskModel {
@@ -244,6 +264,39 @@ impl DeskModel {
             sync_states: HashMap::new(),
             syncing: false,
             sync_waiting: None,
+            preread: PrereadState::default(),
+            import_when_ready: None,
+        }
+    }
+
+    /// The background pre-read's progress.
+    pub fn preread(&self) -> &PrereadState {
+        &self.preread
+    }
+
+    /// What the background pre-read reports: a read case's AI result goes into its worklist
+    /// row at once (the store has it already).
+    pub fn on_preread(&mut self, event: crate::desk::preread::PrereadEvent) {
+        use crate::desk::preread::PrereadEvent;
+        match event {
+            PrereadEvent::Left(n) => self.preread.left = Some(n),
+            PrereadEvent::Read { case_id, ai, left } => {
+                self.preread.left = Some(left);
+                self.preread.read += 1;
+                self.show_ai_in_row(case_id, &ai);
+                // The filter and sort see the new AI grade.
+                self.visible_for = None;
+            }
+            PrereadEvent::Failed { case_id, why } => {
+                self.preread.failed += 1;
+                let key = self.row_index(case_id).map(|i| self.rows[i].case_key.clone()).unwrap_or_default();
+                self.notice = Some(Notice::error(trf(
+                    self.lang,
+                    "AI pre-read of case {case} failed: {error}",
+                    &[("case", &key), ("error", &why)],
+                )));
+            }
+            PrereadEvent::Stopped(why) => self.preread.stopped = Some(why),
         }
     }
 
@@ -615,6 +668,12 @@ impl DeskModel {
         };
         case.ai_recorded = true;
         case.ai = Some(ai.clone());
+        self.show_ai_in_row(case_id, &ai);
+        jobs.push(Job::Store(StoreRequest::RecordAi { case_id, ai: Box::new(ai) }));
+    }
+
+    /// A case's AI result in its worklist row (a new case becomes "AI done").
+    fn show_ai_in_row(&mut self, case_id: i64, ai: &AiResult) {
         if let Some(i) = self.row_index(case_id) {
             let row = &mut Arc::make_mut(&mut self.rows)[i];
             row.ai_grade = ai.grade;
@@ -623,6 +682,5 @@ impl DeskModel {
                 row.status = CaseStatus::AiDone;
             }
         }
-        jobs.push(Job::Store(StoreRequest::RecordAi { case_id, ai: Box::new(ai) }));
     }
 }

@@ -22,7 +22,9 @@ pub struct AnalysisSettings {
     pub models_dir: Option<PathBuf>,
     /// Per-series result cache; none when `None`.
     pub cache_dir: Option<PathBuf>,
-    engine: Arc<std::sync::OnceLock<Engine>>,
+    /// Loaded once, by whichever thread needs it first (the viewer's analysis or the desk's
+    /// pre-read), and shared.
+    pub(crate) engine: Arc<std::sync::OnceLock<Engine>>,
 }
 
 impl AnalysisSettings {

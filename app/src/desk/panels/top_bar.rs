@@ -6,7 +6,7 @@ use egui::{Key, RichText};
 
 use crate::desk::action::Action;
 use crate::desk::model::{DeskModel, Tab};
-use crate::i18n::{tr, trf};
+use crate::i18n::{Lang, tr, trf};
 use crate::theme;
 
 /// The running import: what, and how far.
@@ -93,6 +93,10 @@ pub fn show(
             actions.push(Action::ToggleShortcuts);
         }
         ui.separator();
+        if let Some(text) = preread_line(lang, m) {
+            ui.add(egui::Label::new(RichText::new(&text).weak()).truncate()).on_hover_text(&text);
+            ui.separator();
+        }
         let (line, color) = crate::cloud_ui::status_line(lang, &m.cloud);
         let sync = ui
             .add(egui::Label::new(RichText::new(&line).color(color)).sense(egui::Sense::click()).truncate())
@@ -110,4 +114,17 @@ pub fn show(
     }
     ui.separator();
     actions
+}
+
+/// The background pre-read's state for the top bar; `None` when there is nothing to say.
+pub fn preread_line(lang: Lang, m: &DeskModel) -> Option<String> {
+    let p = m.preread();
+    if let Some(why) = &p.stopped {
+        return Some(trf(lang, "AI pre-read off: {error}", &[("error", why)]));
+    }
+    match p.left? {
+        0 => None,
+        left if p.paused => Some(trf(lang, "AI pre-read: {left} left (paused while you work)", &[("left", &left)])),
+        left => Some(trf(lang, "AI pre-read: {left} left", &[("left", &left)])),
+    }
 }

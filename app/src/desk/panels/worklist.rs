@@ -19,6 +19,11 @@ pub fn show(ui: &mut egui::Ui, m: &DeskModel, frame: &mut FrameRequests) -> Vec<
     ui.horizontal(|ui| {
         ui.heading(tr(lang, "Worklist"));
         ui.label(trf(lang, "{done} of {total} done", &[("done", &done), ("total", &total)]));
+        // The background pre-read: how many cases the AI has still to read.
+        if let Some(left) = m.preread.left.filter(|n| *n > 0 && total > 0) {
+            let read = total.saturating_sub(left);
+            ui.weak(trf(lang, "AI read {read} of {total}", &[("read", &read), ("total", &total)]));
+        }
     });
     ui.add(egui::ProgressBar::new(if total == 0 { 0.0 } else { done as f32 / total as f32 }).desired_height(6.0));
     let mut query = m.query.clone();
