@@ -398,7 +398,8 @@ fn counts_plot(ui: &mut egui::Ui, lang: Lang, panel: &CloudPanel, view: &Surveil
                 let Some(a) = days_from_date(from) else { continue };
                 let b = to.as_deref().and_then(days_from_date).map_or(last, |b| b as f64);
                 // One legend entry per site; the reasons are listed under the plots.
-                let name = trf(lang, "withheld: {site}", &[("site", site)]);
+                let site = if site.is_empty() { tr(lang, "another site") } else { site.as_str() };
+                let name = trf(lang, "withheld: {site}", &[("site", &site)]);
                 plot.span(
                     egui_plot::Span::new(name, (a as f64 - 0.5)..=(b - 0.5)).fill(WITHHELD_FILL).border_width(0.0),
                 );
@@ -523,7 +524,11 @@ fn flags_grid(
         }
         for f in flags {
             let (word, color) = status_word(lang, f.status);
-            ui.strong(&f.site_code);
+            if f.site_code.is_empty() {
+                ui.label(trf(lang, "another site ({prefecture})", &[("prefecture", &f.prefecture)]));
+            } else {
+                ui.strong(&f.site_code);
+            }
             ui.colored_label(color, word);
             ui.label(&f.reason);
             ui.label(format!("{} – {}", f.from_day, f.to_day.as_deref().unwrap_or(tr(lang, "now"))));

@@ -357,6 +357,8 @@ pub const JA: &[(&str, &str)] = &[
     ("every case", "全症例"),
     ("cases", "症例数"),
     ("withheld: {site}", "公表保留: {site}"),
+    ("another site", "他施設"),
+    ("another site ({prefecture})", "他施設 (都道府県 {prefecture})"),
     ("AI only ({set})", "AI のみ ({set})"),
     ("AI: cannot grade", "AI: 判定不能"),
     ("Agreement unavailable: {error}", "一致度を取得できません: {error}"),

@@ -1201,7 +1201,18 @@ fn synthetic_drift_withholds_ai_counts_when_agreement_drops_releases_them_when_i
             (w.prefecture.as_str(), w.from_day.as_str(), w.reason_code.as_str()),
             ("23", "2026-03-05", "kappa_below_floor")
         );
-        assert!(flag("OSAKA-U", DriftStatus::Unmeasured).is_some(), "{:?}", counts.flags);
+        // Another site's flag, to a reader: its prefecture and reason code, not the site or its κ.
+        let other = flag("", DriftStatus::Unmeasured).expect("OSAKA-U's flag, unnamed");
+        assert_eq!((other.prefecture.as_str(), other.reason_code.as_str()), ("27", "too_few_cases"));
+        assert!(
+            !counts.flags.iter().any(|f| f.site_code == "OSAKA-U" || f.reason.contains("κ") && f.site_code.is_empty())
+        );
+        let all = curator.ai_surveillance(&SurveillanceQuery { prefecture: None, ..q.clone() }).expect("curator");
+        assert!(
+            all.flags.iter().any(|f| f.site_code == "OSAKA-U" && f.status == DriftStatus::Unmeasured),
+            "{:?}",
+            all.flags
+        );
 
         // The export: what was counted, by which versions, under which rule, with the marks.
         let export =

@@ -221,7 +221,9 @@ pub fn timeline(cases: &[GradedCase], reads: &[MixRead], cfg: &DriftConfig) -> V
         let mut status = DriftStatus::Published;
         if !measured {
             reasons.push(DriftReason::TooFewCases { cases: window.len(), min_cases: cfg.min_cases });
-            status = DriftStatus::Unmeasured;
+            // Withheld for κ stays withheld until a measured κ is back: too few cases is no
+            // recovery.
+            status = if withheld_for_kappa { DriftStatus::Withheld } else { DriftStatus::Unmeasured };
         } else if let Some(k) = kappa.kappa {
             let release_at = cfg.kappa_floor + cfg.release_margin;
             if k < cfg.kappa_floor {
@@ -238,7 +240,7 @@ pub fn timeline(cases: &[GradedCase], reads: &[MixRead], cfg: &DriftConfig) -> V
             }
         } else {
             reasons.push(DriftReason::KappaUndefined { cases: window.len() });
-            status = DriftStatus::Unmeasured;
+            status = if withheld_for_kappa { DriftStatus::Withheld } else { DriftStatus::Unmeasured };
         }
         let test = mix.test(day, cfg);
         if let Some((p_value, shift)) = test
@@ -419,6 +421,18 @@ mod tests {
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].status, DriftStatus::Withheld);
         assert_eq!((p[0].from_day.as_str(), p[0].to_day.as_deref()), (day_string(2).as_str(), Some(&*day_string(3))));
+    }
+
+    #[test]
+    fn synthetic_a_kappa_withhold_is_not_released_by_cases_ageing_out_of_the_window() {
+        let cfg = DriftConfig { window_cases: 40, window_days: 30, ..DriftConfig::default() };
+        // Withheld on day 1; on day 100 only 5 new (agreeing) cases are in the 30-day window.
+        let mut cases = synthetic_cases(1, 40, 4);
+        cases.extend(synthetic_cases(100, 5, 5));
+        let t = timeline(&cases, &[], &cfg);
+        assert_eq!(t[0].status, DriftStatus::Withheld);
+        assert_eq!(t[1].status, DriftStatus::Withheld, "too few cases is no recovery: {:?}", t[1]);
+        assert_eq!(t[1].reasons[0].code(), "too_few_cases");
     }
 
     #[test]

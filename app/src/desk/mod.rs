@@ -474,7 +474,7 @@ impl Desk {
         if input {
             self.last_input = Instant::now();
         }
-        if self.preread.is_some() && self.model.preread.left.is_some_and(|n| n > 0) {
+        if self.preread.is_some() && (self.model.preread.paused || self.model.preread.left.is_some_and(|n| n > 0)) {
             // Wake up to resume once the reader has been idle long enough.
             ctx.request_repaint_after(Duration::from_secs(1));
         }

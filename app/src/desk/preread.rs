@@ -80,10 +80,13 @@ impl PrereadWorker {
             return;
         }
         self.paused = paused;
+        // The command first, then the cancel: a read the thread installs after the cancel
+        // finds the command waiting (it looks after installing), one installed before is
+        // cancelled.
+        let _ = self.tx.send(Command::Pause(paused));
         if paused {
             self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).cancel();
         }
-        let _ = self.tx.send(Command::Pause(paused));
     }
 
     /// New cases may be there (an import finished).
@@ -94,8 +97,8 @@ impl PrereadWorker {
 
 impl Drop for PrereadWorker {
     fn drop(&mut self) {
-        self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).cancel();
         let _ = self.tx.send(Command::Stop);
+        self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).cancel();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -151,6 +154,15 @@ fn run(
         };
         let progress = Arc::new(Progress::new());
         *current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = progress.clone();
+        // A pause or stop sent while the next case was being chosen: not started.
+        match rx.try_recv() {
+            Ok(Command::Pause(p)) => {
+                paused = p;
+                continue;
+            }
+            Ok(Command::Stop) => return Ok(()),
+            Ok(Command::Wake) | Err(_) => {}
+        }
         match crate::batch::read_case(&mut store, case_id, engine, cache_dir, &progress) {
             Ok(Some(ai)) => {
                 store.record_ai_read(case_id, BUNDLED_SET, &ai).map_err(|e| e.to_string())?;

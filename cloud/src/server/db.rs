@@ -1233,7 +1233,8 @@ impl Db {
     /// The model versions of the AI reads of `model_set` with exam days `from`–`to`.
     pub async fn ai_model_versions(&self, model_set: &str, from: &str, to: &str) -> Result<Vec<String>> {
         let rows = sqlx::query(
-            "SELECT DISTINCT model_version FROM ai_reads WHERE model_set = $1 AND day >= $2 AND day <= $3 ORDER BY model_version",
+            "SELECT DISTINCT model_version FROM ai_reads WHERE model_set = $1 AND latest = 1 AND day >= $2 AND day <= $3 \
+             ORDER BY model_version",
         )
         .bind(model_set.to_owned())
         .bind(from.to_owned())

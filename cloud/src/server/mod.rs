@@ -507,13 +507,15 @@ fn surveillance_query(p: SurveillanceParams) -> Result<(SurveillanceQuery, bool)
 
 async fn get_surveillance(
     State(state): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     q: Result<Query<SurveillanceParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(p) = q.map_err(|e| refuse(StatusCode::BAD_REQUEST, e.body_text()))?;
     let (query, csv) = surveillance_query(p)?;
     if query.model.is_some() {
         state.drift.settle(&state.db).await?;
-        let counts = state.db.ai_surveillance(&query, state.min_count).await?;
+        let mut counts = state.db.ai_surveillance(&query, state.min_count).await?;
+        scope_flags(&mut counts.flags, &who);
         if !csv {
             return Ok(Json(counts).into_response());
         }
@@ -575,11 +577,7 @@ async fn get_drift(
         return Err(refuse(StatusCode::BAD_REQUEST, "model must be a model set's name: 1–64 letters, digits, - or _"));
     }
     let site = scoped_site(&who, p.site, "the drift monitor", true)?;
-    state.drift.settle(&state.db).await?;
-    let mut monitors = Vec::new();
-    for (site, set) in state.db.drift_monitors(site.as_deref(), p.model.as_deref()).await? {
-        monitors.push(state.db.evaluate_drift(&site, &set, &state.drift.config).await?);
-    }
+    let monitors = state.drift.monitors(&state.db, site.as_deref(), p.model.as_deref()).await?;
     Ok(Json(crate::wire::DriftReport { config: state.drift.config, monitors }).into_response())
 }
 
@@ -591,6 +589,7 @@ pub const EXPORT_SCHEMA: &str = "lungdesk-surveillance-export/1";
 /// rule, each cell's suppressed and withheld marks, and the drift monitor's flags.
 async fn get_export(
     State(state): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     q: Result<Query<SurveillanceParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(p) = q.map_err(|e| refuse(StatusCode::BAD_REQUEST, e.body_text()))?;
@@ -605,7 +604,8 @@ async fn get_export(
     );
     let (rows, flags, model_versions) = if let Some(model) = query.model.clone() {
         state.drift.settle(&state.db).await?;
-        let counts = state.db.ai_surveillance(&query, state.min_count).await?;
+        let mut counts = state.db.ai_surveillance(&query, state.min_count).await?;
+        scope_flags(&mut counts.flags, &who);
         let versions = state.db.ai_model_versions(&model, &lo, &hi).await?;
         let rows = counts
             .rows
@@ -669,6 +669,23 @@ async fn get_export(
         return Ok(Json(export).into_response());
     }
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], export_csv(&export)).into_response())
+}
+
+/// Another site's drift flags, to all but curators: the prefecture, period and reason code,
+/// never the site or its κ (a site's agreement is its own and the curators').
+fn scope_flags(flags: &mut [crate::wire::DriftFlag], who: &Principal) {
+    if who.role == Role::Curator {
+        return;
+    }
+    for f in flags.iter_mut().filter(|f| f.site_code != who.site_code) {
+        f.site_code.clear();
+        let generic = match f.reason_code.as_str() {
+            "kappa_below_floor" | "kappa_not_recovered" => "agreement with the readers below the floor",
+            "grade_mix_shift" => "grade mix shifted",
+            _ => "agreement not measured",
+        };
+        generic.clone_into(&mut f.reason);
+    }
 }
 
 /// Whether a withheld flag of `prefecture` overlaps the period starting `start`.

@@ -55,14 +55,35 @@ impl DriftWatch {
         self.marked().pairs.insert((site.to_owned(), model_set.to_owned()));
     }
 
-    /// Evaluates whatever is marked. On a failure everything is marked again.
+    /// Evaluates whatever is marked. On a failure, or when the caller stops waiting (the
+    /// request is dropped), everything is marked again.
     pub async fn settle(&self, db: &Db) -> Result<(), DbError> {
         let _one_at_a_time = self.running.lock().await;
-        let marked = std::mem::take(&mut *self.marked());
-        let result = self.evaluate(db, &marked).await;
-        if result.is_err() {
-            self.marked().all = true;
+        self.settle_locked(db).await
+    }
+
+    /// Settles, then evaluates every site × set in scope (`site`, `model_set`: all when
+    /// `None`) under the same lock, for `GET /v1/drift`.
+    pub async fn monitors(
+        &self,
+        db: &Db,
+        site: Option<&str>,
+        model_set: Option<&str>,
+    ) -> Result<Vec<crate::wire::DriftMonitor>, DbError> {
+        let _one_at_a_time = self.running.lock().await;
+        self.settle_locked(db).await?;
+        let mut out = Vec::new();
+        for (site, set) in db.drift_monitors(site, model_set).await? {
+            out.push(db.evaluate_drift(&site, &set, &self.config).await?);
         }
+        Ok(out)
+    }
+
+    async fn settle_locked(&self, db: &Db) -> Result<(), DbError> {
+        let marked = std::mem::take(&mut *self.marked());
+        let mut guard = Remark { watch: self, done: false };
+        let result = self.evaluate(db, &marked).await;
+        guard.done = result.is_ok();
         result
     }
 
@@ -78,5 +99,19 @@ impl DriftWatch {
             db.evaluate_drift(site, set, &self.config).await?;
         }
         Ok(())
+    }
+}
+
+/// Marks everything again unless the evaluation it guards finished.
+struct Remark<'a> {
+    watch: &'a DriftWatch,
+    done: bool,
+}
+
+impl Drop for Remark<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.watch.marked().all = true;
+        }
     }
 }

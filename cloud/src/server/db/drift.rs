@@ -61,7 +61,7 @@ impl Db {
             "SELECT a.day, a.grade, c.cur_grade, a.prefecture FROM ai_reads a LEFT JOIN cases c \
              ON c.site_code = a.site_code AND c.case_key = a.case_key \
              WHERE a.site_code = $1 AND a.model_set = $2 \
-             AND a.latest = 1",
+             AND a.latest = 1 ORDER BY a.day, a.case_key",
         )
         .bind(site.to_owned())
         .bind(model_set.to_owned())
@@ -70,13 +70,15 @@ impl Db {
         .map_err(sql("read the drift monitor's cases"))?;
         let mut cases = Vec::new();
         let mut reads = Vec::with_capacity(rows.len());
-        let mut prefecture = String::new();
+        // The site's prefecture: the one most of its reads name.
+        let mut prefectures: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
         for r in &rows {
             let day: String = r.try_get(0).map_err(sql("read the drift monitor's cases"))?;
             let ai: Option<i64> = r.try_get(1).map_err(sql("read the drift monitor's cases"))?;
             let reader: Option<i64> = r.try_get(2).map_err(sql("read the drift monitor's cases"))?;
-            if prefecture.is_empty() {
-                prefecture = r.try_get(3).map_err(sql("read the drift monitor's cases"))?;
+            let pref: String = r.try_get(3).map_err(sql("read the drift monitor's cases"))?;
+            if !pref.is_empty() {
+                *prefectures.entry(pref).or_default() += 1;
             }
             let Some(day) = drift::day_number(&day) else { continue };
             let ai = ai.and_then(|g| u8::try_from(g).ok());
@@ -85,6 +87,7 @@ impl Db {
                 cases.push(GradedCase { day, ai, reader });
             }
         }
+        let prefecture = prefectures.into_iter().max_by_key(|(_, n)| *n).map(|(p, _)| p).unwrap_or_default();
         let points = drift::timeline(&cases, &reads, cfg);
         let periods = drift::periods(&points);
         self.store_periods(site, model_set, &prefecture, &periods).await?;
@@ -123,25 +126,36 @@ impl Db {
             })
             .collect();
         let mut tx = self.pool.begin().await.map_err(sql("begin storing the drift periods"))?;
+        // A write first (SQLite takes its writer lock at once, so a concurrent writer waits
+        // instead of failing), and one evaluation of a site × set at a time in PostgreSQL.
+        if self.postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
+                .bind(format!("drift:{site}:{model_set}"))
+                .execute(&mut *tx)
+                .await
+                .map_err(sql("lock the drift periods"))?;
+        }
         let rows = sqlx::query(
-            "SELECT status, from_day, to_day, reason_code, reason FROM drift_periods \
-             WHERE site_code = $1 AND model_set = $2 ORDER BY from_day, status",
+            "DELETE FROM drift_periods WHERE site_code = $1 AND model_set = $2 \
+             RETURNING status, from_day, to_day, reason_code, reason",
         )
         .bind(site.to_owned())
         .bind(model_set.to_owned())
         .fetch_all(&mut *tx)
         .await
         .map_err(sql("read the drift periods"))?;
-        let old: Vec<Stored> = rows
+        let mut old: Vec<Stored> = rows
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?)))
             .collect::<std::result::Result<_, sqlx::Error>>()
             .map_err(sql("read the drift periods"))?;
+        old.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
         let mut sorted = new.clone();
         sorted.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
         // Compared without the reason's text, whose numbers move with every new case.
         let key = |v: &[Stored]| v.iter().map(|p| (p.0.clone(), p.1.clone(), p.2.clone())).collect::<Vec<_>>();
         if key(&old) == key(&sorted) {
+            // Unchanged: the delete is rolled back with the transaction.
             return Ok(());
         }
         let monitor = Issuer { name: MONITOR, token_id: "" };
@@ -155,21 +169,29 @@ impl Db {
                 let target = format!("{model_set} from {}: {}", p.1, p.4);
                 audit(&mut tx, monitor, site, "drift.withhold", &target).await?;
             }
-            if let (Some(to), None | Some((_, _, None, _, _))) = (&p.2, before) {
-                let target = format!("{model_set} from {}: released on {to}", p.1);
-                audit(&mut tx, monitor, site, "drift.release", &target).await?;
+            match (&p.2, before.map(|b| &b.2)) {
+                // Released now (or withheld and released since the last evaluation), or
+                // released on another day than before.
+                (Some(to), None | Some(None)) => {
+                    let target = format!("{model_set} from {}: released on {to}", p.1);
+                    audit(&mut tx, monitor, site, "drift.release", &target).await?;
+                }
+                (Some(to), Some(Some(was))) if to != was => {
+                    let target = format!("{model_set} from {}: released on {to} (was {was}) on re-evaluation", p.1);
+                    audit(&mut tx, monitor, site, "drift.release", &target).await?;
+                }
+                // Released before, withheld again (late labels or reads).
+                (None, Some(Some(was))) => {
+                    let target = format!("{model_set} from {}: withheld again (was released on {was})", p.1);
+                    audit(&mut tx, monitor, site, "drift.withhold", &target).await?;
+                }
+                _ => {}
             }
         }
         for o in old_w.iter().filter(|o| !new_w.iter().any(|p| p.1 == o.1)) {
             let target = format!("{model_set} from {}: no longer withheld on re-evaluation", o.1);
             audit(&mut tx, monitor, site, "drift.release", &target).await?;
         }
-        sqlx::query("DELETE FROM drift_periods WHERE site_code = $1 AND model_set = $2")
-            .bind(site.to_owned())
-            .bind(model_set.to_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(sql("replace the drift periods"))?;
         for (status, from, to, code, reason) in sorted {
             sqlx::query(
                 "INSERT INTO drift_periods (site_code, model_set, status, from_day, to_day, reason_code, reason, prefecture) \
