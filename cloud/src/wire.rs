@@ -185,7 +185,8 @@ pub struct ExportRow {
     /// `None` when suppressed.
     pub count: Option<i64>,
     pub suppressed: bool,
-    /// A site of this prefecture was withheld in this period: the count leaves its reads out.
+    /// A site of this prefecture was withheld in this period: published without its count
+    /// (a count leaving one site's reads out could be differenced against another export).
     pub withheld: bool,
 }
 

@@ -1228,6 +1228,7 @@ fn synthetic_drift_withholds_ai_counts_when_agreement_drops_releases_them_when_i
             export.rows.iter().filter(|r| r.period_start == "2026-03-02" && r.prefecture == pref).collect::<Vec<_>>()
         };
         assert!(!week("23").is_empty() && week("23").iter().all(|r| r.withheld), "{:?}", week("23"));
+        assert!(week("23").iter().all(|r| r.count.is_none() && !r.suppressed), "withheld, not small: no count");
         assert!(week("27").iter().all(|r| !r.withheld));
         let march_first = export.rows.iter().filter(|r| r.period_start == "2026-02-23");
         assert!(march_first.clone().count() > 0 && march_first.into_iter().all(|r| !r.withheld));

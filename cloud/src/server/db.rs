@@ -1155,8 +1155,9 @@ impl Db {
     /// The AI-only counts of model set `q.model`: every case the set read, once, by its
     /// latest read (a newer version's read replaces an older one's), counted by the day of
     /// the exam (else of the reading), prefecture, grade or "cannot grade", sex and age band;
-    /// the reads of a site the drift monitor withheld for those days left out (and flagged).
-    /// From `ai_counts` (kept by ingest), less the withheld site-days' reads.
+    /// the reads of a site the drift monitor withheld for those days left out (and flagged),
+    /// and a cell they were left out of published without its count. From `ai_counts` (kept by
+    /// ingest), less the withheld site-days' reads.
     pub async fn ai_surveillance(&self, q: &SurveillanceQuery, min_count: i64) -> Result<AiSurveillance> {
         type Cell = (String, String, i64, String, String, String);
         let model_set = q.model.clone().unwrap_or_default();
@@ -1213,20 +1214,34 @@ impl Db {
             *cells.entry(cell).or_default() -= n;
         }
         let none_if_empty = |s: String| (!s.is_empty()).then_some(s);
+        let flags = self.drift_flags(&model_set, from, to, q.prefecture.as_deref().unwrap_or_default()).await?;
+        // A cell a withheld site's reads were taken out of is published without its count: the
+        // difference between two exports around a withhold would otherwise be that site's reads.
+        let partial = |prefecture: &str, start: &str| {
+            let end = match q.period {
+                Period::Day => start.to_owned(),
+                Period::Week => week_end_of(start).unwrap_or_else(|| start.to_owned()),
+            };
+            flags.iter().any(|f| {
+                f.status == lungdesk_domain::drift::DriftStatus::Withheld
+                    && f.prefecture == prefecture
+                    && f.from_day.as_str() <= end.as_str()
+                    && f.to_day.as_deref().is_none_or(|to| to > start)
+            })
+        };
         let rows = cells
             .into_iter()
             .filter(|(_, n)| *n > 0)
             .map(|((period_start, prefecture, grade, cannot_grade, sex, age_band), n)| AiSurveillanceRow {
-                period_start,
-                prefecture,
                 grade: u8::try_from(grade).ok().filter(|g| *g > 0),
                 cannot_grade: none_if_empty(cannot_grade),
                 sex: none_if_empty(sex),
                 age_band: none_if_empty(age_band),
-                count: (n >= min_count).then_some(n),
+                count: (n >= min_count && !partial(&prefecture, &period_start)).then_some(n),
+                period_start,
+                prefecture,
             })
             .collect();
-        let flags = self.drift_flags(&model_set, from, to, q.prefecture.as_deref().unwrap_or_default()).await?;
         Ok(AiSurveillance { period: q.period, min_count, source: Source::Ai, model_set, rows, flags })
     }
 

@@ -613,7 +613,8 @@ async fn get_export(
             .map(|r| {
                 let withheld = withheld_in(&counts.flags, &r.prefecture, &r.period_start, query.period);
                 crate::wire::ExportRow {
-                    suppressed: r.count.is_none(),
+                    // A withheld cell has no count either, but it is not small.
+                    suppressed: r.count.is_none() && !withheld,
                     period_start: r.period_start,
                     prefecture: r.prefecture,
                     grade: r.grade,
