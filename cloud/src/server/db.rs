@@ -1176,43 +1176,55 @@ impl Db {
                 })
                 .collect()
         };
-        let all = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {period}, prefecture, grade, cannot_grade, sex, age_band, CAST(SUM(n) AS BIGINT) FROM ai_counts \
-             WHERE model_set = $1 AND day >= $2 AND day <= $3 AND ($4 = '' OR prefecture = $4) AND ($5 = 0 OR grade = $5) \
-             GROUP BY {period}, prefecture, grade, cannot_grade, sex, age_band"
-        )))
-        .bind(model_set.clone())
-        .bind(from.to_owned())
-        .bind(to.to_owned())
-        .bind(q.prefecture.clone().unwrap_or_default())
-        .bind(i64::from(q.grade.unwrap_or(0)))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(sql("count AI reads"))?;
-        // The withheld site-days' reads, read from the few periods outward.
-        let withheld = sqlx::query(AssertSqlSafe(format!(
-            "SELECT a.{period}, a.prefecture, COALESCE(a.grade, 0), COALESCE(a.cannot_grade, ''), COALESCE(a.sex, ''), \
-             COALESCE(a.age_band, ''), COUNT(*) FROM drift_periods w JOIN ai_reads a ON a.site_code = w.site_code \
-             AND a.model_set = w.model_set AND a.latest = 1 AND a.day >= w.from_day AND (w.to_day IS NULL OR a.day < w.to_day) \
-             WHERE w.model_set = $1 AND w.status = 'withheld' AND a.day >= $2 AND a.day <= $3 \
-             AND ($4 = '' OR a.prefecture = $4) AND ($5 = 0 OR a.grade = $5) \
-             GROUP BY a.{period}, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band"
-        )))
-        .bind(model_set.clone())
-        .bind(from.to_owned())
-        .bind(to.to_owned())
-        .bind(q.prefecture.clone().unwrap_or_default())
-        .bind(i64::from(q.grade.unwrap_or(0)))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(sql("count withheld AI reads"))?;
+        // Every latest read counted, less the withheld site-days' reads (read from the few
+        // periods outward); both in one snapshot, so that an ingest between them cannot skew
+        // the difference.
+        let statements = [
+            (
+                format!(
+                    "SELECT {period}, prefecture, grade, cannot_grade, sex, age_band, CAST(SUM(n) AS BIGINT) FROM ai_counts \
+                     WHERE model_set = $1 AND day >= $2 AND day <= $3 AND ($4 = '' OR prefecture = $4) AND ($5 = 0 OR grade = $5) \
+                     GROUP BY {period}, prefecture, grade, cannot_grade, sex, age_band"
+                ),
+                1,
+                "count AI reads",
+            ),
+            (
+                format!(
+                    "SELECT a.{period}, a.prefecture, COALESCE(a.grade, 0), COALESCE(a.cannot_grade, ''), COALESCE(a.sex, ''), \
+                     COALESCE(a.age_band, ''), COUNT(*) FROM drift_periods w JOIN ai_reads a ON a.site_code = w.site_code \
+                     AND a.model_set = w.model_set AND a.latest = 1 AND a.day >= w.from_day AND (w.to_day IS NULL OR a.day < w.to_day) \
+                     WHERE w.model_set = $1 AND w.status = 'withheld' AND a.day >= $2 AND a.day <= $3 \
+                     AND ($4 = '' OR a.prefecture = $4) AND ($5 = 0 OR a.grade = $5) \
+                     GROUP BY a.{period}, a.prefecture, a.grade, a.cannot_grade, a.sex, a.age_band"
+                ),
+                -1,
+                "count withheld AI reads",
+            ),
+        ];
+        let mut tx = self.pool.begin().await.map_err(sql("begin counting AI reads"))?;
+        if self.postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await
+                .map_err(sql("begin counting AI reads"))?;
+        }
         let mut cells: BTreeMap<Cell, i64> = BTreeMap::new();
-        for (cell, n) in cells_of(&all).map_err(sql("read the AI counts"))? {
-            *cells.entry(cell).or_default() += n;
+        for (text, sign, step) in statements {
+            let rows = sqlx::query(AssertSqlSafe(text))
+                .bind(model_set.clone())
+                .bind(from.to_owned())
+                .bind(to.to_owned())
+                .bind(q.prefecture.clone().unwrap_or_default())
+                .bind(i64::from(q.grade.unwrap_or(0)))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(sql(step))?;
+            for (cell, n) in cells_of(&rows).map_err(sql("read the AI counts"))? {
+                *cells.entry(cell).or_default() += sign * n;
+            }
         }
-        for (cell, n) in cells_of(&withheld).map_err(sql("read the AI counts"))? {
-            *cells.entry(cell).or_default() -= n;
-        }
+        tx.commit().await.map_err(sql("finish counting AI reads"))?;
         let none_if_empty = |s: String| (!s.is_empty()).then_some(s);
         let flags = self.drift_flags(&model_set, from, to, q.prefecture.as_deref().unwrap_or_default()).await?;
         // A cell a withheld site's reads were taken out of is published without its count: the
