@@ -124,7 +124,10 @@ pub fn cannot_grade_code(lang: Lang, code: CannotGradeCode) -> &'static str {
 /// The worklist's AI cell: the grade's number, or "—" and why the AI cannot grade.
 pub fn ai_grade_cell(lang: Lang, r: &lungdesk_store::CaseRow) -> String {
     match (r.ai_grade, &r.ai_cannot_grade) {
-        (Some(g), _) => g.number().to_string(),
+        (Some(g), _) => match r.ai_confidence {
+            Some(p) => format!("{} ({:.0} %)", g.number(), p * 100.0),
+            None => g.number().to_string(),
+        },
         (None, Some(code)) => format!("— {}", cannot_grade_reason(lang, code, "")),
         (None, None) => "—".into(),
     }

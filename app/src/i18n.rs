@@ -412,6 +412,7 @@ pub const JA: &[(&str, &str)] = &[
     ("Exam date", "検査日"),
     ("Age", "年齢"),
     ("AI grade", "AI 分類"),
+    ("AI confidence", "AI 確信度"),
     ("Grade", "分類"),
     ("Age/sex", "年齢/性別"),
     ("AI", "AI"),

@@ -545,23 +545,24 @@ fn the_token_is_checked_before_the_body_and_half_sent_headers_time_out() {
     }
 }
 
-/// The differencing attack: one case on Monday and four on Tuesday of one week, counts under 3
-/// suppressed. A weekly query from Monday and one from Tuesday would once differ by Monday's
-/// single case; both now count the whole week and publish the same cell, and Monday's own
-/// daily cell stays suppressed.
+/// The differencing attacks: one case on Monday and four on Tuesday of one week, counts under
+/// 3 suppressed. A weekly query from Monday and one from Tuesday would once differ by Monday's
+/// single case; both now count the whole week and publish the same cell. And the week less its
+/// published Tuesday would be Monday's single case: so the week is published only where its
+/// suppressed days hold none or at least 3 cases together. The same for the AI-only counts.
 #[test]
 fn no_suppressed_cell_can_be_recovered_by_differencing_two_queries() {
     for db in TestDatabase::both() {
         let svc = start(&db, 3);
         let a = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let confirm = |cases: std::ops::Range<u32>, day: &str| {
+            for case in cases {
+                assert_eq!(push(&a, &label(case, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, day)), PushOutcome::Stored);
+            }
+        };
         // 2026-03-30 is a Monday.
-        assert_eq!(push(&a, &label(1, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-03-30")), PushOutcome::Stored);
-        for case in 2..6 {
-            assert_eq!(
-                push(&a, &label(case, "NAGOYA-U", "R-A", 1, 1, Pcr::Positive, "2026-03-31")),
-                PushOutcome::Stored
-            );
-        }
+        confirm(1..2, "2026-03-30");
+        confirm(2..6, "2026-03-31");
         let weekly = |from: &str, to: &str| {
             let q = SurveillanceQuery {
                 period: Period::Week,
@@ -577,15 +578,48 @@ fn no_suppressed_cell_can_be_recovered_by_differencing_two_queries() {
                 .map(|r| (r.period_start.clone(), r.count))
                 .collect::<Vec<_>>()
         };
-        let from_monday = weekly("2026-03-30", "2026-04-05");
-        let from_tuesday = weekly("2026-03-31", "2026-04-01");
-        assert_eq!(from_monday, vec![("2026-03-30".to_owned(), Some(5))], "{}", db.name);
-        assert_eq!(from_tuesday, from_monday, "the same whole week, nothing to subtract ({})", db.name);
-        let daily = a
-            .surveillance(&SurveillanceQuery { source: Some(Source::Radiologist), ..Default::default() })
-            .expect("counts");
-        let monday = daily.rows.iter().find(|r| r.period_start == "2026-03-30").expect("Monday's cell");
-        assert_eq!(monday.count, None, "Monday's single case stays suppressed");
+        let daily = |day: &str| {
+            let q = SurveillanceQuery { source: Some(Source::Radiologist), ..Default::default() };
+            a.surveillance(&q).expect("counts").rows.into_iter().find(|r| r.period_start == day).and_then(|r| r.count)
+        };
+        let week = |count| vec![("2026-03-30".to_owned(), count)];
+        assert_eq!(weekly("2026-03-30", "2026-04-05"), week(None), "the week less Tuesday is Monday ({})", db.name);
+        assert_eq!(weekly("2026-03-31", "2026-04-01"), week(None), "the same whole week ({})", db.name);
+        assert_eq!((daily("2026-03-30"), daily("2026-03-31")), (None, Some(4)), "Monday's single case suppressed");
+        // Two more on Monday: every day published, and so the week.
+        confirm(6..8, "2026-03-30");
+        assert_eq!(weekly("2026-03-30", "2026-04-05"), week(Some(7)), "{}", db.name);
+        assert_eq!(weekly("2026-03-31", "2026-04-01"), week(Some(7)), "nothing to subtract ({})", db.name);
+        // One on Wednesday, two on Thursday: both suppressed, together 3 (the threshold).
+        confirm(8..9, "2026-04-01");
+        confirm(9..11, "2026-04-02");
+        assert_eq!((daily("2026-04-01"), daily("2026-04-02")), (None, None));
+        assert_eq!(weekly("2026-03-30", "2026-04-05"), week(Some(10)), "Wednesday and Thursday together are 3");
+
+        // The AI-only counts: one read on Monday, four on Tuesday.
+        let reads: Vec<AiReadPayload> = (1..6)
+            .map(|case| AiReadPayload {
+                exam_date: Some(if case == 1 { "2026-03-30" } else { "2026-03-31" }.into()),
+                ..ai_read(case, "NAGOYA-U", Some(1))
+            })
+            .collect();
+        a.push_ai_reads(&reads).expect("AI reads");
+        let ai = |period| {
+            let q = SurveillanceQuery { period, model: Some("bundled".into()), ..Default::default() };
+            a.ai_surveillance(&q)
+                .expect("AI counts")
+                .rows
+                .into_iter()
+                .map(|r| (r.period_start, r.count))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ai(Period::Week), week(None), "{}", db.name);
+        assert_eq!(
+            ai(Period::Day),
+            vec![("2026-03-30".to_owned(), None), ("2026-03-31".to_owned(), Some(4))],
+            "{}",
+            db.name
+        );
         svc.kill();
     }
 }
@@ -1004,7 +1038,10 @@ fn ai_only_counts_take_each_case_once_by_its_latest_read_and_count_cannot_grade_
         assert_eq!(total, 5, "{:?}", counts.rows);
         let week = desk.ai_surveillance(&SurveillanceQuery { period: Period::Week, ..q.clone() }).expect("weekly");
         let monday = week.rows.iter().find(|r| r.period_start == "2026-03-30" && r.grade == Some(1)).expect("week");
-        assert_eq!(monday.count, Some(3), "cases 1, 2 and 5 in the week of 30 March");
+        assert_eq!(
+            monday.count, None,
+            "cases 1, 2 and 5 in the week of 30 March: 3 less 1 April's published 2 would be 2 April's suppressed 1"
+        );
         let site =
             desk.ai_surveillance(&SurveillanceQuery { model: Some("site-v2".into()), ..q.clone() }).expect("set");
         assert_eq!(site.rows.len(), 1);
@@ -1081,6 +1118,65 @@ fn agreement_pairs_each_case_once_and_is_scoped_by_role() {
         assert_eq!(curator.agreement("bundled", Some("OSAKA-U"), None, None).expect("one site").cases, 1);
         assert_eq!(curator.agreement("bundled", None, Some("2026-04-02"), None).expect("later").cases, 0);
         assert_eq!(curator.agreement("other-set", None, None, None).expect("no reads").kappa.kappa, None);
+        svc.kill();
+    }
+}
+
+/// Agreement is kept at ingest (issue #17, SYNTHETIC labels and reads), so it must follow every
+/// write that moves a pair, in whatever order they arrive: reads before labels, a newer read
+/// replacing a case's AI grade, a "cannot grade" replaced by a grade, a reader's revision, a
+/// revision moving the case to another exam day, a second reader revising. Expected by hand.
+#[test]
+fn agreement_follows_reads_and_labels_in_any_order() {
+    for db in TestDatabase::both() {
+        let svc = start(&db, 1);
+        let ra = client(&svc, &token(&svc, "R-A", "NAGOYA-U", Role::Reader, 30));
+        let rb = client(&svc, &token(&svc, "R-B", "NAGOYA-U", Role::Reader, 30));
+        let day = "2026-04-01";
+        let newer = |case: u32, grade: Option<u8>| AiReadPayload {
+            model_version: "lungdesk-lung 1.0.0+lungdesk-lesion 2.1.0".into(),
+            analysed_at: "2026-12-01T10:00:00Z".into(),
+            ..ai_read(case, "NAGOYA-U", grade)
+        };
+        // The reads first: nothing to pair yet.
+        let first: Vec<AiReadPayload> = [(1, Some(1)), (2, Some(3)), (3, Some(2)), (4, None), (5, Some(3))]
+            .map(|(c, g)| ai_read(c, "NAGOYA-U", g))
+            .into();
+        ra.push_ai_reads(&first).expect("AI reads");
+        let curator = client(&svc, &token(&svc, "CUR", "JRS", Role::Curator, 30));
+        assert_eq!(curator.agreement("bundled", None, None, None).expect("agreement").cases, 0, "{}", db.name);
+        for (case, grade) in [(1, 1), (2, 2), (3, 2), (4, 1), (5, 3)] {
+            assert_eq!(push(&ra, &label(case, "NAGOYA-U", "R-A", 1, grade, Pcr::Positive, day)), PushOutcome::Stored);
+        }
+        // Case 2: a newer read says 2. Case 3: R-A revises to 4. Case 4: its "cannot grade"
+        // replaced by a read of grade 1. Case 5: revised onto another exam day.
+        ra.push_ai_reads(&[newer(2, Some(2)), newer(4, Some(1))]).expect("newer reads");
+        push(&ra, &label(3, "NAGOYA-U", "R-A", 2, 4, Pcr::Positive, day));
+        push(&ra, &label(5, "NAGOYA-U", "R-A", 2, 3, Pcr::Positive, "2026-05-01"));
+        // R-B on cases 1 and 3, earlier in the day (R-A's stay the cases' grades), then revises case 1.
+        for (case, revision, grade) in [(1, 1, 2), (3, 1, 4), (1, 2, 1)] {
+            let early = LabelPayload {
+                confirmed_at: format!("{day}T08:00:{revision:02}Z"),
+                ..label(case, "NAGOYA-U", "R-B", revision, grade, Pcr::Positive, day)
+            };
+            assert_eq!(push(&rb, &early), PushOutcome::Stored);
+        }
+        let got = curator.agreement("bundled", None, None, None).expect("agreement");
+        let mut want = lungdesk_domain::Confusion4::default();
+        for (ai, reader) in [(1, 1), (2, 2), (2, 4), (1, 1), (3, 3)] {
+            want.add(ai, reader);
+        }
+        assert_eq!((got.confusion, got.cases), (want, 5), "{}: AI rows, reader columns", db.name);
+        let april = curator.agreement("bundled", None, Some("2026-04-01"), Some("2026-04-30")).expect("April");
+        assert_eq!(april.cases, 4, "case 5 was moved to May by its revision");
+        let mut readers = lungdesk_domain::Confusion4::default();
+        readers.add(1, 1);
+        readers.add(4, 4);
+        assert_eq!((got.readers.confusion, got.readers.cases), (readers, 2), "each reader by their latest revision");
+        // Resent batches change nothing.
+        ra.push_ai_reads(&first).expect("resent");
+        push(&ra, &label(3, "NAGOYA-U", "R-A", 2, 4, Pcr::Positive, day));
+        assert_eq!(curator.agreement("bundled", None, None, None).expect("again").confusion, want);
         svc.kill();
     }
 }
@@ -1254,8 +1350,9 @@ fn synthetic_drift_withholds_ai_counts_when_agreement_drops_releases_them_when_i
     }
 }
 
-/// A version-3 database (AI reads, no `latest` mark, no drift periods) is brought to version 4
-/// with its reads kept and each case's latest read marked: counted once, by that read.
+/// A version-3 database (AI reads, no `latest` mark, no drift periods, no agreement cells) is
+/// brought to the current version with its reads kept, each case's latest read marked (counted
+/// once, by that read) and the agreement rebuilt from its reads and labels.
 #[test]
 fn a_version_3_database_gets_its_latest_ai_reads_marked() {
     for db in TestDatabase::both() {
@@ -1267,6 +1364,14 @@ fn a_version_3_database_gets_its_latest_ai_reads_marked() {
             ..ai_read(1, "NAGOYA-U", Some(4))
         };
         desk.push_ai_reads(&[ai_read(1, "NAGOYA-U", Some(1)), newer, ai_read(2, "NAGOYA-U", Some(1))]).expect("push");
+        let second = client(&svc, &token(&svc, "R-B", "NAGOYA-U", Role::Reader, 30));
+        push(&desk, &label(1, "NAGOYA-U", "R-A", 1, 4, Pcr::Positive, "2026-04-01"));
+        push(&desk, &label(2, "NAGOYA-U", "R-A", 1, 2, Pcr::Positive, "2026-04-01"));
+        let early = LabelPayload {
+            confirmed_at: "2026-04-01T08:00:00Z".into(),
+            ..label(1, "NAGOYA-U", "R-B", 1, 3, Pcr::Positive, "2026-04-01")
+        };
+        push(&second, &early);
         // Back to version 3, as that release left it.
         for statement in [
             "DROP INDEX ai_reads_latest",
@@ -1276,6 +1381,8 @@ fn a_version_3_database_gets_its_latest_ai_reads_marked() {
             "CREATE INDEX ai_reads_day ON ai_reads(model_set, day)",
             "DROP TABLE drift_periods",
             "DROP TABLE ai_counts",
+            "DROP TABLE agreement_cells",
+            "DROP TABLE reader_pairs",
             "UPDATE schema_version SET version = 3",
         ] {
             svc.block_on(sqlx::query(statement).execute(svc.db.pool())).expect(statement);
@@ -1299,12 +1406,20 @@ fn a_version_3_database_gets_its_latest_ai_reads_marked() {
         });
         let weeks: Vec<String> = weekly.expect("weekly").rows.into_iter().map(|r| r.period_start).collect();
         assert_eq!(weeks, vec!["2026-03-30".to_owned(); 2], "the exam week, filled in by the migration");
+        let curator = client(&svc, &token(&svc, "CUR", "JRS", Role::Curator, 30));
+        let agreement = curator.agreement("bundled", None, None, None).expect("agreement");
+        let (mut ai, mut readers) = (lungdesk_domain::Confusion4::default(), lungdesk_domain::Confusion4::default());
+        ai.add(4, 4);
+        ai.add(1, 2);
+        readers.add(4, 3);
+        assert_eq!((agreement.confusion, agreement.readers.confusion), (ai, readers), "{}", db.name);
         svc.kill();
     }
 }
 
-/// Eight desks of one site send reads of the same cases by eight model versions at once: each
-/// case is counted once, by one latest read, whatever the interleaving.
+/// Eight desks of one site send reads of the same cases by eight model versions at once, while
+/// a ninth sends the readers' labels of them: each case is counted once, by one latest read,
+/// and paired once with its grade, whatever the interleaving.
 #[test]
 fn concurrent_reads_of_the_same_cases_are_counted_once() {
     for db in TestDatabase::both() {
@@ -1324,6 +1439,15 @@ fn concurrent_reads_of_the_same_cases_are_counted_once() {
                     desk.push_ai_reads(&reads).expect("push");
                 });
             }
+            let desk = client(&svc, &token);
+            scope.spawn(move || {
+                for case in 1..=20 {
+                    assert_eq!(
+                        push(&desk, &label(case, "NAGOYA-U", "R-A", 1, 4, Pcr::Positive, "2026-04-01")),
+                        PushOutcome::Stored
+                    );
+                }
+            });
         });
         let latest: i64 = svc
             .block_on(sqlx::query_scalar("SELECT COUNT(*) FROM ai_reads WHERE latest = 1").fetch_one(svc.db.pool()))
@@ -1335,6 +1459,12 @@ fn concurrent_reads_of_the_same_cases_are_counted_once() {
         assert_eq!(rows.iter().filter_map(|r| r.count).sum::<i64>(), 20, "{}: {rows:?}", db.name);
         // The newest version's read (analysed last) is each case's.
         assert!(rows.iter().all(|r| r.grade == Some(7 % 4 + 1)), "{rows:?}");
+        let holder = Principal { reader_id: "CUR".into(), site_code: "JRS".into(), role: Role::Curator };
+        let curator = client(&svc, &svc.block_on(issue_token(&svc.db, &holder, 30, "test")).expect("token").token);
+        let agreement = curator.agreement("bundled", None, None, None).expect("agreement");
+        let mut want = lungdesk_domain::Confusion4::default();
+        want.add_cases(4, 4, 20);
+        assert_eq!(agreement.confusion, want, "{}: each case paired once, by its latest read", db.name);
         svc.kill();
     }
 }

@@ -32,8 +32,13 @@ const Z_95: f64 = 1.959_963_984_540_054;
 impl Confusion4 {
     /// Adds a pair of grades 1–4 (others are ignored).
     pub fn add(&mut self, first: u8, second: u8) {
+        self.add_cases(first, second, 1);
+    }
+
+    /// Adds `n` cases of the pair of grades 1–4 (others are ignored).
+    pub fn add_cases(&mut self, first: u8, second: u8, n: u64) {
         if (1..=4).contains(&first) && (1..=4).contains(&second) {
-            self.counts[usize::from(first - 1)][usize::from(second - 1)] += 1;
+            self.counts[usize::from(first - 1)][usize::from(second - 1)] += n;
         }
     }
 

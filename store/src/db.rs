@@ -250,6 +250,13 @@ fn write_series_info(tx: &Transaction<'_>, info: &SeriesInfo) -> rusqlite::Resul
 }
 
 /// The AI's result as the history writes it: the grade's number, or "cannot grade: CODE".
+/// The score the AI gave `grade`, from an `ai_results.scores` array (`[p1, p2, p3, p4]`);
+/// `None` when the stored text is not such an array or the score is not a probability.
+fn ai_confidence(scores_json: &str, grade: Grade) -> Option<f64> {
+    let scores: [f64; 4] = serde_json::from_str(scores_json).ok()?;
+    Some(scores[usize::from(grade.number() - 1)]).filter(|p| (0.0..=1.0).contains(p))
+}
+
 fn ai_grade_text(grade: Option<i64>, cannot_grade_code: Option<&str>) -> String {
     match (grade, cannot_grade_code) {
         (Some(g), _) => g.to_string(),
@@ -945,7 +952,8 @@ impl Store {
                    EXISTS (SELECT 1 FROM drafts d WHERE d.case_id = c.id AND d.reader_id = ?1), \
                    EXISTS (SELECT 1 FROM reviews x JOIN reviews y ON x.case_id = y.case_id AND x.reader_id < y.reader_id \
                            WHERE x.case_id = c.id AND (x.grade <> y.grade OR x.pcr <> y.pcr)), \
-                   (SELECT cannot_grade_code FROM ai_results a WHERE a.case_id = c.id ORDER BY a.model_set = 'bundled' DESC, a.id DESC LIMIT 1) \
+                   (SELECT cannot_grade_code FROM ai_results a WHERE a.case_id = c.id ORDER BY a.model_set = 'bundled' DESC, a.id DESC LIMIT 1), \
+                   (SELECT scores FROM ai_results a WHERE a.case_id = c.id ORDER BY a.model_set = 'bundled' DESC, a.id DESC LIMIT 1) \
                  FROM cases c LEFT JOIN reviews r ON r.case_id = c.id AND r.reader_id = ?1 \
                  WHERE ?2 IS NULL OR c.id = ?2 ORDER BY c.id",
             )
@@ -958,8 +966,10 @@ impl Store {
                 let draft: bool = r.get(10)?;
                 let split: bool = r.get(11)?;
                 let ai_cannot_grade: Option<String> = r.get(12)?;
+                let ai_scores: Option<String> = r.get(13)?;
                 let grade = grade.and_then(Grade::from_number);
                 let ai_grade = ai_grade.and_then(Grade::from_number);
+                let ai_confidence = ai_grade.and_then(|g| ai_confidence(ai_scores.as_deref()?, g));
                 let status = if split {
                     CaseStatus::NeedsAdjudication
                 } else if draft {
@@ -984,6 +994,7 @@ impl Store {
                     status,
                     ai_grade,
                     ai_cannot_grade,
+                    ai_confidence,
                     grade,
                     pcr: pcr.as_deref().and_then(Pcr::from_code),
                     revision: r.get(9)?,
@@ -1776,6 +1787,34 @@ mod tests {
         // The same AI result again (from the cache) adds no history.
         s.set_ai_result(1, &ai(Grade::Typical)).expect("ai");
         assert_eq!(s.history(1).expect("history").iter().filter(|h| h.field == "ai_grade").count(), 1);
+    }
+
+    /// The worklist carries the AI's score for the grade it gave (its confidence), from the
+    /// latest result; none for a "cannot grade" or a case the AI has not read.
+    #[test]
+    fn the_worklist_row_carries_the_score_of_the_ai_grade() {
+        let (_dir, mut s) = store();
+        for n in 1..=3 {
+            s.add_series(&reader("R1"), &series(n)).expect("add");
+        }
+        let ai = |grade, scores| AiResult {
+            series_uid: "x".into(),
+            grade,
+            cannot_grade: grade.is_none().then(|| AiCannotGrade { code: "no_lung".into(), reason: "no lung".into() }),
+            scores,
+            explanation: String::new(),
+            method: "test".into(),
+            models: vec!["m 1".into()],
+            involvement_percent: None,
+            severity_score: None,
+        };
+        s.set_ai_result(1, &ai(Some(Grade::Indeterminate), [0.2, 0.55, 0.15, 0.1])).expect("ai");
+        s.set_ai_result(2, &ai(None, [0.0; 4])).expect("ai");
+        let rows = s.worklist("R1").expect("worklist");
+        let confidence: Vec<Option<f64>> = rows.iter().map(|r| r.ai_confidence).collect();
+        assert_eq!(confidence, vec![Some(0.55), None, None]);
+        s.set_ai_result(1, &ai(Some(Grade::Typical), [0.9, 0.05, 0.05, 0.0])).expect("a newer read");
+        assert_eq!(s.worklist_row(1, "R1").expect("row").and_then(|r| r.ai_confidence), Some(0.9));
     }
 
     /// "Cannot grade" is stored as a result with its reason, shown on the worklist, never

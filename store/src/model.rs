@@ -176,6 +176,8 @@ pub struct CaseRow {
     pub ai_grade: Option<Grade>,
     /// The code of the AI's "cannot grade", when that is its latest result.
     pub ai_cannot_grade: Option<String>,
+    /// The AI's score for the grade it gave (0–1), when it gave one: how sure it was.
+    pub ai_confidence: Option<f64>,
     pub grade: Option<Grade>,
     pub pcr: Option<Pcr>,
     pub revision: Option<i64>,

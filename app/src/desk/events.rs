@@ -286,6 +286,7 @@ mod tests {
             status: CaseStatus::New,
             ai_grade: None,
             ai_cannot_grade: None,
+            ai_confidence: None,
             grade: None,
             pcr: None,
             revision: None,

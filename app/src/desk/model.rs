@@ -678,6 +678,8 @@ impl DeskModel {
             let row = &mut Arc::make_mut(&mut self.rows)[i];
             row.ai_grade = ai.grade;
             row.ai_cannot_grade = ai.cannot_grade.as_ref().map(|c| c.code.clone());
+            row.ai_confidence =
+                ai.grade.map(|g| ai.scores[usize::from(g.number() - 1)]).filter(|p| (0.0..=1.0).contains(p));
             if row.status == CaseStatus::New {
                 row.status = CaseStatus::AiDone;
             }

@@ -13,12 +13,21 @@ pub enum SortBy {
     ExamDate,
     Age,
     AiGrade,
+    /// The AI's score for its grade, least sure first; cases without a grade from the AI last.
+    AiConfidence,
     Grade,
 }
 
 impl SortBy {
-    pub const ALL: [SortBy; 6] =
-        [SortBy::Imported, SortBy::Status, SortBy::ExamDate, SortBy::Age, SortBy::AiGrade, SortBy::Grade];
+    pub const ALL: [SortBy; 7] = [
+        SortBy::Imported,
+        SortBy::Status,
+        SortBy::ExamDate,
+        SortBy::Age,
+        SortBy::AiGrade,
+        SortBy::AiConfidence,
+        SortBy::Grade,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             SortBy::Imported => "Import order",
@@ -26,6 +35,7 @@ impl SortBy {
             SortBy::ExamDate => "Exam date",
             SortBy::Age => "Age",
             SortBy::AiGrade => "AI grade",
+            SortBy::AiConfidence => "AI confidence",
             SortBy::Grade => "Grade",
         }
     }
@@ -81,6 +91,8 @@ pub fn filter_rows(rows: &[CaseRow], query: &WorklistQuery, lang: Lang) -> Vec<u
                 .map_or(0, |d| d.bytes().filter(u8::is_ascii_digit).fold(0i64, |n, b| n * 10 + i64::from(b - b'0'))),
             SortBy::Age => r.age_years.unwrap_or(-1),
             SortBy::AiGrade => r.ai_grade.map_or(9, |g| i64::from(g.number())),
+            // In thousandths, so that the sort stays on integers; no grade from the AI sorts last.
+            SortBy::AiConfidence => r.ai_confidence.map_or(i64::MAX, |p| (p * 1000.0).round() as i64),
             SortBy::Grade => r.grade.map_or(9, |g| i64::from(g.number())),
         }
     };
@@ -113,6 +125,7 @@ mod tests {
             status,
             ai_grade: None,
             ai_cannot_grade: None,
+            ai_confidence: None,
             grade,
             pcr: None,
             revision: None,
@@ -139,5 +152,19 @@ mod tests {
         assert_eq!(filter_rows(&rows, &q("atyp", None, SortBy::Imported, false), Lang::En), vec![2]);
         assert_eq!(filter_rows(&rows, &q("確定", None, SortBy::Imported, false), Lang::Ja), vec![1, 2]);
         assert_eq!(filter_rows(&rows, &q("", None, SortBy::Age, true), Lang::En), vec![3, 2, 1, 0]);
+    }
+
+    /// Least sure first, so that a reader can start where the AI is weakest; cases the AI gave
+    /// no grade go last, ties by import order.
+    #[test]
+    fn the_worklist_sorts_by_ai_confidence() {
+        let mut rows: Vec<CaseRow> = (1..=5).map(|i| row(i, "2026-04-01", CaseStatus::AiDone, None)).collect();
+        for (r, p) in rows.iter_mut().zip([Some(0.91), None, Some(0.42), Some(0.42), Some(0.6)]) {
+            r.ai_grade = p.map(|_| Grade::Typical);
+            r.ai_confidence = p;
+        }
+        let q = |descending| WorklistQuery { sort: SortBy::AiConfidence, descending, ..WorklistQuery::default() };
+        assert_eq!(filter_rows(&rows, &q(false), Lang::En), vec![2, 3, 4, 0, 1]);
+        assert_eq!(filter_rows(&rows, &q(true), Lang::En), vec![1, 0, 4, 3, 2]);
     }
 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
+mod agreement;
 mod drift;
 
 use crate::wire::{
@@ -159,9 +160,10 @@ pub struct Db {
 /// case key alone and recorded neither the writing token nor each label's exam date and postal
 /// code; [`MIGRATE_1_TO_2`] brings such a database up to date with its rows kept.
 /// Version 3 adds the AI reads (`ai_reads`, issue #17), version 4 the drift monitor's periods
-/// (`drift_periods`) and the reads' `latest` mark ([`MIGRATE_3_TO_4`]); tables are created
-/// where missing.
-const SCHEMA_VERSION: i64 = 4;
+/// (`drift_periods`) and the reads' `latest` mark ([`MIGRATE_3_TO_4`]), version 5 the
+/// agreement kept at ingest (`agreement_cells`, `reader_pairs`: rebuilt from the reads and
+/// labels on any migration); tables are created where missing.
+const SCHEMA_VERSION: i64 = 5;
 
 const CASES_DDL: &str = "(case_key TEXT NOT NULL, site_code TEXT NOT NULL, exam_date TEXT, \
      age_band TEXT, sex TEXT, postal_code TEXT NOT NULL, prefecture TEXT NOT NULL, day TEXT NOT NULL, week TEXT NOT NULL, \
@@ -220,6 +222,14 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS drift_periods (site_code TEXT NOT NULL, model_set TEXT NOT NULL, \
      status TEXT NOT NULL, from_day TEXT NOT NULL, to_day TEXT, reason_code TEXT NOT NULL, reason TEXT NOT NULL, \
      prefecture TEXT NOT NULL, PRIMARY KEY (site_code, model_set, status, from_day))",
+    // Agreement kept at ingest (`db/agreement.rs`): cases per site, exam day and grade pair,
+    // the set's latest graded read against the case's current grade, and the first two
+    // readers' latest grades against each other.
+    "CREATE TABLE IF NOT EXISTS agreement_cells (model_set TEXT NOT NULL, site_code TEXT NOT NULL, day TEXT NOT NULL, \
+     ai_grade BIGINT NOT NULL, reader_grade BIGINT NOT NULL, n BIGINT NOT NULL, \
+     PRIMARY KEY (model_set, site_code, day, ai_grade, reader_grade))",
+    "CREATE TABLE IF NOT EXISTS reader_pairs (site_code TEXT NOT NULL, day TEXT NOT NULL, first_grade BIGINT NOT NULL, \
+     second_grade BIGINT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (site_code, day, first_grade, second_grade))",
 ];
 
 /// Version 3 → 4, before [`SCHEMA`]: the AI reads' `latest` mark and exam week (then
@@ -426,6 +436,10 @@ impl Db {
             .execute(&mut *tx)
             .await
             .map_err(sql("migrate the schema from version 3"))?;
+        }
+        if version != Some(SCHEMA_VERSION) {
+            // Older versions did not keep the agreement cells (a new database has nothing to count).
+            agreement::rebuild(&mut tx).await?;
         }
         if version_1 && self.postgres {
             // The copied ids were given explicitly; the new table's sequence continues after them.
@@ -668,7 +682,7 @@ impl Db {
             .collect();
         let mut tx = self.pool.begin().await.map_err(sql("begin storing AI reads"))?;
         if self.postgres {
-            lock_site_ai_reads(&mut tx, site).await?;
+            lock_site(&mut tx, site).await?;
         }
         // 1. The new ones, in key order (the lock order), a key twice in the batch once.
         let mut order: Vec<usize> = (0..reads.len()).collect();
@@ -769,6 +783,11 @@ impl Db {
         // about one round trip per step, not one per label and step.
         let prepared: Vec<Prepared> = labels.iter().map(Prepared::new).collect();
         let mut tx = self.pool.begin().await.map_err(sql("begin storing labels"))?;
+        if self.postgres {
+            // One writer of a site's cases and reads at a time: the agreement cells move by what
+            // each write changed, which needs the state it started from.
+            lock_site(&mut tx, &actor.site_code).await?;
+        }
 
         // 1. The cases, new ones inserted (a write first: SQLite's write lock at once).
         let mut case_keys: Vec<&str> = labels.iter().map(|p| p.case_key.as_str()).collect();
@@ -864,6 +883,8 @@ impl Db {
             }
         }
         if !new.is_empty() {
+            let scope = agreement::Scope::Cases { site: &actor.site_code, cases: &case_keys };
+            let agreement_before = agreement::contribution(&mut tx, scope, true).await?;
             // 5. The new labels, their ids back by key.
             let mut q = String::from(
                 "INSERT INTO labels (idempotency_key, case_key, site_code, reader_id, revision, grade, pcr, findings, \
@@ -1000,6 +1021,8 @@ impl Db {
                 update = update.bind(actor.site_code.clone());
                 update.execute(&mut *tx).await.map_err(sql("update the cases"))?;
             }
+            let agreement_after = agreement::contribution(&mut tx, scope, true).await?;
+            agreement::apply(&mut tx, agreement_before, agreement_after).await?;
             // 8. One audit row per stored label.
             let mut q = String::from("INSERT INTO audit (at, actor, site_code, action, target, token_id) VALUES ");
             push_rows(&mut q, new.len(), 6);
@@ -1116,7 +1139,8 @@ impl Db {
             Period::Week => "week",
         };
         let text = format!(
-            "SELECT {period}, prefecture, grade, pcr, source, CAST(SUM(n) AS BIGINT) FROM counts \
+            "SELECT {period}, prefecture, grade, pcr, source, CAST(SUM(n) AS BIGINT), \
+             CAST(SUM(CASE WHEN n < $7 THEN n ELSE 0 END) AS BIGINT) FROM counts \
              WHERE n > 0 AND day >= $1 AND day <= $2 AND ($3 = '' OR prefecture = $3) AND ($4 = 0 OR grade = $4) \
              AND ($5 = '' OR pcr = $5) AND ($6 = '' OR source = $6) \
              GROUP BY {period}, prefecture, grade, pcr, source ORDER BY {period}, prefecture, grade, pcr, source"
@@ -1129,13 +1153,14 @@ impl Db {
             .bind(i64::from(q.grade.unwrap_or(0)))
             .bind(q.pcr.map(Pcr::code).unwrap_or_default())
             .bind(q.source.map(Source::code).unwrap_or_default())
+            .bind(min_count)
             .fetch_all(&self.pool)
             .await
             .map_err(sql("count"))?;
         let rows = rows
             .iter()
             .map(|r| {
-                let n: i64 = r.try_get(5)?;
+                let (n, small): (i64, i64) = (r.try_get(5)?, r.try_get(6)?);
                 let pcr: String = r.try_get(3)?;
                 let source: String = r.try_get(4)?;
                 Ok(SurveillanceRow {
@@ -1144,7 +1169,7 @@ impl Db {
                     grade: u8::try_from(r.try_get::<i64, _>(2)?).unwrap_or_default(),
                     pcr: Pcr::from_code(&pcr).unwrap_or(Pcr::Pending),
                     source: if source == "ai" { Source::Ai } else { Source::Radiologist },
-                    count: (n >= min_count).then_some(n),
+                    count: publishable(n, small, min_count).then_some(n),
                 })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
@@ -1160,6 +1185,7 @@ impl Db {
     /// ingest), less the withheld site-days' reads.
     pub async fn ai_surveillance(&self, q: &SurveillanceQuery, min_count: i64) -> Result<AiSurveillance> {
         type Cell = (String, String, i64, String, String, String);
+        // A cell's cases, and how many of them are in its days' suppressed daily cells.
         let model_set = q.model.clone().unwrap_or_default();
         let (from, to) = (q.from.as_deref().unwrap_or("0000-00-00"), q.to.as_deref().unwrap_or("9999-99-99"));
         // The period's column is one of two names; the filters are bound.
@@ -1167,22 +1193,23 @@ impl Db {
             Period::Day => "day",
             Period::Week => "week",
         };
-        let cells_of = |rows: &[AnyRow]| -> std::result::Result<Vec<(Cell, i64)>, sqlx::Error> {
+        let cells_of = |rows: &[AnyRow]| -> std::result::Result<Vec<(Cell, i64, i64)>, sqlx::Error> {
             rows.iter()
                 .map(|r| {
                     let cell =
                         (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?);
-                    Ok((cell, r.try_get(6)?))
+                    Ok((cell, r.try_get(6)?, r.try_get(7)?))
                 })
                 .collect()
         };
         // Every latest read counted, less the withheld site-days' reads (read from the few
-        // periods outward); both in one snapshot, so that an ingest between them cannot skew
+        // periods outward; `0 * $6`: no daily cells of their own, the same parameters); both in one snapshot, so that an ingest between them cannot skew
         // the difference.
         let statements = [
             (
                 format!(
-                    "SELECT {period}, prefecture, grade, cannot_grade, sex, age_band, CAST(SUM(n) AS BIGINT) FROM ai_counts \
+                    "SELECT {period}, prefecture, grade, cannot_grade, sex, age_band, CAST(SUM(n) AS BIGINT), \
+                     CAST(SUM(CASE WHEN n < $6 THEN n ELSE 0 END) AS BIGINT) FROM ai_counts \
                      WHERE model_set = $1 AND day >= $2 AND day <= $3 AND ($4 = '' OR prefecture = $4) AND ($5 = 0 OR grade = $5) \
                      GROUP BY {period}, prefecture, grade, cannot_grade, sex, age_band"
                 ),
@@ -1192,7 +1219,7 @@ impl Db {
             (
                 format!(
                     "SELECT a.{period}, a.prefecture, COALESCE(a.grade, 0), COALESCE(a.cannot_grade, ''), COALESCE(a.sex, ''), \
-                     COALESCE(a.age_band, ''), COUNT(*) FROM drift_periods w JOIN ai_reads a ON a.site_code = w.site_code \
+                     COALESCE(a.age_band, ''), COUNT(*), CAST(0 * $6 AS BIGINT) FROM drift_periods w JOIN ai_reads a ON a.site_code = w.site_code \
                      AND a.model_set = w.model_set AND a.latest = 1 AND a.day >= w.from_day AND (w.to_day IS NULL OR a.day < w.to_day) \
                      WHERE w.model_set = $1 AND w.status = 'withheld' AND a.day >= $2 AND a.day <= $3 \
                      AND ($4 = '' OR a.prefecture = $4) AND ($5 = 0 OR a.grade = $5) \
@@ -1209,7 +1236,7 @@ impl Db {
                 .await
                 .map_err(sql("begin counting AI reads"))?;
         }
-        let mut cells: BTreeMap<Cell, i64> = BTreeMap::new();
+        let mut cells: BTreeMap<Cell, (i64, i64)> = BTreeMap::new();
         for (text, sign, step) in statements {
             let rows = sqlx::query(AssertSqlSafe(text))
                 .bind(model_set.clone())
@@ -1217,11 +1244,14 @@ impl Db {
                 .bind(to.to_owned())
                 .bind(q.prefecture.clone().unwrap_or_default())
                 .bind(i64::from(q.grade.unwrap_or(0)))
+                .bind(min_count)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(sql(step))?;
-            for (cell, n) in cells_of(&rows).map_err(sql("read the AI counts"))? {
-                *cells.entry(cell).or_default() += sign * n;
+            for (cell, n, small) in cells_of(&rows).map_err(sql("read the AI counts"))? {
+                let e = cells.entry(cell).or_default();
+                e.0 += sign * n;
+                e.1 += small;
             }
         }
         tx.commit().await.map_err(sql("finish counting AI reads"))?;
@@ -1243,13 +1273,13 @@ impl Db {
         };
         let rows = cells
             .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|((period_start, prefecture, grade, cannot_grade, sex, age_band), n)| AiSurveillanceRow {
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|((period_start, prefecture, grade, cannot_grade, sex, age_band), (n, small))| AiSurveillanceRow {
                 grade: u8::try_from(grade).ok().filter(|g| *g > 0),
                 cannot_grade: none_if_empty(cannot_grade),
                 sex: none_if_empty(sex),
                 age_band: none_if_empty(age_band),
-                count: (n >= min_count && !partial(&prefecture, &period_start)).then_some(n),
+                count: (publishable(n, small, min_count) && !partial(&prefecture, &period_start)).then_some(n),
                 period_start,
                 prefecture,
             })
@@ -1285,61 +1315,15 @@ impl Db {
         to: Option<&str>,
     ) -> Result<Agreement> {
         let (lo, hi) = (from.unwrap_or("0000-00-00"), to.unwrap_or("9999-99-99"));
-        let pairs = sqlx::query(
-            "SELECT a.grade, c.cur_grade FROM ai_reads a JOIN cases c ON c.site_code = a.site_code AND c.case_key = a.case_key \
-             WHERE a.model_set = $1 AND ($2 = '' OR a.site_code = $2) AND c.day >= $3 AND c.day <= $4 \
-             AND a.grade IS NOT NULL AND c.cur_grade IS NOT NULL \
-             AND a.latest = 1",
-        )
-        .bind(model_set.to_owned())
-        .bind(site.unwrap_or_default().to_owned())
-        .bind(lo.to_owned())
-        .bind(hi.to_owned())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(sql("read AI and reader grades"))?;
-        let mut ai = lungdesk_domain::Confusion4::default();
-        for r in &pairs {
-            let a: i64 = r.try_get(0).map_err(sql("read AI and reader grades"))?;
-            let b: i64 = r.try_get(1).map_err(sql("read AI and reader grades"))?;
-            ai.add(u8::try_from(a).unwrap_or(0), u8::try_from(b).unwrap_or(0));
-        }
-        let labels = sqlx::query(
-            "SELECT l.site_code, l.case_key, l.reader_id, l.grade FROM labels l JOIN cases c \
-             ON c.site_code = l.site_code AND c.case_key = l.case_key \
-             WHERE ($1 = '' OR l.site_code = $1) AND c.day >= $2 AND c.day <= $3 \
-             AND l.revision = (SELECT MAX(revision) FROM labels m WHERE m.site_code = l.site_code \
-                 AND m.case_key = l.case_key AND m.reader_id = l.reader_id) \
-             ORDER BY l.site_code, l.case_key, l.reader_id",
-        )
-        .bind(site.unwrap_or_default().to_owned())
-        .bind(lo.to_owned())
-        .bind(hi.to_owned())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(sql("read the readers' grades"))?;
-        let mut readers = lungdesk_domain::Confusion4::default();
-        let mut current: Option<(String, String)> = None;
-        let mut grades: Vec<u8> = Vec::new();
-        let mut flush = |grades: &mut Vec<u8>| {
-            if let [a, b, ..] = grades[..] {
-                readers.add(a, b);
+        let (ai_cells, reader_cells) = agreement::sums(self, model_set, site.unwrap_or_default(), lo, hi).await?;
+        let confusion = |cells: Vec<(i64, i64, i64)>| {
+            let mut m = lungdesk_domain::Confusion4::default();
+            for (a, b, n) in cells {
+                m.add_cases(u8::try_from(a).unwrap_or(0), u8::try_from(b).unwrap_or(0), u64::try_from(n).unwrap_or(0));
             }
-            grades.clear();
+            m
         };
-        for r in &labels {
-            let key: (String, String) = (
-                r.try_get(0).map_err(sql("read the readers' grades"))?,
-                r.try_get(1).map_err(sql("read the readers' grades"))?,
-            );
-            if current.as_ref() != Some(&key) {
-                flush(&mut grades);
-                current = Some(key);
-            }
-            let g: i64 = r.try_get(3).map_err(sql("read the readers' grades"))?;
-            grades.push(u8::try_from(g).unwrap_or(0));
-        }
-        flush(&mut grades);
+        let (ai, readers) = (confusion(ai_cells), confusion(reader_cells));
         Ok(Agreement {
             model_set: model_set.to_owned(),
             site: site.map(str::to_owned),
@@ -1373,6 +1357,16 @@ impl Db {
     }
 }
 
+/// Whether a cell of `n` cases is published with its count: at least `min_count` cases, and
+/// (a weekly cell) the cases of its days' suppressed daily cells (`small_daily`) none, or
+/// `min_count` or more. A weekly cell less its published days is the sum of the suppressed
+/// ones, so one suppressed day of 1 beside six published days would otherwise be recovered by
+/// subtraction; of a daily cell, `small_daily` is the cell itself when it is under the
+/// threshold, so the rule is the threshold alone.
+fn publishable(n: i64, small_daily: i64, min_count: i64) -> bool {
+    n >= min_count && (small_daily == 0 || small_daily >= min_count)
+}
+
 /// Whether a query failed only because its table does not exist (PostgreSQL 42P01, SQLite
 /// "no such table"): the one failure that means "this part of the schema is not there yet".
 fn missing_table(e: &sqlx::Error) -> bool {
@@ -1396,12 +1390,13 @@ fn shared_label(r: &AnyRow) -> std::result::Result<SharedLabel, sqlx::Error> {
     })
 }
 
-/// One site's AI-read batches one at a time in PostgreSQL, so that two cannot each take their
-/// own read of a case for the latest (SQLite's writer lock does this already: the insert comes
-/// first).
-async fn lock_site_ai_reads(tx: &mut sqlx::Transaction<'_, sqlx::Any>, site: &str) -> Result<()> {
+/// One site's AI-read and label batches one at a time in PostgreSQL, so that two cannot each
+/// take their own read of a case for the latest, nor move the agreement cells from the same
+/// starting state (SQLite's writer lock does this already: each batch writes first). Taken
+/// first in every such transaction, before any row lock.
+async fn lock_site(tx: &mut sqlx::Transaction<'_, sqlx::Any>, site: &str) -> Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
-        .bind(format!("ai_reads:{site}"))
+        .bind(format!("site-writes:{site}"))
         .execute(&mut **tx)
         .await
         .map_err(sql("lock the site's AI reads"))?;
@@ -1453,8 +1448,12 @@ async fn move_latest(tx: &mut sqlx::Transaction<'_, sqlx::Any>, site: &str, case
         return Ok(());
     }
     let before = latest_cells(tx, site, cases).await?;
+    let scope = agreement::Scope::Cases { site, cases };
+    let agreement_before = agreement::contribution(tx, scope, false).await?;
     mark_latest(tx, site, cases).await?;
     let after = latest_cells(tx, site, cases).await?;
+    let agreement_after = agreement::contribution(tx, scope, false).await?;
+    agreement::apply(tx, agreement_before, agreement_after).await?;
     let mut delta: BTreeMap<AiCell, i64> = BTreeMap::new();
     for c in before {
         *delta.entry(c).or_default() -= 1;

@@ -469,8 +469,9 @@ fn surveillance_query(p: SurveillanceParams) -> Result<(SurveillanceQuery, bool)
     let period = p.period.unwrap_or_default();
     // Whole periods only: a weekly cell always counts its whole week, so two queries whose
     // ranges differ by a day publish the same numbers, and no suppressed day can be recovered
-    // by subtracting them. (Cells are disjoint and no totals are published, so nothing else
-    // sums a suppressed cell with published ones.)
+    // by subtracting them. A weekly cell is the sum of its days' cells: it is published only
+    // where the suppressed ones among them cannot be recovered from it (`db::publishable`).
+    // No totals over prefectures, grades or demographics are published.
     let (from, to) = match period {
         Period::Day => (p.from, p.to),
         Period::Week => (p.from.as_deref().and_then(db::week_of), p.to.as_deref().and_then(db::week_end_of)),
@@ -660,8 +661,10 @@ async fn get_export(
         to: query.to.clone(),
         min_count: state.min_count,
         suppression: format!(
-            "cells of fewer than {} cases are published without their count (suppressed = true); no totals are published",
-            state.min_count
+            "cells of fewer than {0} cases are published without their count (suppressed = true), and so is a weekly \
+             cell whose suppressed daily cells hold between 1 and {1} cases together; no totals are published",
+            state.min_count,
+            state.min_count - 1
         ),
         rows,
         flags,
