@@ -1375,7 +1375,7 @@ fn a_version_3_database_gets_its_latest_ai_reads_marked() {
         // Back to version 3, as that release left it.
         for statement in [
             "DROP INDEX ai_reads_latest",
-            "DROP INDEX ai_reads_site_latest",
+            "DROP INDEX ai_reads_site_day",
             "ALTER TABLE ai_reads DROP COLUMN latest",
             "ALTER TABLE ai_reads DROP COLUMN week",
             "CREATE INDEX ai_reads_day ON ai_reads(model_set, day)",

@@ -211,8 +211,11 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS ai_counts (model_set TEXT NOT NULL, day TEXT NOT NULL, week TEXT NOT NULL, \
      prefecture TEXT NOT NULL, grade BIGINT NOT NULL, cannot_grade TEXT NOT NULL, sex TEXT NOT NULL, \
      age_band TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (model_set, day, prefecture, grade, cannot_grade, sex, age_band))",
-    // The drift monitor reads one site's latest reads by a set.
-    "CREATE INDEX IF NOT EXISTS ai_reads_site_latest ON ai_reads(site_code, model_set, latest)",
+    // The drift monitor reads one site's latest reads by a set in exam-day order. The order is
+    // in the index: without it SQLite's planner took `ai_reads_latest` for its order and read
+    // every site's reads for each site (30 s for 120 sites at 100,000 reads).
+    "DROP INDEX IF EXISTS ai_reads_site_latest",
+    "CREATE INDEX IF NOT EXISTS ai_reads_site_day ON ai_reads(site_code, model_set, latest, day, case_key)",
     // A reader's latest revision of a case (agreement between readers).
     "CREATE INDEX IF NOT EXISTS labels_case_reader ON labels(site_code, case_key, reader_id, revision)",
     // The latest read of a case by a set (the counts take only that one).
