@@ -171,32 +171,48 @@ pub(crate) fn read_case(
     engine: &Engine,
     cache_dir: Option<&Path>,
     progress: &Progress,
-) -> Result<Option<lungdesk_store::AiResult>, String> {
-    let stored = store.case_series_info(case_id).map_err(|e| e.to_string())?;
+) -> Result<Option<lungdesk_store::AiResult>, ReadFailure> {
+    let stored = store.case_series_info(case_id)?;
     let mut infos: Vec<SeriesInfo> = stored.iter().map(|s| s.info.clone()).collect();
     if infos.iter().any(|i| i.modality.is_empty()) {
         let all: Vec<PathBuf> = stored.iter().flat_map(|s| s.files.iter().cloned()).filter(|f| f.is_file()).collect();
-        let headers = scan_files(Path::new(""), &all, Vec::new(), progress).map_err(|e| e.to_string())?;
+        let headers = scan_files(Path::new(""), &all, Vec::new(), progress).map_err(case)?;
         infos = headers.series.iter().map(lungdesk_volume::Series::info).filter(SeriesInfo::is_ct).collect();
-        store.set_series_info(&infos).map_err(|e| e.to_string())?;
+        store.set_series_info(&infos)?;
     }
-    let chosen = best_for_reading(&infos).ok_or("the case has no CT series")?;
+    let chosen = best_for_reading(&infos).ok_or_else(|| ReadFailure::Case("the case has no CT series".into()))?;
     let uid = infos[chosen].series_uid.clone();
     let files = stored.iter().find(|s| s.info.series_uid == uid).map(|s| s.files.clone()).unwrap_or_default();
     let missing = files.iter().filter(|f| !f.is_file()).count();
     if missing > 0 {
-        return Err(format!(
+        return Err(ReadFailure::Case(format!(
             "{missing} of {} files of its series are gone (moved or deleted after import)",
             files.len()
-        ));
+        )));
     }
     let root = files.first().and_then(|f| f.parent()).map(Path::to_owned).unwrap_or_default();
-    let report = scan_files(&root, &files, Vec::new(), progress).map_err(|e| e.to_string())?;
-    let volume =
-        load_series(report.pick(Some(&uid)).map_err(|e| e.to_string())?, progress).map_err(|e| e.to_string())?;
-    let analysis = cache::analyze_cached(engine, cache_dir, &uid, &volume.geometry, &volume.voxels_hu, progress)
-        .map_err(|e| e.to_string())?;
+    let report = scan_files(&root, &files, Vec::new(), progress).map_err(case)?;
+    let volume = load_series(report.pick(Some(&uid)).map_err(case)?, progress).map_err(case)?;
+    let analysis =
+        cache::analyze_cached(engine, cache_dir, &uid, &volume.geometry, &volume.voxels_hu, progress).map_err(case)?;
     Ok(crate::ai_text::ai_result(&analysis, &uid))
+}
+
+/// Why [`read_case`] gave no result.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadFailure {
+    /// The local store failed (reading the case's series, or saving their headers): nothing
+    /// wrong with the case, try again.
+    #[error(transparent)]
+    Store(#[from] lungdesk_store::StoreError),
+    /// This case cannot be read (its files are gone or damaged, its analysis failed or was
+    /// cancelled).
+    #[error("{0}")]
+    Case(String),
+}
+
+fn case(e: impl std::fmt::Display) -> ReadFailure {
+    ReadFailure::Case(e.to_string())
 }
 
 fn read_token(path: &Path) -> Result<String, BatchError> {
@@ -256,7 +272,9 @@ pub fn run(opts: &BatchOptions, out: &mut dyn Write) -> Result<BatchSummary, Bat
                     summary.failed.push((case_id, "the analysis gave neither a grade nor a reason".into()));
                     format!("case {case_id}: no result")
                 }
-                Err(why) => {
+                // The store failing is the batch failing (restartable: nothing is lost).
+                Err(ReadFailure::Store(e)) => return Err(e.into()),
+                Err(ReadFailure::Case(why)) => {
                     let line = format!("case {case_id}: not read: {why}");
                     summary.failed.push((case_id, why));
                     line

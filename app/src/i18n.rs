@@ -349,6 +349,10 @@ pub const JA: &[(&str, &str)] = &[
     ("AI-only counts unavailable: {error}", "AI のみの件数を取得できません: {error}"),
     ("AI model set", "AI モデルセット"),
     ("AI pre-read off: {error}", "AI 事前読影は停止: {error}"),
+    (
+        "AI pre-read waiting for the local store ({error}); next try within {seconds} s",
+        "AI 事前読影はローカル保存先を待機中 ({error}): {seconds} 秒以内に再試行します",
+    ),
     ("AI read {read} of {total}", "AI 読影済み {read} / {total}"),
     ("AI pre-read: {left} left (paused while you work)", "AI 事前読影: 残り {left} 例 (作業中は一時停止)"),
     ("AI pre-read: {left} left", "AI 事前読影: 残り {left} 例"),

@@ -1040,6 +1040,53 @@ fn the_background_preread_waits_while_the_reader_works_and_resumes_after_a_resta
     assert_eq!((h.state().model().preread().left, h.state().model().preread().read), (Some(0), 0));
 }
 
+/// The background pre-read (issue #17) on three SYNTHETIC phantoms while another program holds
+/// the store's write lock past its busy timeout: the pre-read does not stop for the session;
+/// it says it is waiting for the store (model and top bar), and once the lock is gone it reads
+/// and stores every case, none failed, each once.
+#[test]
+fn the_background_preread_waits_out_a_locked_store_and_then_reads_every_case() {
+    let (dir, mut h) = three_cases_imported();
+    let store = dir.path().join("labels.sqlite");
+    let other = rusqlite::Connection::open(&store).expect("open the store from outside");
+    other.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+    h.state_mut().preread_idle_after = Duration::ZERO;
+    h.state_mut().start_preread();
+    let started = Instant::now();
+    while h.state().model().preread().retrying.is_none() {
+        assert!(started.elapsed() < Duration::from_mins(2), "no retry reported: {:?}", h.state().model().preread());
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.step();
+    let p = h.state().model().preread().clone();
+    assert_eq!((p.stopped.as_deref(), p.read), (None, 0), "{p:?}");
+    let (why, _) = p.retrying.clone().expect("retrying");
+    assert!(why.contains("locked") || why.contains("busy"), "says why: {why}");
+    let line = lungdesk::desk::panels::top_bar::preread_line(Lang::En, h.state().model()).expect("a line");
+    assert!(line.starts_with("AI pre-read waiting for the local store ("), "{line}");
+    h.get_by_label(&line);
+    other.execute_batch("ROLLBACK").expect("let the lock go");
+    drop(other);
+    let started = Instant::now();
+    while h.state().model().preread().left != Some(0) || h.state().model().preread().read < 3 {
+        assert!(started.elapsed() < Duration::from_mins(4), "pre-read: {:?}", h.state().model().preread());
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let p = h.state().model().preread().clone();
+    assert_eq!((p.read, p.failed, p.stopped.as_deref(), p.retrying.as_ref()), (3, 0, None, None), "{p:?}");
+    drop(h);
+    let s = Store::open(&store).expect("open");
+    let db = rusqlite::Connection::open(&store).expect("open");
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).expect("count") };
+    assert_eq!(count("SELECT COUNT(*) FROM ai_results"), 3, "each case stored once");
+    assert_eq!(count("SELECT COUNT(*) FROM ai_read_outbox"), 3, "each read queued for sync once");
+    for r in s.worklist("R-0042").expect("worklist") {
+        assert!(s.ai_result(r.case_id).expect("read").is_some(), "stored: case {}", r.case_id);
+    }
+}
+
 /// `lungdesk desk --import DIR` on a first start: the folder waits for the identity, then is
 /// imported without being asked for again.
 #[test]

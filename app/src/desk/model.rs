@@ -233,8 +233,10 @@ pub struct PrereadState {
     pub read: usize,
     /// Cases it could not read this session (each named in the notice line).
     pub failed: usize,
-    /// Why it stopped, if it did (no models, no store).
+    /// Why it stopped, if it did (no models).
     pub stopped: Option<String>,
+    /// The store failed (why), and when the pre-read tries again; cleared once it works.
+    pub retrying: Option<(String, std::time::Duration)>,
     /// Waiting while the reader works.
     pub paused: bool,
 }
@@ -279,9 +281,13 @@ impl DeskModel {
     pub fn on_preread(&mut self, event: crate::desk::preread::PrereadEvent) {
         use crate::desk::preread::PrereadEvent;
         match event {
-            PrereadEvent::Left(n) => self.preread.left = Some(n),
+            PrereadEvent::Left(n) => {
+                self.preread.left = Some(n);
+                self.preread.retrying = None;
+            }
             PrereadEvent::Read { case_id, ai, left } => {
                 self.preread.left = Some(left);
+                self.preread.retrying = None;
                 self.preread.read += 1;
                 self.show_ai_in_row(case_id, &ai);
                 // The filter and sort see the new AI grade.
@@ -296,6 +302,7 @@ impl DeskModel {
                     &[("case", &key), ("error", &why)],
                 )));
             }
+            PrereadEvent::Retrying { why, after } => self.preread.retrying = Some((why, after)),
             PrereadEvent::Stopped(why) => self.preread.stopped = Some(why),
         }
     }

@@ -17,6 +17,7 @@ use lungdesk_inference::analysis::Engine;
 use lungdesk_store::{AiResult, BUNDLED_SET, Store};
 use lungdesk_volume::Progress;
 
+use crate::batch::ReadFailure;
 use crate::viewer::AnalysisSettings;
 
 /// How long the thread waits for new cases when everything is read.
@@ -31,7 +32,9 @@ pub enum PrereadEvent {
     Read { case_id: i64, ai: Box<AiResult>, left: usize },
     /// A case that could not be read this session, and why (not tried again until restart).
     Failed { case_id: i64, why: String },
-    /// The thread ended: no models, or no store.
+    /// The store could not be opened, read or written (why); tried again after `after`.
+    Retrying { why: String, after: Duration },
+    /// The thread ended: no models.
     Stopped(String),
 }
 
@@ -105,12 +108,32 @@ impl Drop for PrereadWorker {
     }
 }
 
-/// The thread's loop; `Err` when it cannot read at all.
+/// The first wait after the store failed; doubled after each further failure in a row, up to
+/// [`RETRY_MAX`]. A store error (the disk full, the file locked by another program for longer
+/// than the busy timeout) is usually passing: the pre-read waits and tries again rather than
+/// stopping for the session.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two tries after store errors.
+const RETRY_MAX: Duration = Duration::from_mins(1);
+
+/// The wait after `failures` store errors in a row (1 or more).
+fn retry_after(failures: u32) -> Duration {
+    RETRY_FIRST.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(RETRY_MAX)
+}
+
+/// What a round of the loop asks for next.
+enum Flow {
+    Next,
+    Stop,
+}
+
+/// The thread's loop; `Err` when it cannot read at all (no models). A store that cannot be
+/// opened, read or written is tried again after a wait ([`retry_after`]), each time reported.
 fn run(
     store_path: &std::path::Path,
     engine: &Engine,
     cache_dir: Option<&std::path::Path>,
-    mut paused: bool,
+    paused: bool,
     rx: &Receiver<Command>,
     current: &Mutex<Arc<Progress>>,
     events: &Sender<PrereadEvent>,
@@ -119,69 +142,140 @@ fn run(
         Engine::Models(models) => models,
         Engine::Baseline { reason } => return Err(format!("the AI pre-read needs the bundled models: {reason}")),
     };
-    let versions = models.versions();
-    let mut store = Store::open(store_path).map_err(|e| e.to_string())?;
-    // What is left, shown at once, paused or not.
-    let left = store.cases_to_read(BUNDLED_SET, &versions).map_err(|e| e.to_string())?.len();
-    let _ = events.send(PrereadEvent::Left(left));
-    let mut failed: HashSet<i64> = HashSet::new();
+    let mut reader = Reader {
+        store_path,
+        store: None,
+        engine,
+        versions: models.versions(),
+        cache_dir,
+        paused,
+        failed: HashSet::new(),
+        rx,
+        current,
+        events,
+    };
+    let mut failures = 0;
     loop {
+        match reader.round() {
+            Ok(Flow::Stop) => return Ok(()),
+            Ok(Flow::Next) => failures = 0,
+            Err(why) => {
+                // Opened afresh on the next try.
+                reader.store = None;
+                failures += 1;
+                let after = retry_after(failures);
+                let _ = events.send(PrereadEvent::Retrying { why, after });
+                match rx.recv_timeout(after) {
+                    Ok(Command::Pause(p)) => reader.paused = p,
+                    Ok(Command::Wake) | Err(RecvTimeoutError::Timeout) => {}
+                    Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// The pre-read thread's state between rounds.
+struct Reader<'a> {
+    store_path: &'a std::path::Path,
+    /// Open while it works; dropped after a store error and opened again on the next try.
+    store: Option<Store>,
+    engine: &'a Engine,
+    versions: Vec<String>,
+    cache_dir: Option<&'a std::path::Path>,
+    paused: bool,
+    /// Cases that could not be read this session.
+    failed: HashSet<i64>,
+    rx: &'a Receiver<Command>,
+    current: &'a Mutex<Arc<Progress>>,
+    events: &'a Sender<PrereadEvent>,
+}
+
+impl Reader<'_> {
+    /// Obeys the commands waiting (while paused, waits for them), then reads the next case;
+    /// `Err` names the store step that failed.
+    fn round(&mut self) -> Result<Flow, String> {
+        if self.store.is_none() {
+            let store = Store::open(self.store_path).map_err(|e| e.to_string())?;
+            // What is left, shown at once, paused or not.
+            let left = store.cases_to_read(BUNDLED_SET, &self.versions).map_err(|e| e.to_string())?.len();
+            let _ = self.events.send(PrereadEvent::Left(left));
+            self.store = Some(store);
+        }
         // Commands first; while paused, nothing but commands.
         loop {
-            let next = if paused { rx.recv().map_err(|_| ()) } else { rx.try_recv().map_err(|_| ()) };
+            let next = if self.paused { self.rx.recv().map_err(|_| ()) } else { self.rx.try_recv().map_err(|_| ()) };
             match next {
-                Ok(Command::Pause(p)) => paused = p,
+                Ok(Command::Pause(p)) => self.paused = p,
                 Ok(Command::Wake) => {}
-                Ok(Command::Stop) => return Ok(()),
-                Err(()) if paused => return Ok(()),
+                Ok(Command::Stop) => return Ok(Flow::Stop),
+                Err(()) if self.paused => return Ok(Flow::Stop),
                 Err(()) => break,
             }
         }
+        let Some(store) = self.store.as_mut() else { return Ok(Flow::Next) };
         let todo: Vec<i64> = store
-            .cases_to_read(BUNDLED_SET, &versions)
+            .cases_to_read(BUNDLED_SET, &self.versions)
             .map_err(|e| e.to_string())?
             .into_iter()
-            .filter(|c| !failed.contains(c))
+            .filter(|c| !self.failed.contains(c))
             .collect();
-        let _ = events.send(PrereadEvent::Left(todo.len()));
+        let _ = self.events.send(PrereadEvent::Left(todo.len()));
         let Some(&case_id) = todo.first() else {
-            match rx.recv_timeout(IDLE_RECHECK) {
-                Ok(Command::Pause(p)) => paused = p,
+            match self.rx.recv_timeout(IDLE_RECHECK) {
+                Ok(Command::Pause(p)) => self.paused = p,
                 Ok(Command::Wake) | Err(RecvTimeoutError::Timeout) => {}
-                Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(Flow::Stop),
             }
-            continue;
+            return Ok(Flow::Next);
         };
         let progress = Arc::new(Progress::new());
-        *current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = progress.clone();
+        *self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = progress.clone();
         // A pause or stop sent while the next case was being chosen: not started.
-        match rx.try_recv() {
+        match self.rx.try_recv() {
             Ok(Command::Pause(p)) => {
-                paused = p;
-                continue;
+                self.paused = p;
+                return Ok(Flow::Next);
             }
-            Ok(Command::Stop) => return Ok(()),
+            Ok(Command::Stop) => return Ok(Flow::Stop),
             Ok(Command::Wake) | Err(_) => {}
         }
-        match crate::batch::read_case(&mut store, case_id, engine, cache_dir, &progress) {
+        match crate::batch::read_case(store, case_id, self.engine, self.cache_dir, &progress) {
             Ok(Some(ai)) => {
+                // A failure here leaves the case unread in the store: it is read again (from
+                // the analysis cache) on the next try.
                 store.record_ai_read(case_id, BUNDLED_SET, &ai).map_err(|e| e.to_string())?;
                 if let Some(identity) = store.identity().map_err(|e| e.to_string())? {
                     store.queue_ai_reads(&identity).map_err(|e| e.to_string())?;
                 }
-                let _ = events.send(PrereadEvent::Read { case_id, ai: Box::new(ai), left: todo.len() - 1 });
+                let _ = self.events.send(PrereadEvent::Read { case_id, ai: Box::new(ai), left: todo.len() - 1 });
             }
             // Cancelled because the reader started working: read again later.
             Err(_) if progress.is_cancelled() => {}
+            // The store, not the case: tried again after a wait.
+            Err(ReadFailure::Store(e)) => return Err(e.to_string()),
             Ok(None) => {
-                failed.insert(case_id);
+                self.failed.insert(case_id);
                 let why = "the analysis gave neither a grade nor a reason".to_owned();
-                let _ = events.send(PrereadEvent::Failed { case_id, why });
+                let _ = self.events.send(PrereadEvent::Failed { case_id, why });
             }
-            Err(why) => {
-                failed.insert(case_id);
-                let _ = events.send(PrereadEvent::Failed { case_id, why });
+            Err(ReadFailure::Case(why)) => {
+                self.failed.insert(case_id);
+                let _ = self.events.send(PrereadEvent::Failed { case_id, why });
             }
         }
+        Ok(Flow::Next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_after_store_errors_doubles_from_one_second_up_to_a_minute() {
+        let waits: Vec<u64> = (1..=9).map(|n| retry_after(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(retry_after(u32::MAX), Duration::from_mins(1));
     }
 }

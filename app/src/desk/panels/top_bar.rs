@@ -122,6 +122,14 @@ pub fn preread_line(lang: Lang, m: &DeskModel) -> Option<String> {
     if let Some(why) = &p.stopped {
         return Some(trf(lang, "AI pre-read off: {error}", &[("error", why)]));
     }
+    if let Some((why, after)) = &p.retrying {
+        let seconds = after.as_secs().max(1);
+        return Some(trf(
+            lang,
+            "AI pre-read waiting for the local store ({error}); next try within {seconds} s",
+            &[("error", why), ("seconds", &seconds)],
+        ));
+    }
     match p.left? {
         0 => None,
         left if p.paused => Some(trf(lang, "AI pre-read: {left} left (paused while you work)", &[("left", &left)])),
