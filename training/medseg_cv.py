@@ -76,6 +76,9 @@ ANY_LUNG_WEIGHT = 0.0
 RECIPES = {
     "2.0.0": {},
     "2.1.0": dict(MEDSEG_SHARE=0.7, CONSOLIDATION_CROPS=0.4, CLASS_WEIGHTS=(1.0, 1.0, 1.5, 3.0), ANY_LUNG_WEIGHT=1.0),
+    # 2.2.0 keeps 2.1.0's any-lung term and MedSeg share but not its heavy consolidation
+    # weight and crops (what bought false solid foci on RICORD).
+    "2.2.0": dict(MEDSEG_SHARE=0.7, CONSOLIDATION_CROPS=0.2, CLASS_WEIGHTS=(1.0, 1.0, 1.2, 1.5), ANY_LUNG_WEIGHT=1.0),
 }
 
 
@@ -199,7 +202,7 @@ def _resample_to(img, shape, order):
     return out[: shape[0], : shape[1]]
 
 
-def predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task):
+def predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta=False, lung_bg=None):
     """(lung mask, labels 0/GGO/CONSOLIDATION) of one axial slice, at its own resolution, the
     way the Rust pipeline does it (whole slice here instead of tiles)."""
     def run(fn, task, levels):
@@ -208,17 +211,26 @@ def predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task):
         lo, hi = task["hu_window"]
         x, (h, w) = _pad_to(np.clip((r - lo) / (hi - lo), 0, 1).astype(np.float32), 2 ** (levels - 1), 0.0)
         logits = fn(x[None, None])[0][:, :h, :w]
+        if tta:
+            # Test-time flips: the logits of the left-right and the up-down flipped slice,
+            # flipped back, averaged with the plain ones.
+            for axis in (-1, -2):
+                logits = logits + np.flip(fn(np.ascontiguousarray(np.flip(x, axis))[None, None])[0], axis)[:, :h, :w]
+            logits = logits / 3
         p = np.exp(logits - logits.max(0))
         p /= p.sum(0)
-        return class_of(np.stack([_resample_to(c, hu.shape, 1) for c in p]))
+        return np.stack([_resample_to(c, hu.shape, 1) for c in p])
 
     lung_levels = 4
-    coarse = largest_lungs(run(lambda x: lung_session.run(None, {"ct": x})[0], lung_task, lung_levels) == 1)
-    lesion = run(lesion_fn, lesion_task, len(lesion_task["channels"]))
-    # The lesion model's lung (lung, ground glass or consolidation: consolidated lung is lung)
-    # within LUNG_GROWTH_MM of the lung model's, where connected to it, is the lung.
+    coarse = largest_lungs(run(lambda x: lung_session.run(None, {"ct": x})[0], lung_task, lung_levels).argmax(0) == 1)
+    p_lesion = run(lesion_fn, lesion_task, len(lesion_task["channels"]))
+    lesion = class_of(p_lesion)
+    # The lesion model's lung (lung, ground glass or consolidation: consolidated lung is lung;
+    # where P(background) < lung_bg) within LUNG_GROWTH_MM of the lung model's, where connected
+    # to it, is the lung.
     near = ndi.distance_transform_edt(~coarse, sampling=(sp, sp)) <= LUNG_GROWTH_MM
-    comp, n = ndi.label((lesion > 0) & near)
+    candidate = (lesion > 0) if lung_bg is None else (p_lesion[0] < lung_bg)
+    comp, n = ndi.label(candidate & near)
     lung = np.zeros_like(coarse)
     if n:
         touching = np.unique(comp[coarse & (comp > 0)])
@@ -253,13 +265,13 @@ def dice(a, b):
     return float(2 * (a & b).sum() / s) if s else float("nan")
 
 
-def score(cases, lesion_fn, lesion_task):
+def score(cases, lesion_fn, lesion_task, tta=False, lung_bg=None):
     lung_manifest = json.load(open(os.path.join(ROOT, "assets", "models", "lungdesk-lung.json")))
     lung_session = ort.InferenceSession(os.path.join(ROOT, "assets", "models", lung_manifest["file"]), providers=["CPUExecutionProvider"])
     lung_task = {"spacing_mm": lung_manifest["input"]["spacing_mm"][0], "hu_window": lung_manifest["input"]["hu_window"]}
     rows = []
     for name, hu, sp, lab in cases:
-        lung, pred = predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task)
+        lung, pred = predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta, lung_bg)
         ref_cons = lab == data.CONSOLIDATION
         rows.append(dict(
             name=name,
@@ -268,6 +280,11 @@ def score(cases, lesion_fn, lesion_task):
             consolidation=dice(pred == data.CONSOLIDATION, ref_cons) if ref_cons.any() else float("nan"),
             cons_px=int(ref_cons.sum()),
             cons_in_lung=int((ref_cons & lung).sum()),
+            # Against the lung target made here (threshold lung plus the radiologist's lesions,
+            # medseg.lung_target): not a reference mask, a check that a looser lung rule does
+            # not simply grow the lung.
+            lung_vs_target=dice(lung, medseg.lung_target(hu, lab, sp)),
+            lung_px=int(lung.sum()),
         ))
     return rows
 
@@ -285,6 +302,8 @@ def summary(rows):
         out[k] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v))
     cons = sum(r["cons_px"] for r in rows)
     out["cons_in_lung"] = sum(r["cons_in_lung"] for r in rows) / max(cons, 1)
+    if all("lung_vs_target" in r for r in rows):
+        out["lung_vs_target"] = float(np.mean([r["lung_vs_target"] for r in rows]))
     return out
 
 
@@ -292,20 +311,33 @@ def cross_validate(steps, out_json):
     cases = medseg.cases()
     order = np.random.default_rng(2026).permutation(len(cases))
     folds = [order[i::FOLDS] for i in range(FOLDS)]
-    results = []
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for k, test_idx in enumerate(folds):
             test = [cases[i] for i in sorted(test_idx)]
             train_cases = [c for i, c in enumerate(cases) if i not in set(test_idx)]
             params = train_lesion(tmp, train_cases, steps, seed=k, log=f"fold {k + 1}/{FOLDS} ")
             np.savez(f"{out_json}.fold{k + 1}.npz", *[a for wb in params for a in (np.asarray(wb[0]), np.asarray(wb[1]))])
-            rows = score(test, jax_fn(params, len(LESION["channels"])), LESION)
-            s = summary(rows)
-            print(f"fold {k + 1}: " + json.dumps(s), flush=True)
-            results.append(dict(fold=k + 1, test=[r["name"] for r in rows], rows=rows, summary=s))
+            fn = jax_fn(params, len(LESION["channels"]))
+            for name, kw in VARIANTS.items():
+                rows = score(test, fn, LESION, **kw)
+                s = summary(rows)
+                print(f"fold {k + 1} ({name}): " + json.dumps(s), flush=True)
+                results.setdefault(name, []).append(dict(fold=k + 1, test=[r["name"] for r in rows], rows=rows, summary=s))
             with open(out_json, "w") as f:
-                json.dump(dict(steps=steps, folds=results), f, indent=1)
-    print_table(results)
+                json.dump(dict(steps=steps, recipe=LESION["version"], variants=results), f, indent=1)
+    for name, r in results.items():
+        print(f"\n### {name}")
+        print_table(r)
+
+
+# How the fold models are scored: as the app reads them (argmax, no flips), with test-time
+# flips, and with flips and the lung taken where the lesion model's P(background) < 0.9.
+VARIANTS = {
+    "as the app": {},
+    "flips": dict(tta=True),
+    "flips, lung where P(background) < 0.9": dict(tta=True, lung_bg=0.9),
+}
 
 
 def print_table(results):
@@ -313,7 +345,8 @@ def print_table(results):
     print("|---|---|---|---|---|---|")
     for r in results:
         s = r["summary"]
-        print(f"| {r['fold']} | {len(r['test'])} | {s['infection'][0]:.3f} | {s['ggo'][0]:.3f} | {s['consolidation'][0]:.3f} | {100 * s['cons_in_lung']:.1f} % |")
+        lung = f" (lung vs target {s['lung_vs_target']:.3f})" if "lung_vs_target" in s else ""
+        print(f"| {r['fold']} | {len(r['test'])} | {s['infection'][0]:.3f} | {s['ggo'][0]:.3f} | {s['consolidation'][0]:.3f} | {100 * s['cons_in_lung']:.1f} %{lung} |")
     for k, label in (("infection", "infection"), ("ggo", "GGO"), ("consolidation", "consolidation")):
         v = np.array([r["summary"][k][0] for r in results])
         print(f"{label}: mean of folds {v.mean():.3f} ± {v.std(ddof=1):.3f} (sd)")
@@ -327,15 +360,19 @@ def rescore(out_json):
     is now, on the same folds."""
     cases = medseg.cases()
     order = np.random.default_rng(2026).permutation(len(cases))
-    results = []
+    results = {}
     for k in range(FOLDS):
         saved = np.load(f"{out_json}.fold{k + 1}.npz")
         arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
         params = [(jnp.asarray(arrays[2 * i]), jnp.asarray(arrays[2 * i + 1])) for i in range(len(arrays) // 2)]
         test = [cases[i] for i in sorted(order[k::FOLDS])]
-        rows = score(test, jax_fn(params, len(LESION["channels"])), LESION)
-        results.append(dict(fold=k + 1, test=[r["name"] for r in rows], rows=rows, summary=summary(rows)))
-    print_table(results)
+        fn = jax_fn(params, len(LESION["channels"]))
+        for name, kw in VARIANTS.items():
+            rows = score(test, fn, LESION, **kw)
+            results.setdefault(name, []).append(dict(fold=k + 1, test=[r["name"] for r in rows], rows=rows, summary=summary(rows)))
+    for name, r in results.items():
+        print(f"\n### {name}")
+        print_table(r)
 
 
 def final(steps):
