@@ -50,15 +50,20 @@ def read_series(rel: str) -> tuple[np.ndarray, tuple[float, float, float]]:
     return hu, (sx, sy, sz)
 
 
-def lung_mask_slice(hu: np.ndarray, spacing_mm: tuple[float, float]) -> np.ndarray:
+def lung_mask_slice(hu: np.ndarray, spacing_mm: tuple[float, float], cropped: bool = False) -> np.ndarray:
     """Threshold lung mask of one axial slice: air inside the body, largest two components
-    (each at least 5 % of the largest and 5 cm^2), holes filled."""
+    (each at least 5 % of the largest and 5 cm^2), holes filled. Air connected to the border is
+    taken for outside the body unless `cropped`: an image cropped to the thorax (MedSeg's) has
+    its lungs touching the border, and the little air outside the body it keeps is smaller than
+    either lung."""
     air = hu < -400
-    labels, n = ndi.label(~air)
-    # Air connected to the border is outside the body.
-    outside_labels, _ = ndi.label(air)
-    border = np.unique(np.concatenate([outside_labels[0], outside_labels[-1], outside_labels[:, 0], outside_labels[:, -1]]))
-    inner = air & ~np.isin(outside_labels, border[border > 0])
+    if cropped:
+        inner = air
+    else:
+        # Air connected to the border is outside the body.
+        outside_labels, _ = ndi.label(air)
+        border = np.unique(np.concatenate([outside_labels[0], outside_labels[-1], outside_labels[:, 0], outside_labels[:, -1]]))
+        inner = air & ~np.isin(outside_labels, border[border > 0])
     comp, n = ndi.label(inner)
     if n == 0:
         return np.zeros_like(air)

@@ -101,11 +101,13 @@ def load_label(label_path: str) -> np.ndarray:
     return np.select([lab == LABEL_GGO, lab == LABEL_CONSOLIDATION], [data.GGO, data.CONSOLIDATION], 0).astype(np.uint8)
 
 
-def lung_target(hu: np.ndarray, lesion: np.ndarray, sp: float) -> np.ndarray:
+def lung_target(hu: np.ndarray, lesion: np.ndarray, sp: float, cropped: bool = True) -> np.ndarray:
     """The lung a model should learn on a real diseased slice: the threshold lung mask with the
     radiologist's lesions added (consolidated lung is lung), holes filled. Made here, not a
-    reference mask."""
-    lung = data.lung_mask_slice(hu, (sp, sp)) | (lesion > 0)
+    reference mask. MedSeg's images are cropped to the thorax, so air touching the border is
+    lung (`cropped`); recipes 2.0.0-2.2.0 were trained with `cropped=False`, which loses the
+    aerated lung on 30 of the 50 slices (training/medseg_lung_check.py)."""
+    lung = data.lung_mask_slice(hu, (sp, sp), cropped=cropped) | (lesion > 0)
     return ndi.binary_fill_holes(ndi.binary_closing(lung, iterations=2))
 
 

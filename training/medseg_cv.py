@@ -68,6 +68,10 @@ CONSOLIDATION_CROPS = 0.0
 # background).
 CLASS_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
 ANY_LUNG_WEIGHT = 0.0
+# The MedSeg lung target with air touching the image border kept as lung (the images are cropped
+# to the thorax): False for 2.0.0-2.2.0 as they were made, which lost the aerated lung on most
+# slices (docs/MODELS.md).
+CROPPED_LUNG_TARGET = False
 # The recipes: 2.0.0 is the shipped model's (the values above); 2.1.0 a candidate measured in
 # docs/MODELS.md and not shipped (on RICORD it finds 129 mL of consolidation in mass-sized
 # solid foci, and ground glass on the SYNTHETIC phantom falls to Dice 0.37-0.44). It weights
@@ -79,6 +83,8 @@ RECIPES = {
     # 2.2.0 keeps 2.1.0's any-lung term and MedSeg share but not its heavy consolidation
     # weight and crops (what bought false solid foci on RICORD).
     "2.2.0": dict(MEDSEG_SHARE=0.7, CONSOLIDATION_CROPS=0.2, CLASS_WEIGHTS=(1.0, 1.0, 1.2, 1.5), ANY_LUNG_WEIGHT=1.0),
+    # 2.3.0 is 2.0.0 with the lung target fixed: nothing else changed, to see what it alone does.
+    "2.3.0": dict(CROPPED_LUNG_TARGET=True),
 }
 
 
@@ -91,7 +97,7 @@ class MixedPool(train.Pool):
         super().__init__(task, tmp, phantom=any(os.path.exists(os.path.join(ROOT, "target", p, "lungdesk")) for p in ("release", "debug")))
         self.medseg = []
         for _, hu, sp, lab in medseg_cases:
-            lung = medseg.lung_target(hu, lab, sp)
+            lung = medseg.lung_target(hu, lab, sp, cropped=CROPPED_LUNG_TARGET)
             self.medseg.append(self._resample(hu, lung, lab, (sp, sp, sp)))
 
     def sample(self, rng, kind):

@@ -30,11 +30,14 @@ def main():
         r = data.resample_slice(hu, (sp, sp), spacing, order=1)
         x, (h, w) = medseg_cv._pad_to(np.clip((r - lo) / (hi - lo), 0, 1).astype(np.float32), 8, 0.0)
         model_lung = session.run(None, {"ct": x[None, None]})[0][0][:, :h, :w].argmax(0) == 1
-        ratio = medseg.lung_target(hu, lab, sp).mean() / max(model_lung.mean(), 1e-6)
-        ratios.append(ratio)
-        print(f"{name}: target / lung model area {ratio:.2f}")
-    ratios = np.array(ratios)
-    print(f"{len(ratios)} slices: median {np.median(ratios):.2f}, under 0.5 on {int((ratios < 0.5).sum())}, under 0.25 on {int((ratios < 0.25).sum())}")
+        row = []
+        for cropped in (False, True):
+            row.append(medseg.lung_target(hu, lab, sp, cropped=cropped).mean() / max(model_lung.mean(), 1e-6))
+        ratios.append(row)
+        print(f"{name}: target / lung model area, border air dropped {row[0]:.2f}, kept {row[1]:.2f}")
+    for k, how in enumerate(("border air dropped (recipes 2.0.0-2.2.0)", "border air kept (cropped images)")):
+        r = np.array([row[k] for row in ratios])
+        print(f"{how}: {len(r)} slices, median {np.median(r):.2f}, under 0.5 on {int((r < 0.5).sum())}, under 0.25 on {int((r < 0.25).sum())}, over 1.5 on {int((r > 1.5).sum())}")
 
 
 if __name__ == "__main__":
