@@ -338,11 +338,13 @@ def cross_validate(steps, out_json):
 
 
 # How the fold models are scored: as the app reads them (argmax, no flips), with test-time
-# flips, and with flips and the lung taken where the lesion model's P(background) < 0.9.
+# flips, and with the lung taken where the lesion model's P(background) < 0.9, with flips and
+# without.
 VARIANTS = {
     "as the app": {},
     "flips": dict(tta=True),
     "flips, lung where P(background) < 0.9": dict(tta=True, lung_bg=0.9),
+    "lung where P(background) < 0.9": dict(lung_bg=0.9),
 }
 
 
@@ -393,9 +395,11 @@ def final(steps):
         "training/medseg.py; research use, no licence stated for the data) with lung targets made here (threshold lung "
         "plus the lesions); real chest CT backgrounds (TCIA Lung-PET-CT-Dx A0002, CC BY 4.0; one cornerstone3D CT "
         "slice, MIT) with SYNTHETIC inserted GGO, crazy-paving and consolidation; a SYNTHETIC phantom. "
-        f"{steps} steps of Adam, batch 8, seed 0, cross-entropy weighted by class (1, 1, 1.5, 3) plus a binary "
-        "any-lung term plus soft Dice, 70 % MedSeg crops (40 % of them centred on consolidation): "
-        "python3 training/medseg_cv.py --final"
+        f"Recipe {task['version']}: {steps} steps of Adam, batch 8, seed 0, cross-entropy weighted by class "
+        f"{tuple(CLASS_WEIGHTS)}{' plus a binary any-lung term' if ANY_LUNG_WEIGHT else ''} plus soft Dice, "
+        f"{round(100 * MEDSEG_SHARE)} % MedSeg crops ({round(100 * CONSOLIDATION_CROPS)} % of them centred on "
+        f"consolidation), MedSeg lung target {'keeping' if CROPPED_LUNG_TARGET else 'dropping'} air at the image "
+        f"border: python3 training/medseg_cv.py --final --recipe {task['version']}"
     )
     intended_use = (
         "Pre-read of adult chest CT for COVID-19 pneumonia review in LungDesk; a specialist confirms every result. "
