@@ -397,8 +397,9 @@ def final(steps):
         "slice, MIT) with SYNTHETIC inserted GGO, crazy-paving and consolidation; a SYNTHETIC phantom. "
         f"Recipe {task['version']}: {steps} steps of Adam, batch 8, seed 0, cross-entropy weighted by class "
         f"{tuple(CLASS_WEIGHTS)}{' plus a binary any-lung term' if ANY_LUNG_WEIGHT else ''} plus soft Dice, "
-        f"{round(100 * MEDSEG_SHARE)} % MedSeg crops ({round(100 * CONSOLIDATION_CROPS)} % of them centred on "
-        f"consolidation), MedSeg lung target {'keeping' if CROPPED_LUNG_TARGET else 'dropping'} air at the image "
+        f"{round(100 * MEDSEG_SHARE)} % MedSeg crops"
+        f"{f' ({round(100 * CONSOLIDATION_CROPS)} % of them centred on consolidation)' if CONSOLIDATION_CROPS else ''}, "
+        f"MedSeg lung target {'keeping' if CROPPED_LUNG_TARGET else 'dropping'} air at the image "
         f"border: python3 training/medseg_cv.py --final --recipe {task['version']}"
     )
     intended_use = (
