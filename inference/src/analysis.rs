@@ -16,6 +16,7 @@ use crate::mask::{Feet, Grid, components_3d, components_where, fill_lung_holes, 
 use crate::model::{ModelError, SliceModel};
 use crate::quantify::{Quantification, quantify};
 use crate::reformat::{self, Plan};
+use crate::rib_cage;
 
 /// How far (mm, in-plane) from the lung model's mask the lesion model's lung and opacity may
 /// reach and still join the lung when connected to it: consolidated lung is lung, and dense
@@ -123,11 +124,11 @@ impl Models {
 
     /// Identity for caches: names, versions and checksums.
     pub fn fingerprint(&self) -> String {
-        [&self.lung, &self.lesion]
+        let models: Vec<String> = [&self.lung, &self.lesion]
             .iter()
             .map(|m| format!("{}:{}", m.manifest.label(), m.manifest.manifest.sha256.as_deref().unwrap_or("-")))
-            .collect::<Vec<_>>()
-            .join(";")
+            .collect();
+        format!("{};post-processing {POST_PROCESSING}", models.join(";"))
     }
 
     pub fn steps(&self, geometry: &VolumeGeometry) -> usize {
@@ -136,8 +137,9 @@ impl Models {
 
     /// Segments an axial grid with the models: the lung model, post-processed (largest
     /// components, holes filled without swallowing the diaphragm's dome); then the lesion
-    /// model on and around the lungs; opacity connected to the lung within [`LUNG_GROWTH_MM`]
-    /// joins it (consolidated lung is lung); lesions are kept only inside the lung.
+    /// model on and around the lungs; its lung and opacity connected to the lung within
+    /// [`LUNG_GROWTH_MM`] and inside the rib cage ([`rib_cage`]) join it (consolidated lung is
+    /// lung); lesions are kept only inside the lung.
     pub fn segment(
         &self,
         geometry: &VolumeGeometry,
@@ -168,7 +170,16 @@ impl Models {
         if progress.is_cancelled() {
             return Err(InferenceError::Cancelled.into());
         }
-        let near = within_mm_of(grid, &lung, in_plane, LUNG_GROWTH_MM);
+        let mut near = within_mm_of(grid, &lung, in_plane, LUNG_GROWTH_MM);
+        let cage_started = std::time::Instant::now();
+        let cage = rib_cage::bound_by_rib_cage(grid, geometry.spacing_mm, voxels_hu, &lung, &mut near);
+        tracing::info!(
+            seconds = cage_started.elapsed().as_secs_f64(),
+            bounded_slices = cage.bounded_slices,
+            rejected_slices = cage.rejected_slices,
+            removed_ml = cage.removed_voxels as f64 * voxel_ml,
+            "rib cage bound"
+        );
         let mut out = self.lesion.predict(geometry, voxels_hu, Some(&near), progress)?;
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "lesion model");
         let lesion_model_knows_lung = self.lesion.manifest.manifest.output.classes.iter().any(|c| c == "lung");
@@ -216,6 +227,10 @@ impl Models {
 }
 
 const POST_STEPS: usize = 2;
+
+/// The version of [`Models::segment`]'s post-processing, in the cache key: bump it whenever a
+/// rule changes what the same models' output becomes, so that no desk shows a stale result.
+pub const POST_PROCESSING: &str = "2 (rib cage bound)";
 
 /// Soft-tissue density (HU) of a large hole filled into the lung that makes it a solid
 /// opacity: from the consolidation band's lower edge up to below calcification and bone.

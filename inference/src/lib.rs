@@ -24,6 +24,7 @@ pub mod mask;
 pub mod model;
 pub mod quantify;
 pub mod reformat;
+pub mod rib_cage;
 pub mod runtime;
 
 /// Why an analysis step failed.
