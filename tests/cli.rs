@@ -196,7 +196,11 @@ fn analyze_reports_quantification_and_a_grade_with_its_method() {
     assert_eq!(report["quantification"]["bilateral"], true, "{text}");
     assert!(report["prediction"]["explanation"].as_str().is_some_and(|e| e.contains('→')), "{text}");
     assert!(report["method"].as_str().is_some_and(|m| m.starts_with("ONNX models lungdesk-lung 1.0.0")), "{text}");
-    assert_eq!(report["models"], serde_json::json!(["lungdesk-lung 1.0.0", "lungdesk-lesion 2.0.0"]), "{text}");
+    assert_eq!(
+        report["models"],
+        serde_json::json!(["lungdesk-lung 1.0.0", "lungdesk-lesion 2.0.0", "post-processing 2"]),
+        "{text}"
+    );
     assert!(report["grade"].is_u64() && report["cannot_grade"].is_null(), "{text}");
     assert!(report["prediction"]["method"].as_str().is_some_and(|m| m.contains("not a trained classifier")));
     // The label volume: NIfTI on the series' grid, classes 0..3, lungs present.

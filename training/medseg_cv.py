@@ -212,18 +212,26 @@ def _resample_to(img, shape, order):
 # inference/src/rib_cage.rs: bone, and the share of the lung model's lung a slice's bone hull
 # must hold to bound the lung.
 BONE_HU = 250
+BODY_HU = -500
 MIN_LUNG_INSIDE_SHARE = 0.98
 
 
 def inside_rib_cage(hu, coarse):
-    """Where the lesion model may add lung by the rib cage (inference/src/rib_cage.rs, on one
-    slice: the app takes the bone of a +-10 mm slab, which a single slice does not have): inside
-    the convex hull of the bone (> BONE_HU), and not bone, where that hull holds at least
-    MIN_LUNG_INSIDE_SHARE of the lung model's lung; else everywhere but bone. MedSeg's 8-bit lung
+    """Where the lesion model may add lung by the rib cage: an approximation of
+    inference/src/rib_cage.rs on one slice (the app takes the bone of a +-10 mm slab, which a
+    single slice does not have, so this is stricter): where the convex hull of the body's bone
+    (> BONE_HU, in the largest region > BODY_HU) holds at least MIN_LUNG_INSIDE_SHARE of the lung
+    model's lung, inside the hull of that bone and that lung, and not bone; else everywhere but
+    bone. MedSeg's 8-bit lung
     window saturates near +150..+440 estimated HU and its crops cut the chest wall, so on most
     of its slices there is no hull that holds the lung and this bounds only bone."""
-    bone = hu > BONE_HU
-    allowed = ~bone
+    body, n = ndi.label(hu > BODY_HU)
+    if n:
+        body = body == 1 + int(np.argmax(ndi.sum(np.ones_like(hu), body, range(1, n + 1))))
+    bone = (hu > BONE_HU) & (body > 0)
+    allowed = ~(hu > BONE_HU)
+    if not coarse.any():
+        return allowed
     rows = np.nonzero(bone.any(1))[0]
     if len(rows) == 0:
         return allowed
@@ -254,6 +262,15 @@ def inside_rib_cage(hu, coarse):
         inside &= (b[0] - a[0]) * (yy - a[1]) - (b[1] - a[1]) * (xx - a[0]) >= -1e-9 * np.hypot(*(b - a))
     if not inside.any() or (coarse & inside).sum() < MIN_LUNG_INSIDE_SHARE * coarse.sum():
         return allowed
+    # The hull of the bone and the lung model's lung together bounds.
+    for y in np.nonzero(coarse.any(1))[0]:
+        xs = np.nonzero(coarse[y])[0]
+        pts += [(xs[0], y), (xs[-1], y)]
+    pts = sorted(set(pts))
+    v = np.array(chain(pts) + chain(pts[::-1]), float)
+    inside = np.ones(hu.shape, bool)
+    for a, b in zip(v, np.roll(v, -1, 0)):
+        inside &= (b[0] - a[0]) * (yy - a[1]) - (b[1] - a[1]) * (xx - a[0]) >= -1e-9 * np.hypot(*(b - a))
     return allowed & inside
 
 

@@ -332,8 +332,9 @@ fn the_series_picker_names_each_series_and_opens_the_one_clicked() {
     let mut h = Harness::builder().with_size(SIZE).build_ui_state(|ui, v: &mut Viewer| v.ui(ui), viewer);
     h.state_mut().open_folder(dir.path().to_owned());
     let start = std::time::Instant::now();
+    // `step`, not `run`: the loader repaints while it works, so the UI never settles.
     while h.query_by_label_contains("Sagittal · 48 images").is_none() {
-        h.run();
+        h.step();
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert!(start.elapsed().as_secs() < 60, "no picker");
     }
@@ -342,7 +343,7 @@ fn the_series_picker_names_each_series_and_opens_the_one_clicked() {
     }
     h.get_by_label_contains("Coronal · 40 images").click();
     while h.state().volume.is_none() {
-        h.run();
+        h.step();
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert!(start.elapsed().as_secs() < 60, "nothing opened");
     }

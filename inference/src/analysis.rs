@@ -117,9 +117,11 @@ impl Models {
         })
     }
 
-    /// "lungdesk-lung 1.0.0, lungdesk-lesion 1.0.0".
+    /// What made a read: "lungdesk-lung 1.0.0", "lungdesk-lesion 2.0.0", "post-processing 2".
+    /// Recorded with every read and sent with it, so a change of the post-processing is a new
+    /// version: the batch and the desk read the cases again and the service counts it apart.
     pub fn versions(&self) -> Vec<String> {
-        vec![self.lung.manifest.label(), self.lesion.manifest.label()]
+        vec![self.lung.manifest.label(), self.lesion.manifest.label(), format!("post-processing {POST_PROCESSING}")]
     }
 
     /// Identity for caches: names, versions and checksums.
@@ -228,9 +230,10 @@ impl Models {
 
 const POST_STEPS: usize = 2;
 
-/// The version of [`Models::segment`]'s post-processing, in the cache key: bump it whenever a
-/// rule changes what the same models' output becomes, so that no desk shows a stale result.
-pub const POST_PROCESSING: &str = "2 (rib cage bound)";
+/// The version of [`Models::segment`]'s post-processing, one of [`Models::versions`] (so in the
+/// cache key and in every recorded read): bump it whenever a rule changes what the same models'
+/// output becomes, so that no stored read stays stale. 2: the rib cage bound.
+pub const POST_PROCESSING: &str = "2";
 
 /// Soft-tissue density (HU) of a large hole filled into the lung that makes it a solid
 /// opacity: from the consolidation band's lower edge up to below calcification and bone.

@@ -40,9 +40,10 @@ pub struct RibCageBound {
 }
 
 /// Narrows `region` (where the lesion model may add lung: near the lung model's `lung`) to the
-/// rib cage: per slice whose hull holds the lung (see the module), voxels outside the hull
-/// leave `region`; everywhere, bone (> [`BONE_HU`]) that is not in `lung` leaves it. `lung`
-/// itself is never taken out.
+/// rib cage: per slice whose hull holds the lung (see the module), voxels outside the hull of
+/// the bone and that slice's `lung` leave `region`; everywhere, bone (> [`BONE_HU`]) that is
+/// not in `lung` leaves it. `lung` itself is never taken out; a slice without `lung` is not
+/// bounded by a hull.
 pub fn bound_by_rib_cage(
     grid: Grid,
     spacing_mm: [f64; 3],
@@ -74,7 +75,8 @@ pub fn bound_by_rib_cage(
             }
         }
     });
-    let slab = if spacing_mm[2] > 0.0 { (RIB_SLAB_MM / spacing_mm[2]).round() as usize } else { 0 };
+    // (A NaN or zero spacing gives no slab; an absurdly fine one, the whole series.)
+    let slab = if spacing_mm[2] > 0.0 { ((RIB_SLAB_MM / spacing_mm[2]).round() as usize).min(nz) } else { 0 };
     let per_slice =
         region.par_chunks_mut(plane).zip(lung.par_chunks(plane)).zip(voxels_hu.par_chunks(plane)).enumerate();
     per_slice
@@ -98,7 +100,7 @@ pub fn bound_by_rib_cage(
                     }
                 }
             }
-            let hull = convex_hull(&mut points);
+            let hull = convex_hull(&mut points.clone());
             let spans = (hull.len() >= 3).then(|| row_spans(&hull, nx, ny)).flatten();
             let holds_lung = spans.as_ref().is_some_and(|spans| {
                 let (mut total, mut inside) = (0usize, 0usize);
@@ -109,8 +111,20 @@ pub fn bound_by_rib_cage(
                         inside += span.map_or(0, |(a, b)| row[a..=b].iter().filter(|&&l| l).count());
                     }
                 }
-                inside as f64 >= MIN_LUNG_INSIDE_SHARE * total as f64
+                total > 0 && inside as f64 >= MIN_LUNG_INSIDE_SHARE * total as f64
             });
+            // The hull that bounds is that of the bone and the lung model's lung together, so
+            // that no chord across a gap in the bone cuts the lung's edge.
+            let spans = if holds_lung {
+                for (y, row) in lung_z.chunks(nx).enumerate() {
+                    if let (Some(a), Some(b)) = (row.iter().position(|&l| l), row.iter().rposition(|&l| l)) {
+                        points.extend([[a as i32, y as i32], [b as i32, y as i32]]);
+                    }
+                }
+                row_spans(&convex_hull(&mut points), nx, ny)
+            } else {
+                spans
+            };
             match (&spans, holds_lung) {
                 (Some(_), true) => done.bounded_slices += 1,
                 (Some(_), false) => done.rejected_slices += 1,

@@ -87,5 +87,17 @@ fn the_rib_cage_of_real_series_holds_the_lungs_and_shuts_out_the_skin() {
         // sternum, the shoulders at the apex), inside the hull by definition.
         assert!(after as f64 <= 0.1 * before as f64, "{name}: the band still reaches the skin: {before} -> {after}");
         assert!((0..lung.len()).all(|i| !lung[i] || band[i]), "{name}: the lung itself is never taken out");
+
+        // Does an accepted hull cut lung? Bound the band by the lung shrunk by 5 mm (so that
+        // the lung's own edge is not what holds it in) and count how much of the whole lung
+        // the bound would have taken.
+        let lung_depth = inplane_depth_mm(grid, &lung, in_plane);
+        let core: Vec<bool> = lung_depth.iter().map(|&d| d >= 5.0).collect();
+        let mut band = within_mm_of(grid, &lung, in_plane, 50.0);
+        bound_by_rib_cage(grid, g.spacing_mm, &volume.voxels_hu, &core, &mut band);
+        let total = lung.iter().filter(|&&l| l).count();
+        let cut = (0..lung.len()).filter(|&i| lung[i] && !band[i]).count();
+        eprintln!("{name}: with the lung shrunk by 5 mm, the bound cuts {cut} of {total} lung voxels");
+        assert!(cut as f64 <= 0.005 * total as f64, "{name}: the rib cage cuts {cut} of {total} lung voxels");
     }
 }
