@@ -20,7 +20,9 @@ Evaluation runs what `lungdesk analyze` runs on a slice: the bundled lung model 
 on MedSeg) at 3 mm finds the lungs; the lesion model's lung (any of its three lung classes)
 within LUNG_GROWTH_MM of them and inside the rib cage (inside_rib_cage), where connected, is the
 lung at 1.5 mm; lesions count inside it
-(inference/src/analysis.rs).
+(inference/src/analysis.rs). The app's airway rule (inference/src/airway.rs) needs the slices
+above: on one slice the trachea is a section apart from both lungs, which the lung model's two
+largest components and the connectivity rule already leave out.
 Dice is per slice, then averaged over the slices whose reference has that class (Inf-Net's
 convention of a mean per slice); the estimated-HU caveat of medseg.py holds for every number.
 """
@@ -57,7 +59,7 @@ LESION = dict(
     lr=3e-3,
     version="2.0.0",
 )
-LUNG_GROWTH_MM = 50.0
+LUNG_GROWTH_MM = 100.0
 FOLDS = 5
 # Share of MedSeg slices per batch; the rest is train.Pool's: insertions into real
 # backgrounds, and a quarter of those the phantom.
@@ -86,6 +88,9 @@ RECIPES = {
     "2.2.0": dict(MEDSEG_SHARE=0.7, CONSOLIDATION_CROPS=0.2, CLASS_WEIGHTS=(1.0, 1.0, 1.2, 1.5), ANY_LUNG_WEIGHT=1.0),
     # 2.3.0 is 2.0.0 with the lung target fixed: nothing else changed, to see what it alone does.
     "2.3.0": dict(CROPPED_LUNG_TARGET=True),
+    # 2.4.0 is 2.2.0 with 2.3.0's fixed lung target: the any-lung term and a mild consolidation
+    # weight, now on a target that keeps the aerated lung.
+    "2.4.0": dict(CROPPED_LUNG_TARGET=True, MEDSEG_SHARE=0.7, CONSOLIDATION_CROPS=0.2, CLASS_WEIGHTS=(1.0, 1.0, 1.2, 1.5), ANY_LUNG_WEIGHT=1.0),
 }
 
 

@@ -16,13 +16,19 @@ use crate::mask::{Feet, Grid, components_3d, components_where, fill_lung_holes, 
 use crate::model::{ModelError, SliceModel};
 use crate::quantify::{Quantification, quantify};
 use crate::reformat::{self, Plan};
-use crate::rib_cage;
+use crate::{airway, rib_cage};
 
 /// How far (mm, in-plane) from the lung model's mask the lesion model's lung and opacity may
 /// reach and still join the lung when connected to it: consolidated lung is lung, and dense
 /// consolidation (dependent, against the chest wall, a whole lower lobe) is what a lung model
-/// trained on aerated lung leaves out. Whole consolidated lower lobes reach 50 mm.
-pub const LUNG_GROWTH_MM: f64 = 50.0;
+/// trained on aerated lung leaves out. It reaches across the mediastinum (50–100 mm wide), so
+/// that a lung consolidated throughout, which the lung model misses whole while it finds the
+/// other, is read too.
+pub const LUNG_GROWTH_MM: f64 = 100.0;
+
+/// The margin (mm, in-plane) round the trachea and main bronchi ([`airway`]) where the lesion
+/// model adds no lung: their wall, and the lung model's coarser edge of their lumen.
+pub const AIRWAY_MARGIN_MM: f64 = 3.0;
 use crate::runtime::{self, RuntimeError};
 
 /// Why the models cannot be used (the analysis then falls back to the HU baseline).
@@ -117,7 +123,7 @@ impl Models {
         })
     }
 
-    /// What made a read: "lungdesk-lung 1.0.0", "lungdesk-lesion 2.0.0", "post-processing 2".
+    /// What made a read: "lungdesk-lung 1.0.0", "lungdesk-lesion 2.0.0", "post-processing 3".
     /// Recorded with every read and sent with it, so a change of the post-processing is a new
     /// version: the batch and the desk read the cases again and the service counts it apart.
     pub fn versions(&self) -> Vec<String> {
@@ -141,7 +147,8 @@ impl Models {
     /// components, holes filled without swallowing the diaphragm's dome); then the lesion
     /// model on and around the lungs; its lung and opacity connected to the lung within
     /// [`LUNG_GROWTH_MM`] and inside the rib cage ([`rib_cage`]) join it (consolidated lung is
-    /// lung); lesions are kept only inside the lung.
+    /// lung); the trachea and main bronchi ([`airway`]) leave it, with what joined only through
+    /// them; lesions are kept only inside the lung.
     pub fn segment(
         &self,
         geometry: &VolumeGeometry,
@@ -185,7 +192,30 @@ impl Models {
         let mut out = self.lesion.predict(geometry, voxels_hu, Some(&near), progress)?;
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "lesion model");
         let lesion_model_knows_lung = self.lesion.manifest.manifest.output.classes.iter().any(|c| c == "lung");
-        lung = lung_from_lesion_model(grid, &lung, &near, &out, lesion_model_knows_lung);
+        let mut coarse = lung;
+        let first = lung_from_lesion_model(grid, &coarse, &near, &out, lesion_model_knows_lung);
+        // The trachea and main bronchi (found in the aerated lung, so that opacity called round
+        // them does not hide them) are not lung, and nothing joins the lung through them.
+        let airway_started = std::time::Instant::now();
+        let aerated = |i: usize| first[i] && !matches!(out[i], labels::GROUND_GLASS | labels::CONSOLIDATION);
+        let airway = airway::trachea_and_main_bronchi(grid, geometry.spacing_mm, voxels_hu, aerated, feet);
+        lung = if airway.is_empty() {
+            first
+        } else {
+            drop(first);
+            for i in airway.with_margin(grid, in_plane, AIRWAY_MARGIN_MM) {
+                near[i] = false;
+                coarse[i] = false;
+            }
+            lung_from_lesion_model(grid, &coarse, &near, &out, lesion_model_knows_lung)
+        };
+        drop(coarse);
+        tracing::info!(
+            seconds = airway_started.elapsed().as_secs_f64(),
+            slices = airway.slices.len(),
+            ml = airway.voxels() as f64 * voxel_ml,
+            "trachea and main bronchi out of the lung"
+        );
         let filled_large = fill_lung_holes(grid, &mut lung, in_plane, feet);
         drop(near);
         let filled_solid: Vec<bool> = filled_large
@@ -232,8 +262,9 @@ const POST_STEPS: usize = 2;
 
 /// The version of [`Models::segment`]'s post-processing, one of [`Models::versions`] (so in the
 /// cache key and in every recorded read): bump it whenever a rule changes what the same models'
-/// output becomes, so that no stored read stays stale. 2: the rib cage bound.
-pub const POST_PROCESSING: &str = "2";
+/// output becomes, so that no stored read stays stale. 2: the rib cage bound. 3: the trachea
+/// and main bronchi out of the lung; the lesion model's reach 100 mm.
+pub const POST_PROCESSING: &str = "3";
 
 /// Soft-tissue density (HU) of a large hole filled into the lung that makes it a solid
 /// opacity: from the consolidation band's lower edge up to below calcification and bone.

@@ -14,6 +14,7 @@
 //!   reason, never a grade), and [`reformat`]: coronal and sagittal volumes read as axial;
 //! - [`cache`]: finished analyses kept per series.
 
+pub mod airway;
 pub mod analysis;
 pub mod baseline;
 pub mod cache;

@@ -72,7 +72,7 @@ fn the_rib_cage_of_real_series_holds_the_lungs_and_shuts_out_the_skin() {
         let found = segment(g, &volume.voxels_hu, &BaselineParams::default(), &Progress::new()).expect("baseline");
         let lung: Vec<bool> = found.labels.iter().map(|&l| l != lungdesk_volume::labels::BACKGROUND).collect();
         let in_plane = [g.spacing_mm[0], g.spacing_mm[1]];
-        let mut band = within_mm_of(grid, &lung, in_plane, 50.0);
+        let mut band = within_mm_of(grid, &lung, in_plane, lungdesk_inference::analysis::LUNG_GROWTH_MM);
         let body: Vec<bool> = outside_body(g.dims, &volume.voxels_hu).iter().map(|&o| !o).collect();
         let depth = inplane_depth_mm(grid, &body, in_plane);
         let near_skin = |band: &[bool]| (0..band.len()).filter(|&i| band[i] && body[i] && depth[i] < 5.0).count();
@@ -93,7 +93,7 @@ fn the_rib_cage_of_real_series_holds_the_lungs_and_shuts_out_the_skin() {
         // the bound would have taken.
         let lung_depth = inplane_depth_mm(grid, &lung, in_plane);
         let core: Vec<bool> = lung_depth.iter().map(|&d| d >= 5.0).collect();
-        let mut band = within_mm_of(grid, &lung, in_plane, 50.0);
+        let mut band = within_mm_of(grid, &lung, in_plane, lungdesk_inference::analysis::LUNG_GROWTH_MM);
         bound_by_rib_cage(grid, g.spacing_mm, &volume.voxels_hu, &core, &mut band);
         let total = lung.iter().filter(|&&l| l).count();
         let cut = (0..lung.len()).filter(|&i| lung[i] && !band[i]).count();
