@@ -6,8 +6,8 @@
 //!
 //! The airway is found from the head down, per axial slice. It starts in the slices nearest the
 //! head that hold lung: a section of the lung mask that is small (≤ [`MAX_AIRWAY_SECTION_MM2`],
-//! a wide adult trachea), dark (mean ≤ [`AIRWAY_MEAN_HU`]: air, not the partial volume of a
-//! lung apex) and on the body's midline (within [`MAX_MIDLINE_MM`]; the apices lie 35–50 mm
+//! a wide adult trachea), dark (median ≤ [`AIRWAY_MEDIAN_HU`]: air, not the partial volume of
+//! a lung apex) and on the body's midline (within [`MAX_MIDLINE_MM`]; the apices lie 35–50 mm
 //! from it). Each slice further down keeps the lung mask's sections that overlap the airway of
 //! the slice above (within [`OVERLAP_MM`], for bronchi that run obliquely through thick
 //! slices) and are themselves small and dark: the trachea, and below the carina the two main
@@ -19,10 +19,11 @@ use crate::mask::{Feet, Grid, components_where};
 
 /// Largest section (mm²) of the lung mask taken as airway: a trachea up to 27 mm across.
 pub const MAX_AIRWAY_SECTION_MM2: f64 = 600.0;
-/// Highest mean HU of an airway section: air with its wall's partial volume (measured: the
-/// trachea −909 HU on RICORD's 1.25 mm slices, −968 HU on Lung-PET-CT-Dx A0002's 8 mm; the
-/// first sections of the lung apices −494 to −824 HU).
-pub const AIRWAY_MEAN_HU: f64 = -880.0;
+/// Highest median HU of an airway section: air, whatever the wall's partial volume round it
+/// (measured on the internal air of the top slices: the trachea −906 to −925 HU on RICORD's
+/// 1.25 mm slices, −960 to −980 HU on Lung-PET-CT-Dx A0002's 8 mm; lung apices −506 to
+/// −878 HU, and their first sections, partial volume, −494 to −824 HU as a mean).
+pub const AIRWAY_MEDIAN_HU: f64 = -870.0;
 /// Farthest (mm) the trachea's centre may lie from the body's midline where the airway starts.
 pub const MAX_MIDLINE_MM: f64 = 25.0;
 /// How far (mm, along the slice axis) below the head-most slice with lung the airway's start is
@@ -87,17 +88,19 @@ fn disc_round(nx: usize, ny: usize, pixels: &[usize], spacing_mm: [f64; 2], mm: 
     out
 }
 
-/// One 4-connected section of the lung mask in a slice.
+/// One 4-connected section of the lung mask in a slice; its median HU only when it is no
+/// larger than an airway's (else infinite: a lung's section need not be sorted).
 struct Section {
     pixels: Vec<usize>,
-    mean_hu: f64,
+    median_hu: f64,
     centre_x: f64,
 }
 
-fn sections(nx: usize, ny: usize, in_lung: impl Fn(usize) -> bool, hu: &[i16]) -> Vec<Section> {
+fn sections(nx: usize, ny: usize, in_lung: impl Fn(usize) -> bool, hu: &[i16], max_pixels: usize) -> Vec<Section> {
     let components = components_where(Grid { dims: [nx, ny, 1] }, in_lung);
-    let mut out: Vec<Section> =
-        (0..components.sizes.len()).map(|_| Section { pixels: Vec::new(), mean_hu: 0.0, centre_x: 0.0 }).collect();
+    let mut out: Vec<Section> = (0..components.sizes.len())
+        .map(|_| Section { pixels: Vec::new(), median_hu: f64::INFINITY, centre_x: 0.0 })
+        .collect();
     for (run, c) in components.runs() {
         out[c as usize].pixels.extend(run);
     }
@@ -106,8 +109,12 @@ fn sections(nx: usize, ny: usize, in_lung: impl Fn(usize) -> bool, hu: &[i16]) -
             continue;
         }
         let n = s.pixels.len() as f64;
-        s.mean_hu = s.pixels.iter().map(|&i| f64::from(hu[i])).sum::<f64>() / n;
         s.centre_x = s.pixels.iter().map(|&i| (i % nx) as f64).sum::<f64>() / n;
+        if s.pixels.len() <= max_pixels {
+            let mut values: Vec<i16> = s.pixels.iter().map(|&i| hu[i]).collect();
+            let mid = values.len() / 2;
+            s.median_hu = f64::from(*values.select_nth_unstable(mid).1);
+        }
     }
     out.retain(|s| !s.pixels.is_empty());
     out
@@ -148,9 +155,10 @@ pub fn trachea_and_main_bronchi(
         Feet::LowerK => (0..nz).rev().collect(),
         Feet::HigherK => (0..nz).collect(),
     };
-    let airway_like =
-        |s: &Section| s.pixels.len() as f64 * pixel_mm2 <= MAX_AIRWAY_SECTION_MM2 && s.mean_hu <= AIRWAY_MEAN_HU;
-    let sections_of = |z: usize| sections(nx, ny, |i| in_lung(z * plane + i), &voxels_hu[z * plane..(z + 1) * plane]);
+    let max_pixels = (MAX_AIRWAY_SECTION_MM2 / pixel_mm2).floor() as usize;
+    let airway_like = |s: &Section| s.pixels.len() <= max_pixels && s.median_hu <= AIRWAY_MEDIAN_HU;
+    let sections_of =
+        |z: usize| sections(nx, ny, |i| in_lung(z * plane + i), &voxels_hu[z * plane..(z + 1) * plane], max_pixels);
     let Some(top) = head_to_feet.iter().position(|&z| (0..plane).any(|i| in_lung(z * plane + i))) else {
         return Airway::default();
     };

@@ -2,7 +2,8 @@
 //!
 //! 1. Air-like voxels (< −400 HU) that reach the border of their axial slice are outside the
 //!    body; the rest are lungs, airways and bowel gas. The largest one or two 3D components
-//!    (each at least 5 % of the largest and 50 mL) are kept as lungs.
+//!    (each at least 5 % of the largest and 50 mL) are kept as lungs, less the trachea and
+//!    main bronchi ([`crate::airway`]).
 //! 2. Holes are filled slice by slice, so vessels and opacities surrounded by lung count as
 //!    lung. Dense lesions touching the chest wall are not enclosed and are lost: the known
 //!    limit of thresholding, which a learned lung model is meant to fix.
@@ -129,6 +130,9 @@ pub struct BaselineParams {
     pub vessel_radius_mm: f64,
     /// Dense components longer than this many times their width are vessels.
     pub max_elongation: f64,
+    /// The trachea and main bronchi taken out of the lung ([`crate::airway`]), as reference
+    /// lung masks do; in the parameters so that the cache's fingerprint tells reads apart.
+    pub airway_out: bool,
 }
 
 impl Default for BaselineParams {
@@ -139,6 +143,7 @@ impl Default for BaselineParams {
             consolidation_hu: (-300, 100),
             vessel_radius_mm: 2.0,
             max_elongation: 3.0,
+            airway_out: true,
         }
     }
 }
@@ -180,10 +185,17 @@ pub fn segment(
     step()?;
     let mut lung = inner;
     keep_largest_lungs(grid, &mut lung, voxel_ml);
+    // The trachea and main bronchi are air inside the body too, and not lung.
+    let feet = Feet::of_k_axis(geometry.axes()[2].to_array());
+    if params.airway_out {
+        let airway = crate::airway::trachea_and_main_bronchi(grid, geometry.spacing_mm, voxels_hu, |i| lung[i], feet);
+        for i in airway.with_margin(grid, [geometry.spacing_mm[0], geometry.spacing_mm[1]], 0.0) {
+            lung[i] = false;
+        }
+    }
     step()?;
 
     // 2. Vessels and enclosed opacities belong to the lung (not the diaphragm's dome).
-    let feet = Feet::of_k_axis(geometry.axes()[2].to_array());
     fill_lung_holes(grid, &mut lung, [geometry.spacing_mm[0], geometry.spacing_mm[1]], feet);
     step()?;
 

@@ -12,6 +12,9 @@ use lungdesk_inference::runtime;
 use lungdesk_volume::phantom::{Anatomy, PhantomSpec, label_volume, phantom_volume_hu};
 use lungdesk_volume::{Progress, labels, load_folder};
 
+mod common;
+use common::tracheal_lumen;
+
 fn rt() -> &'static runtime::Runtime {
     runtime::runtime().unwrap_or_else(|e| panic!("these tests need ONNX Runtime: {e}"))
 }
@@ -181,65 +184,6 @@ fn analyze_with_bundled_models(dir: &Path) -> lungdesk_inference::analysis::Anal
 fn analyze_volume(volume: &lungdesk_volume::Volume) -> lungdesk_inference::analysis::Analysis {
     let engine = Engine::Models(Box::new(Models::load_dir(&default_models_dir()).expect("bundled models")));
     analyze(&engine, &volume.geometry, &volume.voxels_hu, &Progress::new()).expect("analysis")
-}
-
-/// The tracheal lumen from the top of a series down, found on HU alone: in the head-most
-/// slice, the largest air region (< -500 HU) that the slice's border cannot reach (in the neck,
-/// the trachea); in each slice below, the air regions that overlap the lumen of the slice
-/// above, for `slices` slices. Returns its voxels.
-fn tracheal_lumen(volume: &lungdesk_volume::Volume, slices: usize) -> Vec<usize> {
-    let [nx, ny, nz] = volume.geometry.dims;
-    let plane = nx * ny;
-    let head_first: Vec<usize> =
-        if volume.geometry.axes()[2].z >= 0.0 { (0..nz).rev().collect() } else { (0..nz).collect() };
-    // Per slice, the internal air regions as pixel lists.
-    let regions = |z: usize| -> Vec<Vec<usize>> {
-        let hu = &volume.voxels_hu[z * plane..(z + 1) * plane];
-        let mut seen = vec![false; plane];
-        let mut out = Vec::new();
-        for start in 0..plane {
-            if seen[start] || hu[start] >= -500 {
-                continue;
-            }
-            let (mut stack, mut pixels, mut border) = (vec![start], Vec::new(), false);
-            seen[start] = true;
-            while let Some(i) = stack.pop() {
-                pixels.push(i);
-                let (x, y) = (i % nx, i / nx);
-                border |= x == 0 || y == 0 || x == nx - 1 || y == ny - 1;
-                let mut push = |j: usize| {
-                    if !seen[j] && hu[j] < -500 {
-                        seen[j] = true;
-                        stack.push(j);
-                    }
-                };
-                if x > 0 {
-                    push(i - 1);
-                }
-                if x + 1 < nx {
-                    push(i + 1);
-                }
-                if y > 0 {
-                    push(i - nx);
-                }
-                if y + 1 < ny {
-                    push(i + nx);
-                }
-            }
-            if !border {
-                out.push(pixels);
-            }
-        }
-        out
-    };
-    let mut above: Vec<usize> = regions(head_first[0]).into_iter().max_by_key(Vec::len).expect("air in the neck");
-    let mut lumen: Vec<usize> = above.iter().map(|&i| head_first[0] * plane + i).collect();
-    for &z in head_first.iter().skip(1).take(slices - 1) {
-        let in_above: std::collections::HashSet<usize> = above.iter().copied().collect();
-        above = regions(z).into_iter().filter(|r| r.iter().any(|i| in_above.contains(i))).flatten().collect();
-        lumen.extend(above.iter().map(|&i| z * plane + i));
-    }
-    lumen
 }
 
 #[test]

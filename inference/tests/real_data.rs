@@ -8,6 +8,9 @@ use lungdesk_inference::quantify::quantify;
 use lungdesk_volume::shared_data::real_data;
 use lungdesk_volume::{Progress, load_folder};
 
+mod common;
+use common::tracheal_lumen;
+
 #[test]
 fn baseline_finds_two_lungs_of_plausible_volume_in_real_series() {
     for name in ["ricord-1a-covid", "lung-pet-ct-dx-a0002"] {
@@ -22,6 +25,14 @@ fn baseline_finds_two_lungs_of_plausible_volume_in_real_series() {
         for (side, stats) in [("right", q.right), ("left", q.left)] {
             assert!(stats.lung_ml > 700.0, "{name}: {side} lung {:.0} mL", stats.lung_ml);
         }
+        // The trachea is air inside the body, but not lung: its lumen, tracked on HU alone
+        // through the top 50 mm of the series (past the apices), is not labelled.
+        let slices = (50.0 / volume.geometry.spacing_mm[2]).ceil() as usize;
+        let lumen = tracheal_lumen(&volume, slices);
+        let labelled = lumen.iter().filter(|&&i| found.labels[i] != lungdesk_volume::labels::BACKGROUND).count();
+        eprintln!("{name}: {labelled} of the trachea's {} voxels labelled", lumen.len());
+        assert!(lumen.len() > 1000, "{name}: tracheal lumen of {} voxels", lumen.len());
+        assert!(labelled * 100 <= lumen.len(), "{name}: {labelled} of the trachea's {} voxels labelled", lumen.len());
     }
 }
 
