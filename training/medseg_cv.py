@@ -2,6 +2,7 @@
 shipped model on all 50.
 
     python3 training/medseg_cv.py --cv            # 5 folds, table for docs/MODELS.md
+    python3 training/medseg_cv.py --cv --resume   # the same, folds already saved in --out scored, not trained
     python3 training/medseg_cv.py --rescore       # scores the saved fold models again
     python3 training/medseg_cv.py --final         # trains on all 50 and writes assets/models
     python3 training/medseg_cv.py --eval DIR      # scores the shipped models on DIR/images, DIR/labels
@@ -386,7 +387,14 @@ def summary(rows):
     return out
 
 
-def cross_validate(steps, out_json):
+def load_fold(path):
+    """The parameters a --cv run saved for one fold (OUT.foldK.npz)."""
+    saved = np.load(path)
+    arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    return [(jnp.asarray(arrays[2 * i]), jnp.asarray(arrays[2 * i + 1])) for i in range(len(arrays) // 2)]
+
+
+def cross_validate(steps, out_json, resume=False):
     cases = medseg.cases()
     order = np.random.default_rng(2026).permutation(len(cases))
     folds = [order[i::FOLDS] for i in range(FOLDS)]
@@ -395,8 +403,13 @@ def cross_validate(steps, out_json):
         for k, test_idx in enumerate(folds):
             test = [cases[i] for i in sorted(test_idx)]
             train_cases = [c for i, c in enumerate(cases) if i not in set(test_idx)]
-            params = train_lesion(tmp, train_cases, steps, seed=k, log=f"fold {k + 1}/{FOLDS} ")
-            np.savez(f"{out_json}.fold{k + 1}.npz", *[a for wb in params for a in (np.asarray(wb[0]), np.asarray(wb[1]))])
+            saved = f"{out_json}.fold{k + 1}.npz"
+            if resume and os.path.exists(saved):
+                params = load_fold(saved)
+                print(f"fold {k + 1}/{FOLDS}: the model saved in {saved}", flush=True)
+            else:
+                params = train_lesion(tmp, train_cases, steps, seed=k, log=f"fold {k + 1}/{FOLDS} ")
+                np.savez(saved, *[a for wb in params for a in (np.asarray(wb[0]), np.asarray(wb[1]))])
             fn = jax_fn(params, len(LESION["channels"]))
             for name, kw in VARIANTS.items():
                 rows = score(test, fn, LESION, **kw)
@@ -444,9 +457,7 @@ def rescore(out_json):
     order = np.random.default_rng(2026).permutation(len(cases))
     results = {}
     for k in range(FOLDS):
-        saved = np.load(f"{out_json}.fold{k + 1}.npz")
-        arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-        params = [(jnp.asarray(arrays[2 * i]), jnp.asarray(arrays[2 * i + 1])) for i in range(len(arrays) // 2)]
+        params = load_fold(f"{out_json}.fold{k + 1}.npz")
         test = [cases[i] for i in sorted(order[k::FOLDS])]
         fn = jax_fn(params, len(LESION["channels"]))
         for name, kw in VARIANTS.items():
@@ -491,6 +502,7 @@ def main():
     ap.add_argument("--cv", action="store_true")
     ap.add_argument("--final", action="store_true")
     ap.add_argument("--rescore", action="store_true", help="score the fold models of --out again")
+    ap.add_argument("--resume", action="store_true", help="with --cv: folds whose model --out already holds are scored, not trained again")
     ap.add_argument("--eval", default=None, help="a folder with images/ and labels/ in MedSeg's layout")
     ap.add_argument("--steps", type=int, default=LESION["steps"])
     ap.add_argument("--recipe", default="2.0.0", choices=sorted(RECIPES), help="training recipe (default: the shipped model's)")
@@ -501,7 +513,7 @@ def main():
     globals()["CLASS_RULE"] = args.class_rule
     LESION["version"] = args.recipe
     if args.cv:
-        cross_validate(args.steps, args.out)
+        cross_validate(args.steps, args.out, resume=args.resume)
     if args.rescore:
         rescore(args.out)
     if args.final:
