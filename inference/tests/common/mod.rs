@@ -49,8 +49,11 @@ pub fn tracheal_lumen(volume: &lungdesk_volume::Volume, slices: usize) -> Vec<us
         }
         out
     };
-    let mut above: Vec<usize> = regions(head_first[0]).into_iter().max_by_key(Vec::len).expect("air in the neck");
-    let mut lumen: Vec<usize> = above.iter().map(|&i| head_first[0] * plane + i).collect();
+    // No air inside the body in the top slice: no lumen (the caller's size check then fails
+    // with the series' name).
+    let Some(first) = head_first.first() else { return Vec::new() };
+    let mut above: Vec<usize> = regions(*first).into_iter().max_by_key(Vec::len).unwrap_or_default();
+    let mut lumen: Vec<usize> = above.iter().map(|&i| first * plane + i).collect();
     for &z in head_first.iter().skip(1).take(slices - 1) {
         let in_above: std::collections::HashSet<usize> = above.iter().copied().collect();
         above = regions(z).into_iter().filter(|r| r.iter().any(|i| in_above.contains(i))).flatten().collect();
