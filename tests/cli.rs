@@ -198,7 +198,7 @@ fn analyze_reports_quantification_and_a_grade_with_its_method() {
     assert!(report["method"].as_str().is_some_and(|m| m.starts_with("ONNX models lungdesk-lung 1.0.0")), "{text}");
     assert_eq!(
         report["models"],
-        serde_json::json!(["lungdesk-lung 1.0.0", "lungdesk-lesion 2.0.0", "post-processing 3"]),
+        serde_json::json!(["lungdesk-lung 1.0.0", "lungdesk-lesion 2.5.0", "post-processing 3"]),
         "{text}"
     );
     assert!(report["grade"].is_u64() && report["cannot_grade"].is_null(), "{text}");

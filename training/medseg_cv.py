@@ -7,9 +7,10 @@ shipped model on all 50.
     python3 training/medseg_cv.py --final         # trains on all 50 and writes assets/models
     python3 training/medseg_cv.py --eval DIR      # scores the shipped models on DIR/images, DIR/labels
 
-Training mixes three sources per batch: the real MedSeg slices (real texture, a radiologist's
-labels, grey mapped to *estimated* HU by medseg.py), SYNTHETIC insertions into real CT
-backgrounds (volume, chest-wall consolidation, true HU) and the SYNTHETIC phantom. Augmented
+Training mixes up to four sources per batch: the real MedSeg slices (real texture, a
+radiologist's labels, grey mapped to *estimated* HU by medseg.py), SYNTHETIC insertions into real
+CT backgrounds (volume, chest-wall consolidation, true HU), the SYNTHETIC phantom and, from
+recipe 2.5.0, hard negatives (real slices above and below the lungs, all background). Augmented
 with noise, reconstruction kernel (blur or sharpen), spacing, window (HU scale and offset) and
 orientation (flips, quarter turns), so that the model holds on real DICOM, not only on JPEGs.
 
@@ -62,8 +63,8 @@ LESION = dict(
 )
 LUNG_GROWTH_MM = 100.0
 FOLDS = 5
-# Share of MedSeg slices per batch; the rest is train.Pool's: insertions into real
-# backgrounds, and a quarter of those the phantom.
+# Share of MedSeg slices among the crops that are not hard negatives; the rest is
+# train.Pool's: insertions into real backgrounds, and a quarter of those the phantom.
 MEDSEG_SHARE = 0.6
 # Share of MedSeg crops centred on a consolidation pixel (when the slice has any).
 CONSOLIDATION_CROPS = 0.0
@@ -76,7 +77,17 @@ ANY_LUNG_WEIGHT = 0.0
 # to the thorax): False for 2.0.0-2.2.0 as they were made, which lost the aerated lung on most
 # slices (docs/MODELS.md).
 CROPPED_LUNG_TARGET = False
-# The recipes: 2.0.0 is the shipped model's (the values above); 2.1.0 a candidate measured in
+# Share of crops that are hard negatives: the training backgrounds' slices that train.Pool
+# skips (under 20 cm^2 of threshold lung: A0002's thoracic inlet and upper abdomen, and the
+# cornerstone3D slice, a neck), with everything background except the air inside the body
+# (grown by 3 mm along the axes: two 4-connected dilations at 1.5 mm), which is left out of
+# the loss (there the threshold lung is not trusted: it takes the stomach's gas for lung at
+# A0002's base, and drops lung apices under 5 cm^2). 2.3.0 called the neck round A0002's
+# trachea and tissue under RICORD's left lung base consolidation (docs/MODELS.md, sessions
+# 17-19); RICORD is never trained on, so its base checks the hard negatives on an unseen series.
+HARD_NEGATIVE_SHARE = 0.0
+# The recipes: 2.0.0 is the values above (shipped until session 19); 2.5.0 the shipped model's
+# (the default); 2.1.0 a candidate measured in
 # docs/MODELS.md and not shipped (on RICORD it finds 129 mL of consolidation in mass-sized
 # solid foci, and ground glass on the SYNTHETIC phantom falls to Dice 0.37-0.44). It weights
 # consolidation, adds the any-lung term (consolidated lung called background is lost to the
@@ -92,6 +103,10 @@ RECIPES = {
     # 2.4.0 is 2.2.0 with 2.3.0's fixed lung target: the any-lung term and a mild consolidation
     # weight, now on a target that keeps the aerated lung.
     "2.4.0": dict(CROPPED_LUNG_TARGET=True, MEDSEG_SHARE=0.7, CONSOLIDATION_CROPS=0.2, CLASS_WEIGHTS=(1.0, 1.0, 1.2, 1.5), ANY_LUNG_WEIGHT=1.0),
+    # 2.5.0, shipped, is 2.4.0 (not measured alone) with hard negatives at the thoracic inlet
+    # and the upper abdomen.
+    "2.5.0": dict(CROPPED_LUNG_TARGET=True, MEDSEG_SHARE=0.7, CONSOLIDATION_CROPS=0.2, CLASS_WEIGHTS=(1.0, 1.0, 1.2, 1.5), ANY_LUNG_WEIGHT=1.0,
+                  HARD_NEGATIVE_SHARE=0.06),
 }
 
 
@@ -106,8 +121,15 @@ class MixedPool(train.Pool):
         for _, hu, sp, lab in medseg_cases:
             lung = medseg.lung_target(hu, lab, sp, cropped=CROPPED_LUNG_TARGET)
             self.medseg.append(self._resample(hu, lung, lab, (sp, sp, sp)))
+        self.hard = hard_negatives(task) if HARD_NEGATIVE_SHARE > 0 else []
+        if self.hard:
+            print(f"{task['name']}: {len(self.hard)} hard-negative slices", flush=True)
 
     def sample(self, rng, kind):
+        # Drawn only when the recipe has hard negatives, so that older recipes draw the same
+        # random numbers as when they were made.
+        if self.hard and rng.random() < HARD_NEGATIVE_SHARE:
+            return self.sample_hard(rng)
         if rng.random() >= MEDSEG_SHARE or not self.medseg:
             x, y = super().sample(rng, "lesion4")
             return augment(x, y, rng, self.task)
@@ -134,6 +156,44 @@ class MixedPool(train.Pool):
         x = np.clip((hu_c - lo) / (hi - lo), 0, 1).astype(np.float32)[None]
         y = np.select([lab_c == data.GGO, lab_c == data.CONSOLIDATION, lung_c], [2, 3, 1], 0).astype(np.int32)
         return augment(x, y, rng, self.task, spacing_mm=t * scale)
+
+
+    def sample_hard(self, rng):
+        """A crop of a hard-negative slice: background, with its air left out of the loss."""
+        crop = self.task["crop"]
+        hu, unknown = self.hard[rng.integers(len(self.hard))]
+        angle = np.deg2rad(rng.uniform(-12, 12))
+        scale = rng.uniform(0.88, 1.12)
+        c, s = np.cos(angle) / scale, np.sin(angle) / scale
+        matrix = np.array([[c, -s], [s, c]])
+        centre_in = np.array(hu.shape) / 2 + rng.uniform(-0.15, 0.15, 2) * np.array(hu.shape)
+        offset = centre_in - matrix @ (np.array([crop, crop]) / 2)
+        hu_c = ndi.affine_transform(hu, matrix, offset, output_shape=(crop, crop), order=1, cval=-1024.0)
+        unknown_c = ndi.affine_transform(unknown.astype(np.float32), matrix, offset, output_shape=(crop, crop), order=1, cval=0.0) > 0.01
+        lo, hi = self.task["hu_window"]
+        x = np.clip((hu_c - lo) / (hi - lo), 0, 1).astype(np.float32)[None]
+        y = np.where(unknown_c, -1, 0).astype(np.int32)
+        return augment(x, y, rng, self.task)
+
+
+def hard_negatives(task):
+    """(HU, unknown) at the task's spacing for every training-background slice that train.Pool
+    skips for too little lung; unknown is the air inside the body grown by 3 mm."""
+    out = []
+    t = task["spacing_mm"]
+    for rel in data.TRAIN_SERIES:
+        hu, sp = data.read_series(rel)
+        for z in range(hu.shape[0]):
+            lung = data.lung_mask_slice(hu[z], sp[:2])
+            if lung.sum() * sp[0] * sp[1] >= 20 * 100:
+                continue  # train.Pool uses it
+            r_hu = data.resample_slice(hu[z], sp[:2], t, order=1).astype(np.float32)
+            air = r_hu < -400
+            labels, _ = ndi.label(air)
+            border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+            inner = air & ~np.isin(labels, border[border > 0])
+            out.append((r_hu, ndi.binary_dilation(inner, iterations=max(1, int(round(3.0 / t))))))
+    return out
 
 
 def augment(x, y, rng, task, spacing_mm=None):
@@ -478,14 +538,16 @@ def final(steps):
         "50 real axial COVID-19 CT slices with a radiologist's ground-glass and consolidation labels (MedSeg COVID-19 "
         "CT segmentation dataset as split by Inf-Net, training split; 8-bit JPEGs mapped to estimated HU per image, "
         "training/medseg.py; research use, no licence stated for the data) with lung targets made here (threshold lung "
-        "plus the lesions); real chest CT backgrounds (TCIA Lung-PET-CT-Dx A0002, CC BY 4.0; one cornerstone3D CT "
-        "slice, MIT) with SYNTHETIC inserted GGO, crazy-paving and consolidation; a SYNTHETIC phantom. "
+        "plus the lesions); real chest CT backgrounds (TCIA Lung-PET-CT-Dx A0002, CC BY 4.0) with SYNTHETIC inserted "
+        "GGO, crazy-paving and consolidation; a SYNTHETIC phantom"
+        f"{'; hard negatives: the slices with under 20 cm2 of lung of A0002 (thoracic inlet, upper abdomen) and of one cornerstone3D CT slice (MIT; a neck), all background but the air inside the body and a 3 mm rim, which are left out of the loss' if HARD_NEGATIVE_SHARE else ''}. "
         f"Recipe {task['version']}: {steps} steps of Adam, batch 8, seed 0, cross-entropy weighted by class "
         f"{tuple(CLASS_WEIGHTS)}{' plus a binary any-lung term' if ANY_LUNG_WEIGHT else ''} plus soft Dice, "
+        f"{f'{round(100 * HARD_NEGATIVE_SHARE)} % hard-negative crops, then of the rest ' if HARD_NEGATIVE_SHARE else ''}"
         f"{round(100 * MEDSEG_SHARE)} % MedSeg crops"
         f"{f' ({round(100 * CONSOLIDATION_CROPS)} % of them centred on consolidation)' if CONSOLIDATION_CROPS else ''}, "
-        f"MedSeg lung target {'keeping' if CROPPED_LUNG_TARGET else 'dropping'} air at the image "
-        f"border: python3 training/medseg_cv.py --final --recipe {task['version']}"
+        f"MedSeg lung target {'keeping' if CROPPED_LUNG_TARGET else 'dropping'} air at the image border"
+        f": python3 training/medseg_cv.py --final --recipe {task['version']}"
     )
     intended_use = (
         "Pre-read of adult chest CT for COVID-19 pneumonia review in LungDesk; a specialist confirms every result. "
@@ -505,7 +567,7 @@ def main():
     ap.add_argument("--resume", action="store_true", help="with --cv: folds whose model --out already holds are scored, not trained again")
     ap.add_argument("--eval", default=None, help="a folder with images/ and labels/ in MedSeg's layout")
     ap.add_argument("--steps", type=int, default=LESION["steps"])
-    ap.add_argument("--recipe", default="2.0.0", choices=sorted(RECIPES), help="training recipe (default: the shipped model's)")
+    ap.add_argument("--recipe", default="2.5.0", choices=sorted(RECIPES), help="training recipe (default: the shipped model's)")
     ap.add_argument("--class-rule", default="argmax", choices=["argmax", "any-lung"])
     ap.add_argument("--out", default="/tmp/medseg_cv.json")
     args = ap.parse_args()
