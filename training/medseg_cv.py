@@ -7,6 +7,11 @@ shipped model on all 50.
     python3 training/medseg_cv.py --final         # trains on all 50 and writes assets/models
     python3 training/medseg_cv.py --eval DIR      # scores the shipped models on DIR/images, DIR/labels
 
+--cv and --rescore save beside --out each fold's model (OUT.foldK.npz) and what the models read
+on its held-out slices (OUT.foldK.probs.npz: the lung model's lungs, the lesion model's class
+probabilities as float16), so that lung and label rules can be tried offline
+(`lung_and_labels`) without running the models again.
+
 Training mixes up to four sources per batch: the real MedSeg slices (real texture, a
 radiologist's labels, grey mapped to *estimated* HU by medseg.py), SYNTHETIC insertions into real
 CT backgrounds (volume, chest-wall consolidation, true HU), the SYNTHETIC phantom and, from
@@ -340,9 +345,16 @@ def inside_rib_cage(hu, coarse):
     return allowed & inside
 
 
-def predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta=False, lung_bg=None, rib_cage=True):
+def predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta=False, lung_bg=None, rib_cage=True, dense_hu=None):
     """(lung mask, labels 0/GGO/CONSOLIDATION) of one axial slice, at its own resolution, the
     way the Rust pipeline does it (whole slice here instead of tiles)."""
+    coarse, p_lesion = read_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta)
+    return lung_and_labels(hu, sp, coarse, p_lesion, lung_bg, rib_cage, dense_hu)
+
+
+def read_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta=False):
+    """(the lung model's two largest lungs, the lesion model's class probabilities) of one
+    slice, at its own resolution."""
     def run(fn, task, levels):
         t = task["spacing_mm"]
         r = data.resample_slice(hu, (sp, sp), t, order=1)
@@ -350,19 +362,32 @@ def predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta=F
         x, (h, w) = _pad_to(np.clip((r - lo) / (hi - lo), 0, 1).astype(np.float32), 2 ** (levels - 1), 0.0)
         logits = fn(x[None, None])[0][:, :h, :w]
         if tta:
-            # Test-time flips: the logits of the left-right and the up-down flipped slice,
-            # flipped back, averaged with the plain ones.
-            for axis in (-1, -2):
+            # Test-time flips: the logits of the flipped slice (left-right, and up-down unless
+            # tta is "lr"), flipped back, averaged with the plain ones.
+            axes = (-1,) if tta == "lr" else (-1, -2)
+            for axis in axes:
                 logits = logits + np.flip(fn(np.ascontiguousarray(np.flip(x, axis))[None, None])[0], axis)[:, :h, :w]
-            logits = logits / 3
+            logits = logits / (1 + len(axes))
         p = np.exp(logits - logits.max(0))
         p /= p.sum(0)
         return np.stack([_resample_to(c, hu.shape, 1) for c in p])
 
     lung_levels = 4
     coarse = largest_lungs(run(lambda x: lung_session.run(None, {"ct": x})[0], lung_task, lung_levels).argmax(0) == 1)
-    p_lesion = run(lesion_fn, lesion_task, len(lesion_task["channels"]))
+    return coarse, run(lesion_fn, lesion_task, len(lesion_task["channels"]))
+
+
+def lung_and_labels(hu, sp, coarse, p_lesion, lung_bg=None, rib_cage=True, dense_hu=None):
+    """The lung and the lesion labels from `read_slice`'s output, by the app's rules.
+
+    - `lung_bg`: the lung is where P(background) < lung_bg (not in the app);
+    - `dense_hu`: the lesion model's lung plus what is at least `dense_hu` and has
+      P(background) < 0.9 (dense lung the model is unsure of), labelled by its most probable
+      lung class (measured, not in the app)."""
     lesion = class_of(p_lesion)
+    if dense_hu is not None:
+        dense = (lesion == 0) & (p_lesion[0] < 0.9) & (hu >= dense_hu)
+        lesion = np.where(dense, 1 + p_lesion[1:].argmax(0), lesion)
     # The lesion model's lung (lung, ground glass or consolidation: consolidated lung is lung;
     # where P(background) < lung_bg) within LUNG_GROWTH_MM of the lung model's, where connected
     # to it, is the lung.
@@ -405,13 +430,11 @@ def dice(a, b):
     return float(2 * (a & b).sum() / s) if s else float("nan")
 
 
-def score(cases, lesion_fn, lesion_task, tta=False, lung_bg=None, rib_cage=True):
-    lung_manifest = json.load(open(os.path.join(ROOT, "assets", "models", "lungdesk-lung.json")))
-    lung_session = ort.InferenceSession(os.path.join(ROOT, "assets", "models", lung_manifest["file"]), providers=["CPUExecutionProvider"])
-    lung_task = {"spacing_mm": lung_manifest["input"]["spacing_mm"][0], "hu_window": lung_manifest["input"]["hu_window"]}
+def score(cases, lesion_fn, lesion_task, tta=False, lung_bg=None, rib_cage=True, dense_hu=None):
+    lung_session, lung_task = lung_model()
     rows = []
     for name, hu, sp, lab in cases:
-        lung, pred = predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta, lung_bg, rib_cage)
+        lung, pred = predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta, lung_bg, rib_cage, dense_hu)
         ref_cons = lab == data.CONSOLIDATION
         rows.append(dict(
             name=name,
@@ -427,6 +450,24 @@ def score(cases, lesion_fn, lesion_task, tta=False, lung_bg=None, rib_cage=True)
             lung_px=int(lung.sum()),
         ))
     return rows
+
+
+def dump_probabilities(cases, lesion_fn, path):
+    """`read_slice`'s output for every slice of `cases` (the lung model's lungs, the lesion
+    model's probabilities as float16), so that lung and label rules can be tried offline."""
+    lung_session, lung_task = lung_model()
+    out = {}
+    for name, hu, sp, _ in cases:
+        coarse, p = read_slice(hu, sp, lung_session, lung_task, lesion_fn, LESION)
+        out[f"{name}.coarse"], out[f"{name}.p"] = coarse, p.astype(np.float16)
+    np.savez_compressed(path, **out)
+
+
+def lung_model():
+    """(ONNX session, task) of the bundled lung model."""
+    lung_manifest = json.load(open(os.path.join(ROOT, "assets", "models", "lungdesk-lung.json")))
+    lung_session = ort.InferenceSession(os.path.join(ROOT, "assets", "models", lung_manifest["file"]), providers=["CPUExecutionProvider"])
+    return lung_session, {"spacing_mm": lung_manifest["input"]["spacing_mm"][0], "hu_window": lung_manifest["input"]["hu_window"]}
 
 
 def jax_fn(params, levels):
@@ -471,6 +512,7 @@ def cross_validate(steps, out_json, resume=False):
                 params = train_lesion(tmp, train_cases, steps, seed=k, log=f"fold {k + 1}/{FOLDS} ")
                 np.savez(saved, *[a for wb in params for a in (np.asarray(wb[0]), np.asarray(wb[1]))])
             fn = jax_fn(params, len(LESION["channels"]))
+            dump_probabilities(test, fn, f"{out_json}.fold{k + 1}.probs.npz")
             for name, kw in VARIANTS.items():
                 rows = score(test, fn, LESION, **kw)
                 s = summary(rows)
@@ -484,13 +526,19 @@ def cross_validate(steps, out_json, resume=False):
 
 
 # How the fold models are scored: as the app reads them (arg-max, the rib cage bound, no
-# flips); with test-time flips; with the lung taken where the lesion model's P(background) <
-# 0.9 (not in the app: on RICORD it adds 301 mL of "lung", 221 mL of it soft tissue,
-# docs/MODELS.md); and without the rib cage bound.
+# flips); with test-time flips (left-right and up-down, or left-right only); with the lung taken
+# where the lesion model's P(background) < 0.9 (not in the app: on RICORD it adds 301 mL of
+# "lung", 221 mL of it soft tissue, docs/MODELS.md); with dense tissue the lesion model is
+# unsure of taken as its most probable lung class (not in the app: on RICORD and A0002 it
+# grows consolidation into the spleen, the stomach's wall and the chest wall beside real
+# consolidation, docs/MODELS.md, session 20); and without the rib cage bound.
 VARIANTS = {
     "as the app": {},
     "flips": dict(tta=True),
+    "left-right flip": dict(tta="lr"),
     "lung where P(background) < 0.9": dict(lung_bg=0.9),
+    "dense lung (>= -100 HU) where P(background) < 0.9": dict(dense_hu=-100.0),
+    "dense lung (>= 0 HU) where P(background) < 0.9": dict(dense_hu=0.0),
     "no rib cage bound": dict(rib_cage=False),
 }
 
@@ -520,6 +568,7 @@ def rescore(out_json):
         params = load_fold(f"{out_json}.fold{k + 1}.npz")
         test = [cases[i] for i in sorted(order[k::FOLDS])]
         fn = jax_fn(params, len(LESION["channels"]))
+        dump_probabilities(test, fn, f"{out_json}.fold{k + 1}.probs.npz")
         for name, kw in VARIANTS.items():
             rows = score(test, fn, LESION, **kw)
             results.setdefault(name, []).append(dict(fold=k + 1, test=[r["name"] for r in rows], rows=rows, summary=summary(rows)))
