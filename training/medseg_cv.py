@@ -345,13 +345,6 @@ def inside_rib_cage(hu, coarse):
     return allowed & inside
 
 
-def predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta=False, lung_bg=None, rib_cage=True, dense_hu=None):
-    """(lung mask, labels 0/GGO/CONSOLIDATION) of one axial slice, at its own resolution, the
-    way the Rust pipeline does it (whole slice here instead of tiles)."""
-    coarse, p_lesion = read_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta)
-    return lung_and_labels(hu, sp, coarse, p_lesion, lung_bg, rib_cage, dense_hu)
-
-
 def read_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta=False):
     """(the lung model's two largest lungs, the lesion model's class probabilities) of one
     slice, at its own resolution."""
@@ -430,11 +423,18 @@ def dice(a, b):
     return float(2 * (a & b).sum() / s) if s else float("nan")
 
 
-def score(cases, lesion_fn, lesion_task, tta=False, lung_bg=None, rib_cage=True, dense_hu=None):
+def read_all(cases, lesion_fn, lesion_task, tta=False):
+    """`read_slice`'s output for every slice of `cases`, by name: what the models read once,
+    for every lung and label rule to be scored on."""
     lung_session, lung_task = lung_model()
+    return {name: read_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta) for name, hu, sp, _ in cases}
+
+
+def score(cases, reads, lung_bg=None, rib_cage=True, dense_hu=None):
+    """Per-slice scores of `cases` from their `reads` (`read_all`) by `lung_and_labels`'s rules."""
     rows = []
     for name, hu, sp, lab in cases:
-        lung, pred = predict_slice(hu, sp, lung_session, lung_task, lesion_fn, lesion_task, tta, lung_bg, rib_cage, dense_hu)
+        lung, pred = lung_and_labels(hu, sp, *reads[name], lung_bg, rib_cage, dense_hu)
         ref_cons = lab == data.CONSOLIDATION
         rows.append(dict(
             name=name,
@@ -452,15 +452,26 @@ def score(cases, lesion_fn, lesion_task, tta=False, lung_bg=None, rib_cage=True,
     return rows
 
 
-def dump_probabilities(cases, lesion_fn, path):
-    """`read_slice`'s output for every slice of `cases` (the lung model's lungs, the lesion
-    model's probabilities as float16), so that lung and label rules can be tried offline."""
-    lung_session, lung_task = lung_model()
+def dump_probabilities(reads, path):
+    """`read_all`'s output (the lung model's lungs, the lesion model's probabilities as
+    float16), so that lung and label rules can be tried offline."""
     out = {}
-    for name, hu, sp, _ in cases:
-        coarse, p = read_slice(hu, sp, lung_session, lung_task, lesion_fn, LESION)
+    for name, (coarse, p) in reads.items():
         out[f"{name}.coarse"], out[f"{name}.p"] = coarse, p.astype(np.float16)
     np.savez_compressed(path, **out)
+
+
+def score_variants(test, fn, dump_path):
+    """{variant: rows} of the held-out `test` slices under every VARIANTS entry, the models
+    run once per flip setting; the plain reads are saved to `dump_path`."""
+    reads = {}
+    for kw in VARIANTS.values():
+        tta = kw.get("tta", False)
+        if tta not in reads:
+            reads[tta] = read_all(test, fn, LESION, tta)
+    dump_probabilities(reads[False], dump_path)
+    return {name: score(test, reads[kw.get("tta", False)], **{k: v for k, v in kw.items() if k != "tta"})
+            for name, kw in VARIANTS.items()}
 
 
 def lung_model():
@@ -512,9 +523,7 @@ def cross_validate(steps, out_json, resume=False):
                 params = train_lesion(tmp, train_cases, steps, seed=k, log=f"fold {k + 1}/{FOLDS} ")
                 np.savez(saved, *[a for wb in params for a in (np.asarray(wb[0]), np.asarray(wb[1]))])
             fn = jax_fn(params, len(LESION["channels"]))
-            dump_probabilities(test, fn, f"{out_json}.fold{k + 1}.probs.npz")
-            for name, kw in VARIANTS.items():
-                rows = score(test, fn, LESION, **kw)
+            for name, rows in score_variants(test, fn, f"{out_json}.fold{k + 1}.probs.npz").items():
                 s = summary(rows)
                 print(f"fold {k + 1} ({name}): " + json.dumps(s), flush=True)
                 results.setdefault(name, []).append(dict(fold=k + 1, test=[r["name"] for r in rows], rows=rows, summary=s))
@@ -568,9 +577,7 @@ def rescore(out_json):
         params = load_fold(f"{out_json}.fold{k + 1}.npz")
         test = [cases[i] for i in sorted(order[k::FOLDS])]
         fn = jax_fn(params, len(LESION["channels"]))
-        dump_probabilities(test, fn, f"{out_json}.fold{k + 1}.probs.npz")
-        for name, kw in VARIANTS.items():
-            rows = score(test, fn, LESION, **kw)
+        for name, rows in score_variants(test, fn, f"{out_json}.fold{k + 1}.probs.npz").items():
             results.setdefault(name, []).append(dict(fold=k + 1, test=[r["name"] for r in rows], rows=rows, summary=summary(rows)))
     for name, r in results.items():
         print(f"\n### {name}")
@@ -635,7 +642,8 @@ def main():
         task = {"spacing_mm": m["input"]["spacing_mm"][0], "hu_window": m["input"]["hu_window"],
                 "channels": [0] * (int(np.log2(m["tiling"]["multiple_of"])) + 1)}
         assert m["output"]["classes"] == LESION["classes"], m["output"]["classes"]
-        rows = score(medseg.cases(args.eval), lambda x: session.run(None, {"ct": x})[0], task)
+        cases = medseg.cases(args.eval)
+        rows = score(cases, read_all(cases, lambda x: session.run(None, {"ct": x})[0], task))
         for r in rows:
             print(json.dumps(r))
         print(json.dumps(summary(rows)))
